@@ -1,0 +1,133 @@
+"""Commands, queries and results that cross the application boundary: frozen, framework-free."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+from memo.domain.memory import Memory, MemoryType, Source
+
+T = TypeVar("T")
+
+
+class SortField(StrEnum):
+    CREATED_AT = "createdAt"
+    UPDATED_AT = "updatedAt"
+
+
+class SortOrder(StrEnum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryQuery:
+    search: str | None = None
+    type: MemoryType | None = None
+    tags: tuple[str, ...] = ()
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    limit: int = 20
+    offset: int = 0
+    sort_by: SortField = SortField.CREATED_AT
+    sort_order: SortOrder = SortOrder.DESC
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Page(Generic[T]):
+    items: Sequence[T]
+    total: int
+    limit: int
+    offset: int
+
+    @property
+    def has_more(self) -> bool:
+        return self.offset + len(self.items) < self.total
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateMemoryCommand:
+    owner_id: UUID
+    content: str
+    type: MemoryType = MemoryType.NOTE
+    tags: tuple[str, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    source: Source = Source.API
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateMemoryResult:
+    memory: Memory
+    created: bool  # False when an Idempotency-Key replay answered a memory made earlier
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateMemoryCommand:
+    owner_id: UUID
+    memory_id: UUID
+    content: str | None = None
+    type: MemoryType | None = None
+    tags: tuple[str, ...] | None = None
+    metadata: Mapping[str, Any] | None = None
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignedRequest:
+    """What an authenticator may look at: the request exactly as received."""
+
+    method: str
+    path: str  # raw path as sent, percent-encoding untouched
+    query: str  # raw query string without '?'
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+    client_ip: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActiveKey:
+    key_id: str
+    owner_id: UUID
+    secret: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateLimitDecision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_after_s: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecurityEvent:
+    """An audit record; never holds a signature, secret or signed string."""
+
+    reason: str
+    key_id: str | None
+    client_ip: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckResult:
+    healthy: bool
+    backend: str  # what backs the check: "sqlite", "postgresql", "in-process", "not configured"...
+    detail: str | None = None
+    latency_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IssuedKey:
+    """The one moment a key's secret is visible: right after it is made."""
+
+    key_id: str
+    secret: str
+    owner_name: str
+    label: str | None
+    created_at: datetime

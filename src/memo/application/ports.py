@@ -1,0 +1,114 @@
+"""Every port of Memo, one Protocol each; adapters implement them, use cases depend on nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol, Self
+from uuid import UUID
+
+from memo.application.dto import (
+    ActiveKey,
+    CheckResult,
+    MemoryQuery,
+    Page,
+    RateLimitDecision,
+    SecurityEvent,
+    SignedRequest,
+)
+from memo.domain.idempotency import IdempotencyRecord
+from memo.domain.memory import Memory
+from memo.domain.owners import ApiKey, Owner, Principal
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class IdGenerator(Protocol):
+    def new_id(self) -> UUID: ...
+
+
+class MemoryRepository(Protocol):
+    async def add(self, memory: Memory) -> None: ...
+    async def get(self, owner_id: UUID, memory_id: UUID) -> Memory | None: ...
+    async def find(self, owner_id: UUID, query: MemoryQuery) -> Page[Memory]: ...
+    async def replace(self, memory: Memory, *, expected_version: int) -> bool:
+        """Store `memory` if the stored row still has `expected_version` (compare-and-set); False otherwise."""
+        ...
+    async def remove(self, owner_id: UUID, memory_id: UUID) -> bool: ...
+
+
+class IdempotencyRepository(Protocol):
+    async def get(self, owner_id: UUID, key: str) -> IdempotencyRecord | None: ...
+    async def put(self, record: IdempotencyRecord) -> None:
+        """Insert or overwrite the record of (owner, key); an expired record may be replaced."""
+        ...
+
+
+class OwnerRepository(Protocol):
+    async def add(self, owner: Owner) -> None: ...
+    async def by_name(self, name: str) -> Owner | None: ...
+    async def by_id(self, owner_id: UUID) -> Owner | None: ...
+    async def all(self) -> Sequence[Owner]: ...
+
+
+class ApiKeyRepository(Protocol):
+    async def add(self, key: ApiKey) -> None: ...
+    async def get(self, key_id: str) -> ApiKey | None: ...
+    async def all(self) -> Sequence[ApiKey]: ...
+    async def revoke(self, key_id: str, at: datetime) -> bool: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over every repository; leaving the block without `commit()` rolls back."""
+
+    memories: MemoryRepository
+    idempotency: IdempotencyRepository
+    owners: OwnerRepository
+    api_keys: ApiKeyRepository
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+    async def commit(self) -> None: ...
+
+
+class KeyStore(Protocol):
+    """Read side of keys for authentication: the opened secret of an active key, looked up on every request."""
+
+    async def find_active(self, key_id: str) -> ActiveKey | None: ...
+    async def owner_id_by_name(self, name: str) -> UUID | None: ...
+
+
+class SecretBox(Protocol):
+    """Seals key secrets at rest."""
+
+    def seal(self, plaintext: bytes) -> bytes: ...
+    def open(self, sealed: bytes) -> bytes: ...
+
+
+class NonceStore(Protocol):
+    async def remember(self, scope: str, nonce: str, ttl_s: int) -> bool:
+        """Record (scope, nonce) for ttl_s seconds, atomically; False when it was already there."""
+        ...
+
+
+class RateLimiter(Protocol):
+    async def hit(self, key: str, *, limit: int, window_s: float) -> RateLimitDecision: ...
+    async def peek(self, key: str, *, limit: int, window_s: float) -> RateLimitDecision: ...
+
+
+class RequestAuthenticator(Protocol):
+    async def authenticate(self, request: SignedRequest) -> Principal:
+        """Return who signed the request, or raise AuthenticationFailed with an API.md 2.3 code."""
+        ...
+
+
+class AuditLog(Protocol):
+    def security_event(self, event: SecurityEvent) -> None: ...
+
+
+class HealthCheck(Protocol):
+    name: str
+
+    async def check(self) -> CheckResult: ...

@@ -1,0 +1,123 @@
+"""The memory entity and the rules every stored memory obeys, whatever the edge it came through."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from memo.domain.errors import FieldProblem, ValidationFailed
+
+MAX_CONTENT_CHARS = 10_000
+MAX_TAGS = 10
+MAX_TAG_CHARS = 50
+MAX_METADATA_BYTES = 16 * 1024
+
+
+class MemoryType(StrEnum):
+    NOTE = "note"
+    REMINDER = "reminder"
+    WHATSAPP_RECEIVED = "whatsapp_received"
+    WHATSAPP_SENT = "whatsapp_sent"
+    VOICE_MEMO = "voice_memo"
+
+
+class Source(StrEnum):
+    API = "api"
+    WHATSAPP = "whatsapp"
+    IMPORT = "import"
+
+
+def normalise_content(content: str, problems: list[FieldProblem]) -> str:
+    text = content.strip()
+    if not text:
+        problems.append(FieldProblem("content", "must not be empty or only white space"))
+    elif len(text) > MAX_CONTENT_CHARS:
+        problems.append(FieldProblem("content", f"must be at most {MAX_CONTENT_CHARS} characters after trimming"))
+    return text
+
+
+def normalise_tags(tags: Iterable[str], problems: list[FieldProblem]) -> tuple[str, ...]:
+    """Lower-case, trim and de-duplicate, keeping first-seen order; the limit counts distinct tags."""
+    seen: dict[str, None] = {}
+    for index, raw in enumerate(tags):
+        tag = raw.strip().lower()
+        if not tag or len(tag) > MAX_TAG_CHARS:
+            problems.append(FieldProblem(f"tags[{index}]", f"each tag must be 1 to {MAX_TAG_CHARS} characters"))
+            continue
+        seen.setdefault(tag, None)
+    if len(seen) > MAX_TAGS:
+        problems.append(FieldProblem("tags", f"at most {MAX_TAGS} distinct tags"))
+    return tuple(seen)
+
+
+def metadata_size(metadata: Mapping[str, Any]) -> int:
+    return len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def check_metadata(metadata: Mapping[str, Any], problems: list[FieldProblem]) -> dict[str, Any]:
+    if metadata_size(metadata) > MAX_METADATA_BYTES:
+        problems.append(FieldProblem("metadata", f"must be at most {MAX_METADATA_BYTES} bytes serialised as JSON"))
+    return dict(metadata)
+
+
+def _raise_if(problems: list[FieldProblem]) -> None:
+    if problems:
+        raise ValidationFailed(problems)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Memory:
+    id: UUID
+    owner_id: UUID
+    content: str
+    type: MemoryType
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+    source: Source = Source.API
+    created_at: datetime
+    updated_at: datetime
+    version: int = 1
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        id: UUID,  # noqa: A002 - the wire and the store call it id
+        owner_id: UUID,
+        content: str,
+        type: MemoryType,  # noqa: A002
+        tags: Iterable[str] = (),
+        metadata: Mapping[str, Any] | None = None,
+        source: Source = Source.API,
+        now: datetime,
+    ) -> Memory:
+        problems: list[FieldProblem] = []
+        text = normalise_content(content, problems)
+        clean_tags = normalise_tags(tags, problems)
+        meta = check_metadata(metadata or {}, problems)
+        _raise_if(problems)
+        return cls(id=id, owner_id=owner_id, content=text, type=type, tags=clean_tags, metadata=meta,
+                   source=source, created_at=now, updated_at=now, version=1)
+
+    def revise(
+        self,
+        *,
+        content: str | None = None,
+        type: MemoryType | None = None,  # noqa: A002
+        tags: Iterable[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        now: datetime,
+    ) -> Memory:
+        """Apply a partial update; metadata is merged key by key over what is stored, as the original design did."""
+        problems: list[FieldProblem] = []
+        text = self.content if content is None else normalise_content(content, problems)
+        clean_tags = self.tags if tags is None else normalise_tags(tags, problems)
+        meta = self.metadata if metadata is None else check_metadata({**self.metadata, **metadata}, problems)
+        _raise_if(problems)
+        return replace(self, content=text, type=self.type if type is None else type, tags=clean_tags,
+                       metadata=meta, updated_at=max(now, self.updated_at), version=self.version + 1)
