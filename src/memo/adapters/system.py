@@ -10,12 +10,16 @@ from uuid import UUID
 
 from memo.application.ports import Clock, IdGenerator
 
+MAX_COUNTER = 0xFFF
 TEST_NOW = datetime(2026, 11, 28, 9, 53, 13, 123000, tzinfo=UTC)
 
 
 class SystemClock(Clock):
+    """UTC, cut to milliseconds: the precision the API shows, so a time a client read back filters exactly."""
+
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        moment = datetime.now(UTC)
+        return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 class FixedClock(Clock):
@@ -47,7 +51,7 @@ class UuidV7Ids(IdGenerator):
             now_ms = time.time_ns() // 1_000_000
             if now_ms <= self._last_ms:
                 self._counter += 1
-                if self._counter > 0xFFF:  # counter spent: borrow the next millisecond
+                if self._counter > MAX_COUNTER:  # counter spent: borrow the next millisecond
                     self._last_ms += 1
                     self._counter = 0
                 now_ms = self._last_ms

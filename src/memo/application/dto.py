@@ -120,6 +120,7 @@ class CheckResult:
     backend: str  # what backs the check: "sqlite", "postgresql", "in-process", "not configured"...
     detail: str | None = None
     latency_ms: float | None = None
+    enabled: bool = True  # False for a part that is not configured or not built: healthy, and says so
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -74,3 +74,12 @@ class ApiKeyNotFound(DomainError):
 
     def __init__(self, key_id: str) -> None:
         super().__init__(f"No API key {key_id!r}.")
+
+
+class SecretUnreadable(DomainError):
+    """A sealed secret that cannot be opened: another ENCRYPTION_KEY, or corrupted or tampered bytes."""
+
+    code = "SECRET_UNREADABLE"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"A stored secret cannot be opened: {reason}.")

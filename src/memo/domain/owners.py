@@ -26,7 +26,8 @@ class Owner:
     def create(cls, *, id: UUID, name: str, whatsapp_phone_number_id: str | None = None,  # noqa: A002
                whatsapp_number: str | None = None, now: datetime) -> Owner:
         if not OWNER_NAME_PATTERN.fullmatch(name):
-            raise ValidationFailed.single("name", "1 to 64 of letters, digits, '_', '.', '@' or '-', starting alphanumeric")
+            raise ValidationFailed.single(
+                "name", "1 to 64 of letters, digits, '_', '.', '@' or '-', starting alphanumeric")
         for field_name, value in (("whatsappPhoneNumberId", whatsapp_phone_number_id),
                                   ("whatsappNumber", whatsapp_number)):
             if value is not None and not PHONE_NUMBER_PATTERN.fullmatch(value):

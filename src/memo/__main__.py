@@ -1,0 +1,3 @@
+from memo.entrypoints.cli import main
+
+main()

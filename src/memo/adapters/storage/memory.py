@@ -1,0 +1,221 @@
+"""In-memory storage for the test profile and unit tests; the contract suite holds it to the SQL stores' behaviour.
+
+Rollback is honest: every write of a unit of work is journalled (key and previous value), and leaving the block
+without `commit()` puts those previous values back. Undoing only one's own writes, rather than restoring a
+whole-store snapshot, keeps a rollback from erasing what a concurrent unit of work committed meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, Self
+from uuid import UUID
+
+from memo.adapters.storage.queries import SORT_ATTRIBUTES, wanted_tags
+from memo.application.dto import ActiveKey, CheckResult, MemoryQuery, Page, SortOrder
+from memo.application.ports import (
+    ApiKeyRepository,
+    HealthCheck,
+    IdempotencyRepository,
+    KeyStore,
+    MemoryRepository,
+    OwnerRepository,
+    SecretBox,
+    UnitOfWork,
+)
+from memo.domain.errors import OwnerAlreadyExists, ValidationFailed
+from memo.domain.idempotency import IdempotencyRecord
+from memo.domain.memory import Memory
+from memo.domain.owners import ApiKey, Owner
+
+_ABSENT = object()
+
+
+class InMemoryStore:
+    """The data, shared by every unit of work of one container (APP scope). Values are frozen, so never copied."""
+
+    def __init__(self) -> None:
+        self.memories: dict[UUID, Memory] = {}
+        self.idempotency: dict[tuple[UUID, str], IdempotencyRecord] = {}
+        self.owners: dict[UUID, Owner] = {}
+        self.api_keys: dict[str, ApiKey] = {}
+
+
+class _Journal:
+    def __init__(self) -> None:
+        self._undo: list[tuple[dict[Any, Any], object, object]] = []
+
+    def put(self, table: dict[Any, Any], key: object, value: object) -> None:
+        self._undo.append((table, key, table.get(key, _ABSENT)))
+        table[key] = value
+
+    def delete(self, table: dict[Any, Any], key: object) -> None:
+        self._undo.append((table, key, table.pop(key)))
+
+    def undo(self) -> None:
+        for table, key, previous in reversed(self._undo):
+            if previous is _ABSENT:
+                table.pop(key, None)
+            else:
+                table[key] = previous
+        self._undo.clear()
+
+    def forget(self) -> None:
+        self._undo.clear()
+
+
+class InMemoryMemoryRepository(MemoryRepository):
+    def __init__(self, store: InMemoryStore, journal: _Journal) -> None:
+        self._memories = store.memories
+        self._journal = journal
+
+    async def add(self, memory: Memory) -> None:
+        if memory.id in self._memories:
+            raise ValueError(f"memory {memory.id} is already stored")
+        self._journal.put(self._memories, memory.id, memory)
+
+    async def get(self, owner_id: UUID, memory_id: UUID) -> Memory | None:
+        memory = self._memories.get(memory_id)
+        return memory if memory is not None and memory.owner_id == owner_id else None
+
+    async def find(self, owner_id: UUID, query: MemoryQuery) -> Page[Memory]:
+        tags = set(wanted_tags(query))
+        needle = query.search.lower() if query.search else None
+        matches = [
+            memory for memory in self._memories.values()
+            if memory.owner_id == owner_id
+            and (needle is None or needle in memory.content.lower())
+            and (query.type is None or memory.type == query.type)
+            and tags.issubset(memory.tags)
+            and (query.created_after is None or memory.created_at > query.created_after)
+            and (query.created_before is None or memory.created_at < query.created_before)
+        ]
+        attribute = SORT_ATTRIBUTES[query.sort_by]
+        matches.sort(key=lambda memory: (getattr(memory, attribute), memory.id),
+                     reverse=query.sort_order is SortOrder.DESC)
+        return Page(items=matches[query.offset:query.offset + query.limit], total=len(matches), limit=query.limit,
+                    offset=query.offset)
+
+    async def replace(self, memory: Memory, *, expected_version: int) -> bool:
+        stored = self._memories.get(memory.id)
+        if stored is None or stored.owner_id != memory.owner_id or stored.version != expected_version:
+            return False
+        self._journal.put(self._memories, memory.id, memory)
+        return True
+
+    async def remove(self, owner_id: UUID, memory_id: UUID) -> bool:
+        if await self.get(owner_id, memory_id) is None:
+            return False
+        self._journal.delete(self._memories, memory_id)
+        return True
+
+
+class InMemoryIdempotencyRepository(IdempotencyRepository):
+    def __init__(self, store: InMemoryStore, journal: _Journal) -> None:
+        self._records = store.idempotency
+        self._journal = journal
+
+    async def get(self, owner_id: UUID, key: str) -> IdempotencyRecord | None:
+        return self._records.get((owner_id, key))
+
+    async def put(self, record: IdempotencyRecord) -> None:
+        self._journal.put(self._records, (record.owner_id, record.key), record)
+
+
+class InMemoryOwnerRepository(OwnerRepository):
+    def __init__(self, store: InMemoryStore, journal: _Journal) -> None:
+        self._owners = store.owners
+        self._journal = journal
+
+    async def add(self, owner: Owner) -> None:
+        if await self.by_name(owner.name) is not None:
+            raise OwnerAlreadyExists(owner.name)
+        if owner.whatsapp_phone_number_id is not None and any(
+                other.whatsapp_phone_number_id == owner.whatsapp_phone_number_id for other in self._owners.values()):
+            raise ValidationFailed.single("whatsappPhoneNumberId", "is already claimed by another owner")
+        if owner.id in self._owners:
+            raise ValueError(f"owner id {owner.id} is already stored")
+        self._journal.put(self._owners, owner.id, owner)
+
+    async def by_name(self, name: str) -> Owner | None:
+        return next((owner for owner in self._owners.values() if owner.name == name), None)
+
+    async def by_id(self, owner_id: UUID) -> Owner | None:
+        return self._owners.get(owner_id)
+
+    async def all(self) -> Sequence[Owner]:
+        return sorted(self._owners.values(), key=lambda owner: (owner.created_at, owner.id))
+
+
+class InMemoryApiKeyRepository(ApiKeyRepository):
+    def __init__(self, store: InMemoryStore, journal: _Journal) -> None:
+        self._keys = store.api_keys
+        self._journal = journal
+
+    async def add(self, key: ApiKey) -> None:
+        if key.key_id in self._keys:
+            raise ValueError(f"key {key.key_id} is already stored")
+        self._journal.put(self._keys, key.key_id, key)
+
+    async def get(self, key_id: str) -> ApiKey | None:
+        return self._keys.get(key_id)
+
+    async def all(self) -> Sequence[ApiKey]:
+        return sorted(self._keys.values(), key=lambda key: (key.created_at, key.key_id))
+
+    async def revoke(self, key_id: str, at: datetime) -> bool:
+        """True when the key exists; revoking twice keeps the first revocation time."""
+        key = self._keys.get(key_id)
+        if key is None:
+            return False
+        if key.revoked_at is None:
+            self._journal.put(self._keys, key_id, replace(key, revoked_at=at))
+        return True
+
+
+class InMemoryUnitOfWork(UnitOfWork):
+    """REQUEST-scoped over an APP-scoped store; `committed` tells a test whether the use case committed."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self._journal = _Journal()
+        self.memories = InMemoryMemoryRepository(store, self._journal)
+        self.idempotency = InMemoryIdempotencyRepository(store, self._journal)
+        self.owners = InMemoryOwnerRepository(store, self._journal)
+        self.api_keys = InMemoryApiKeyRepository(store, self._journal)
+        self.committed = False
+
+    async def __aenter__(self) -> Self:
+        self._journal.forget()
+        self.committed = False
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._journal.undo()
+
+    async def commit(self) -> None:
+        self._journal.forget()
+        self.committed = True
+
+
+class InMemoryKeyStore(KeyStore):
+    def __init__(self, store: InMemoryStore, secret_box: SecretBox) -> None:
+        self._store = store
+        self._secret_box = secret_box
+
+    async def find_active(self, key_id: str) -> ActiveKey | None:
+        key = self._store.api_keys.get(key_id)
+        if key is None or not key.active:
+            return None
+        return ActiveKey(key_id=key.key_id, owner_id=key.owner_id, secret=self._secret_box.open(key.sealed_secret))
+
+    async def owner_id_by_name(self, name: str) -> UUID | None:
+        return next((owner.id for owner in self._store.owners.values() if owner.name == name), None)
+
+
+class InMemoryHealthCheck(HealthCheck):
+    name = "database"
+
+    async def check(self) -> CheckResult:
+        return CheckResult(healthy=True, backend="in-memory", latency_ms=0.0)

@@ -1,0 +1,163 @@
+"""Table rows for the SQL stores, and the explicit mapping between rows and domain objects.
+
+Choices worth knowing before changing anything here:
+
+- Rows live on Memo's own registry (advanced-alchemy's `create_registry`, so the same type map and constraint
+  naming convention), not on the shared `orm_registry` behind `UUIDv7AuditBase`: Alembic's autogenerate and
+  `create_all` then see Memo's tables and nothing another library or test happened to declare.
+- Ids and timestamps come from the domain (`IdGenerator`, `Clock`), so no column has a default or an `onupdate`:
+  a row without an id or a time is a bug and fails loudly instead of getting an invented value. The id mixins'
+  `uuid7` default would even be UUIDv4 on Python < 3.14 without `uuid-utils`. Writes go through Core statements or
+  rows that are expunged at once, so advanced-alchemy's `touch_updated_timestamp` listener never sees a dirty row
+  and never replaces the domain's `updated_at` (the contract suite runs with that listener installed).
+- Times use advanced-alchemy's `DateTimeUTC`: stored in UTC, returned tz-aware on every backend. SQLite keeps them
+  as fixed-width ISO text with microseconds, so text order is time order.
+- Tags are stored twice: as a JSON list on the memory (read with the row, in the order the user gave them) and as
+  one `memory_tags` row per tag, indexed by (owner_id, tag, memory_id). The "all of these tags" filter is then
+  the same indexed `GROUP BY ... HAVING count(*) = n` on SQLite and PostgreSQL; a JSON-only design would need
+  `@>` on a GIN index for PostgreSQL and an unindexed `json_each` scan for SQLite: two code paths, one slow.
+- `api_keys` is keyed by its public key id and `idempotency_keys` by (owner_id, key): those are the only lookups,
+  so a surrogate UUID would be a second index for nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from advanced_alchemy.base import CommonTableAttributes, create_registry
+from advanced_alchemy.types import GUID, DateTimeUTC
+from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncAttrs
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from memo.domain.idempotency import MAX_IDEMPOTENCY_KEY_CHARS, IdempotencyRecord
+from memo.domain.memory import MAX_TAG_CHARS, Memory, MemoryType, Source
+from memo.domain.owners import ApiKey, Owner
+
+# advanced-alchemy's JsonB carries an Oracle variant that breaks on SQLAlchemy 2.1; PostgreSQL's JSONB is all we need.
+JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+
+mapper_registry = create_registry()
+metadata: MetaData = mapper_registry.metadata
+
+
+class Base(CommonTableAttributes, AsyncAttrs, DeclarativeBase):
+    registry = mapper_registry
+    __abstract__ = True
+
+
+class OwnerRow(Base):
+    __tablename__ = "owners"
+
+    id: Mapped[UUID] = mapped_column(GUID(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    whatsapp_phone_number_id: Mapped[str | None] = mapped_column(String(20), unique=True)
+    whatsapp_number: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_id: Mapped[UUID] = mapped_column(GUID(), ForeignKey("owners.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str | None] = mapped_column(Text)  # the domain sets no length limit, so neither does the table
+    sealed_secret: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class MemoryRow(Base):
+    __tablename__ = "memories"
+    __table_args__ = (
+        Index("ix_memories_owner_created", "owner_id", "created_at", "id"),
+        Index("ix_memories_owner_updated", "owner_id", "updated_at", "id"),
+    )
+
+    id: Mapped[UUID] = mapped_column(GUID(), primary_key=True)
+    owner_id: Mapped[UUID] = mapped_column(GUID(), ForeignKey("owners.id", ondelete="CASCADE"))
+    content: Mapped[str] = mapped_column(Text)
+    type: Mapped[str] = mapped_column(String(32))
+    tags: Mapped[list[str]] = mapped_column(JsonDocument)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JsonDocument)
+    source: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    version: Mapped[int] = mapped_column(Integer)
+
+
+class MemoryTagRow(Base):
+    """One row per (memory, tag): the index behind the all-tags filter; `memories.tags` stays the source for reads."""
+
+    __tablename__ = "memory_tags"
+    __table_args__ = (Index("ix_memory_tags_owner_tag", "owner_id", "tag", "memory_id"),)
+
+    memory_id: Mapped[UUID] = mapped_column(
+        GUID(), ForeignKey("memories.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(MAX_TAG_CHARS), primary_key=True)
+    owner_id: Mapped[UUID] = mapped_column(GUID())
+
+
+class IdempotencyKeyRow(Base):
+    __tablename__ = "idempotency_keys"
+
+    owner_id: Mapped[UUID] = mapped_column(
+        GUID(), ForeignKey("owners.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(MAX_IDEMPOTENCY_KEY_CHARS), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(128))
+    memory_id: Mapped[UUID] = mapped_column(GUID())  # no FK: the record may outlive a deleted memory
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
+def owner_to_domain(row: OwnerRow) -> Owner:
+    return Owner(id=row.id, name=row.name, whatsapp_phone_number_id=row.whatsapp_phone_number_id,
+                 whatsapp_number=row.whatsapp_number, created_at=row.created_at)
+
+
+def owner_values(owner: Owner) -> dict[str, Any]:
+    return {"id": owner.id, "name": owner.name, "whatsapp_phone_number_id": owner.whatsapp_phone_number_id,
+            "whatsapp_number": owner.whatsapp_number, "created_at": owner.created_at}
+
+
+def api_key_to_domain(row: ApiKeyRow) -> ApiKey:
+    return ApiKey(key_id=row.key_id, owner_id=row.owner_id, label=row.label, sealed_secret=bytes(row.sealed_secret),
+                  created_at=row.created_at, revoked_at=row.revoked_at)
+
+
+def api_key_from_domain(key: ApiKey) -> ApiKeyRow:
+    return ApiKeyRow(key_id=key.key_id, owner_id=key.owner_id, label=key.label, sealed_secret=key.sealed_secret,
+                     created_at=key.created_at, revoked_at=key.revoked_at)
+
+
+def memory_to_domain(row: MemoryRow) -> Memory:
+    return Memory(id=row.id, owner_id=row.owner_id, content=row.content, type=MemoryType(row.type),
+                  tags=tuple(row.tags), metadata=dict(row.meta), source=Source(row.source),
+                  created_at=row.created_at, updated_at=row.updated_at, version=row.version)
+
+
+def memory_values(memory: Memory) -> dict[str, Any]:
+    """Column values of a memory, by attribute name, for Core INSERT and compare-and-set UPDATE alike."""
+    return {"id": memory.id, "owner_id": memory.owner_id, "content": memory.content, "type": memory.type.value,
+            "tags": list(memory.tags), "meta": dict(memory.metadata), "source": memory.source.value,
+            "created_at": memory.created_at, "updated_at": memory.updated_at, "version": memory.version}
+
+
+def memory_from_domain(memory: Memory) -> MemoryRow:
+    return MemoryRow(**memory_values(memory))
+
+
+def tag_rows(memory: Memory) -> list[dict[str, Any]]:
+    return [{"memory_id": memory.id, "owner_id": memory.owner_id, "tag": tag} for tag in memory.tags]
+
+
+def idempotency_to_domain(row: IdempotencyKeyRow) -> IdempotencyRecord:
+    return IdempotencyRecord(owner_id=row.owner_id, key=row.key, request_hash=row.request_hash,
+                             memory_id=row.memory_id, created_at=row.created_at)
+
+
+def idempotency_values(record: IdempotencyRecord) -> dict[str, Any]:
+    return {"owner_id": record.owner_id, "key": record.key, "request_hash": record.request_hash,
+            "memory_id": record.memory_id, "created_at": record.created_at}

@@ -1,0 +1,22 @@
+"""How a MemoryQuery reads, shared by the SQL and in-memory stores so the two cannot drift apart.
+
+Semantics both stores implement (and the contract suite pins):
+- `search`: case-insensitive substring of the content, the whole string as typed; `%` and `_` are literal.
+  An empty string filters nothing.
+- `type`: equality. `tags`: the memory carries every one of them (compared trimmed and lower-cased, as stored).
+- `created_after` is strict (`>`), `created_before` is strict (`<`): paging by "after the last one I saw" never
+  repeats that memory.
+- Sort by `createdAt` or `updatedAt`, then by id in the same direction, so equal times still have one order
+  and pages neither repeat nor skip a memory. `total` counts every match, whatever the offset.
+"""
+
+from __future__ import annotations
+
+from memo.application.dto import MemoryQuery, SortField
+
+SORT_ATTRIBUTES: dict[SortField, str] = {SortField.CREATED_AT: "created_at", SortField.UPDATED_AT: "updated_at"}
+
+
+def wanted_tags(query: MemoryQuery) -> tuple[str, ...]:
+    """The distinct tags a match must carry, normalised as tags are stored."""
+    return tuple(dict.fromkeys(tag.strip().lower() for tag in query.tags if tag.strip()))

@@ -1,0 +1,122 @@
+"""The SQL side of storage: one unit of work per request over one session, the key store, the database check.
+
+The entrypoint wires these (and `create_engine`) from here; the repositories live in `repositories.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Self
+from uuid import UUID
+
+from sqlalchemy import select, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from memo.adapters.storage.engine import create_engine
+from memo.adapters.storage.errors import is_unavailable, translating
+from memo.adapters.storage.orm import ApiKeyRow, OwnerRow
+from memo.adapters.storage.repositories import (
+    SqlAlchemyApiKeyRepository,
+    SqlAlchemyIdempotencyRepository,
+    SqlAlchemyMemoryRepository,
+    SqlAlchemyOwnerRepository,
+)
+from memo.application.dto import ActiveKey, CheckResult
+from memo.application.errors import StorageUnavailable
+from memo.application.ports import HealthCheck, KeyStore, SecretBox, UnitOfWork
+
+__all__ = [
+    "SqlAlchemyApiKeyRepository",
+    "SqlAlchemyIdempotencyRepository",
+    "SqlAlchemyKeyStore",
+    "SqlAlchemyMemoryRepository",
+    "SqlAlchemyOwnerRepository",
+    "SqlAlchemyUnitOfWork",
+    "SqlDatabaseHealthCheck",
+    "create_engine",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class SqlAlchemyUnitOfWork(UnitOfWork):
+    """Every repository on one session, so what a use case writes commits or rolls back as one transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self.memories = SqlAlchemyMemoryRepository(session)
+        self.idempotency = SqlAlchemyIdempotencyRepository(session)
+        self.owners = SqlAlchemyOwnerRepository(session)
+        self.api_keys = SqlAlchemyApiKeyRepository(session)
+        self.committed = False
+
+    async def __aenter__(self) -> Self:
+        self.committed = False
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        """Roll back whatever was not committed (a no-op right after `commit()`)."""
+        try:
+            await self._session.rollback()
+        except (SQLAlchemyError, OSError) as error:
+            if len(exc) > 1 and exc[1] is not None:
+                # The block already failed and nothing of it was committed: report that failure, not this one.
+                logger.warning("rollback failed while leaving a failed unit of work", exc_info=error)
+                return
+            if is_unavailable(error):
+                raise StorageUnavailable from error
+            raise
+
+    @translating
+    async def commit(self) -> None:
+        await self._session.commit()
+        self.committed = True
+
+
+class SqlAlchemyKeyStore(KeyStore):
+    """Runs on every signed request: one primary-key (or unique-index) lookup each, selecting only what is needed."""
+
+    def __init__(self, session: AsyncSession, secret_box: SecretBox) -> None:
+        self._session = session
+        self._secret_box = secret_box
+
+    @translating
+    async def find_active(self, key_id: str) -> ActiveKey | None:
+        row = (await self._session.execute(
+            select(ApiKeyRow.owner_id, ApiKeyRow.sealed_secret)
+            .where(ApiKeyRow.key_id == key_id, ApiKeyRow.revoked_at.is_(None)))).one_or_none()
+        if row is None:
+            return None
+        return ActiveKey(key_id=key_id, owner_id=row.owner_id, secret=self._secret_box.open(bytes(row.sealed_secret)))
+
+    @translating
+    async def owner_id_by_name(self, name: str) -> UUID | None:
+        owner_id: UUID | None = await self._session.scalar(select(OwnerRow.id).where(OwnerRow.name == name))
+        return owner_id
+
+
+class SqlDatabaseHealthCheck(HealthCheck):
+    """A real round trip (`SELECT 1` on a pooled connection) under a short timeout; never reports the URL."""
+
+    name = "database"
+
+    def __init__(self, engine: AsyncEngine, *, timeout_s: float = 2.0) -> None:
+        self._engine = engine
+        self._timeout_s = timeout_s
+        self._backend = engine.dialect.name
+
+    async def check(self) -> CheckResult:
+        started = time.perf_counter()
+        detail: str | None = None
+        try:
+            async with asyncio.timeout(self._timeout_s), self._engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except TimeoutError:
+            detail = f"no answer within {self._timeout_s:g} s"
+        except (SQLAlchemyError, OSError) as error:
+            detail = f"unreachable ({type(error).__name__})"
+        latency_ms = round((time.perf_counter() - started) * 1000, 2)
+        return CheckResult(healthy=detail is None, backend=self._backend, detail=detail, latency_ms=latency_ms)

@@ -1,0 +1,108 @@
+"""Owners and API keys, as the CLI manages them; a key's secret is shown once and stored only sealed."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from memo.application.dto import IssuedKey
+from memo.application.ports import Clock, IdGenerator, SecretBox, UnitOfWork
+from memo.domain.errors import ApiKeyNotFound, OwnerAlreadyExists, OwnerNotFound
+from memo.domain.owners import ApiKey, Owner
+
+DEFAULT_OWNER = "default"
+KEY_ID_PREFIX = "mk_"
+
+
+def new_key_id() -> str:
+    return KEY_ID_PREFIX + secrets.token_urlsafe(12)
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateOwner:
+    uow: UnitOfWork
+    clock: Clock
+    ids: IdGenerator
+
+    async def __call__(self, name: str, *, whatsapp_phone_number_id: str | None = None,
+                       whatsapp_number: str | None = None) -> Owner:
+        owner = Owner.create(id=self.ids.new_id(), name=name, whatsapp_phone_number_id=whatsapp_phone_number_id,
+                             whatsapp_number=whatsapp_number, now=self.clock.now())
+        async with self.uow:
+            if await self.uow.owners.by_name(name) is not None:
+                raise OwnerAlreadyExists(name)
+            await self.uow.owners.add(owner)
+            await self.uow.commit()
+        return owner
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IssueApiKey:
+    uow: UnitOfWork
+    clock: Clock
+    box: SecretBox
+
+    async def __call__(self, owner_name: str, *, label: str | None = None) -> IssuedKey:
+        secret = new_secret()
+        async with self.uow:
+            owner = await self.uow.owners.by_name(owner_name)
+            if owner is None:
+                raise OwnerNotFound(owner_name)
+            key = ApiKey(key_id=new_key_id(), owner_id=owner.id, label=label,
+                         sealed_secret=self.box.seal(secret.encode()), created_at=self.clock.now())
+            await self.uow.api_keys.add(key)
+            await self.uow.commit()
+        return IssuedKey(key_id=key.key_id, secret=secret, owner_name=owner.name, label=label,
+                         created_at=key.created_at)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyListing:
+    key: ApiKey
+    owner_name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListApiKeys:
+    uow: UnitOfWork
+
+    async def __call__(self) -> Sequence[KeyListing]:
+        async with self.uow:
+            names = {owner.id: owner.name for owner in await self.uow.owners.all()}
+            keys = await self.uow.api_keys.all()
+        return [KeyListing(key=key, owner_name=names.get(key.owner_id, "?")) for key in keys]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RevokeApiKey:
+    uow: UnitOfWork
+    clock: Clock
+
+    async def __call__(self, key_id: str) -> None:
+        async with self.uow:
+            if not await self.uow.api_keys.revoke(key_id, self.clock.now()):
+                raise ApiKeyNotFound(key_id)
+            await self.uow.commit()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnsureFirstKey:
+    """On a first start with no key at all, make the default owner and one key, so Memo is usable at once."""
+
+    uow: UnitOfWork
+    create_owner: CreateOwner
+    issue_key: IssueApiKey
+
+    async def __call__(self) -> IssuedKey | None:
+        async with self.uow:
+            if await self.uow.api_keys.all():
+                return None
+            owner = await self.uow.owners.by_name(DEFAULT_OWNER)
+        if owner is None:
+            await self.create_owner(DEFAULT_OWNER)
+        return await self.issue_key(DEFAULT_OWNER, label="created on first start")

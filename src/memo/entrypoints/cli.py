@@ -1,0 +1,176 @@
+"""The `memo` command: run the server, migrate, and manage owners and keys straight in the database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+from dishka import AsyncContainer
+
+from memo.adapters.storage.migrate import upgrade
+from memo.application.manage_keys import CreateOwner, EnsureFirstKey, IssueApiKey, ListApiKeys, RevokeApiKey
+from memo.domain.errors import DomainError
+from memo.entrypoints.client_commands import client_commands
+from memo.entrypoints.container import make_container
+from memo.entrypoints.local_secrets import save_first_key, with_local_secrets
+from memo.entrypoints.logs import configure_logging
+from memo.entrypoints.settings import Profile, Settings, SettingsError
+
+T = TypeVar("T")
+
+
+def load_settings() -> Settings:
+    try:
+        return with_local_secrets(Settings.from_env())
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def run_with_container(settings: Settings, work: Callable[[AsyncContainer], Awaitable[T]]) -> T:
+    """Migrate, open the container, do one piece of work in a request scope, close everything."""
+
+    async def go() -> T:
+        if settings.profile is not Profile.TEST:
+            await upgrade(settings.sqlalchemy_url)
+        container = make_container(settings)
+        try:
+            async with container() as scope:
+                return await work(scope)
+        finally:
+            await container.close()
+
+    try:
+        return asyncio.run(go())
+    except DomainError as error:
+        raise click.ClickException(error.message) from None
+
+
+@click.group()
+def main() -> None:
+    """Memo, a personal AI memory."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Overrides HOST.")
+@click.option("--port", type=int, default=None, help="Overrides PORT.")
+@click.option("--server", type=click.Choice(["granian", "uvicorn"]), default="granian", show_default=True)
+@click.option("--workers", type=int, default=1, show_default=True)
+def serve(host: str | None, port: int | None, server: str, workers: int) -> None:
+    """Run the API; on a first start, create the default owner and key."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_file)
+
+    async def first_key(scope: AsyncContainer) -> None:
+        issued = await (await scope.get(EnsureFirstKey))()
+        if issued is not None:
+            path = save_first_key(settings, issued)
+            click.echo(f"Created owner '{issued.owner_name}' and API key {issued.key_id}; its secret is in {path}",
+                       err=True)
+
+    run_with_container(settings, first_key)
+    address, listen_port = host or settings.host, port or settings.port
+    click.echo(f"Memo listening on http://{address}:{listen_port} ({server}, {workers} worker(s))", err=True)
+    if server == "granian":
+        from granian.constants import Interfaces  # noqa: PLC0415 - only the chosen server is imported
+        from granian.server import Server  # noqa: PLC0415
+
+        Server("memo.entrypoints.http.asgi:app_factory", address=address, port=listen_port,
+               interface=Interfaces.ASGI, workers=workers, factory=True, log_access=False).serve()
+    else:
+        import uvicorn  # noqa: PLC0415
+
+        uvicorn.run("memo.entrypoints.http.asgi:app_factory", factory=True, host=address, port=listen_port,
+                    workers=workers, access_log=False, log_config=None)
+
+
+@main.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database schema up to date (safe to run any time)."""
+    settings = load_settings()
+    asyncio.run(upgrade(settings.sqlalchemy_url))
+    click.echo("database is up to date")
+
+
+@main.group()
+def owners() -> None:
+    """People whose memories Memo keeps."""
+
+
+@owners.command("create")
+@click.argument("name")
+@click.option("--whatsapp-phone-number-id", default=None, help="The WhatsApp Business phone number id they own.")
+@click.option("--whatsapp-number", default=None, help="Their WhatsApp number, digits only.")
+def owners_create(name: str, whatsapp_phone_number_id: str | None, whatsapp_number: str | None) -> None:
+    async def work(scope: AsyncContainer) -> None:
+        owner = await (await scope.get(CreateOwner))(name, whatsapp_phone_number_id=whatsapp_phone_number_id,
+                                                     whatsapp_number=whatsapp_number)
+        click.echo(f"created owner {owner.name} ({owner.id})")
+
+    run_with_container(load_settings(), work)
+
+
+@main.group()
+def keys() -> None:
+    """API keys: the secret is shown once, when the key is made."""
+
+
+@keys.command("create")
+@click.option("--owner", "owner_name", required=True)
+@click.option("--label", default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print {keyId, secret, owner, label, createdAt}.")
+def keys_create(owner_name: str, label: str | None, *, as_json: bool) -> None:
+    async def work(scope: AsyncContainer) -> None:
+        issued = await (await scope.get(IssueApiKey))(owner_name, label=label)
+        if as_json:
+            click.echo(json.dumps({"keyId": issued.key_id, "secret": issued.secret, "owner": issued.owner_name,
+                                   "label": issued.label, "createdAt": issued.created_at.isoformat()}))
+        else:
+            click.echo(f"key id: {issued.key_id}\nsecret: {issued.secret}\n(the secret is not shown again)")
+
+    run_with_container(load_settings(), work)
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def keys_list(*, as_json: bool) -> None:
+    async def work(scope: AsyncContainer) -> None:
+        rows: list[dict[str, Any]] = [
+            {"keyId": item.key.key_id, "owner": item.owner_name, "label": item.key.label,
+             "createdAt": item.key.created_at.isoformat(),
+             "revokedAt": item.key.revoked_at.isoformat() if item.key.revoked_at else None}
+            for item in await (await scope.get(ListApiKeys))()]
+        if as_json:
+            click.echo(json.dumps(rows))
+            return
+        for row in rows:
+            state = f"revoked {row['revokedAt']}" if row["revokedAt"] else "active"
+            click.echo(f"{row['keyId']}\t{row['owner']}\t{state}\t{row['label'] or ''}")
+
+    run_with_container(load_settings(), work)
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    async def work(scope: AsyncContainer) -> None:
+        await (await scope.get(RevokeApiKey))(key_id)
+        click.echo(f"revoked {key_id}")
+
+    run_with_container(load_settings(), work)
+
+
+for command in client_commands:
+    main.add_command(command)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""The composition root: which adapters each profile runs on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from dishka import AsyncContainer, Provider, make_async_container
+from dishka.entities.validation_settings import ValidationSettings
+from dishka.integrations.litestar import LitestarProvider
+
+from memo.entrypoints.providers import (
+    CoreProvider,
+    InMemoryProvider,
+    InProcessLimitsProvider,
+    SqlStorageProvider,
+    SystemProvider,
+)
+from memo.entrypoints.settings import Profile, Settings
+
+PROFILES: dict[Profile, Callable[[], list[Provider]]] = {
+    Profile.EMBEDDED: lambda: [SqlStorageProvider(), InProcessLimitsProvider(), SystemProvider()],
+    Profile.PRODUCTION: lambda: [SqlStorageProvider(), InProcessLimitsProvider(), SystemProvider()],
+    Profile.TEST: lambda: [InMemoryProvider(), InProcessLimitsProvider(), SystemProvider()],
+}
+
+STRICT = ValidationSettings(implicit_override=True, nothing_overridden=True)
+
+
+def make_container(settings: Settings, *overrides: Provider) -> AsyncContainer:
+    return make_async_container(CoreProvider(), LitestarProvider(), *PROFILES[settings.profile](), *overrides,
+                                context={Settings: settings}, validation_settings=STRICT)

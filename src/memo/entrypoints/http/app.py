@@ -1,0 +1,39 @@
+"""create_app: the Litestar application over a dishka container chosen by profile."""
+
+from __future__ import annotations
+
+from dishka import Provider
+from dishka.integrations.litestar import setup_dishka
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+
+from memo.entrypoints.container import make_container
+from memo.entrypoints.http.context import request_context
+from memo.entrypoints.http.errors import EXCEPTION_HANDLERS
+from memo.entrypoints.http.memories import MemoryController
+from memo.entrypoints.http.openapi import openapi_config
+from memo.entrypoints.http.ops import OpsController
+from memo.entrypoints.local_secrets import with_local_secrets
+from memo.entrypoints.settings import Environment, Settings
+
+
+def create_app(settings: Settings | None = None, *overrides: Provider) -> Litestar:
+    settings = with_local_secrets(settings or Settings.from_env())
+    container = make_container(settings, *overrides)
+    cors = CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=False,
+                      allow_headers=["Content-Type", "Idempotency-Key", "If-Match", "X-Request-ID", "X-Memo-Key-Id",
+                                     "X-Memo-Timestamp", "X-Memo-Nonce", "X-Memo-Signature"],
+                      expose_headers=["X-Request-ID", "ETag", "RateLimit-Limit", "RateLimit-Remaining",
+                                      "RateLimit-Reset", "Retry-After"]) if settings.cors_origins else None
+    app = Litestar(
+        route_handlers=[MemoryController, OpsController],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        openapi_config=openapi_config(),
+        request_max_body_size=settings.max_body_bytes,
+        cors_config=cors,
+        on_shutdown=[container.close],
+        logging_config=None,
+    )
+    setup_dishka(container, app)
+    app.asgi_handler = request_context(app.asgi_handler, production=settings.env is Environment.PRODUCTION)
+    return app

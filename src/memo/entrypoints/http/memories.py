@@ -1,0 +1,118 @@
+"""The memories resource: thin handlers that turn wire shapes into commands and views into envelopes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.openapi import ResponseSpec
+from litestar.params import HeaderParameter, JSONBody, PathParameter
+
+from memo.application.create_memory import CreateMemory
+from memo.application.delete_memory import DeleteMemory
+from memo.application.read_memories import GetMemory, ListMemories
+from memo.application.update_memory import UpdateMemory
+from memo.domain.errors import ValidationFailed
+from memo.domain.idempotency import MAX_IDEMPOTENCY_KEY_CHARS
+from memo.domain.memory import Memory
+from memo.domain.owners import Principal
+from memo.entrypoints.http.guards import require_json_body, require_signed_request
+from memo.entrypoints.http.openapi import SIGNED
+from memo.entrypoints.http.queries import parse_memory_query
+from memo.entrypoints.http.schemas import (
+    CreateMemoryBody,
+    Envelope,
+    ListEnvelope,
+    MemoryOut,
+    Message,
+    UpdateMemoryBody,
+)
+
+IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False,
+                                                       description="Retries with the same key and body answer the "
+                                                                   "same memory for 24 hours")]
+IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", required=False,
+                                                description="The version you read; a stale one answers 412")]
+MemoryId = Annotated[str, PathParameter(description="The memory's UUID")]
+
+
+def etag(memory: Memory) -> dict[str, str]:
+    return {"ETag": f'"{memory.version}"'}
+
+
+def parse_memory_id(raw: str) -> UUID:
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise ValidationFailed.single("id", "must be a UUID") from None
+
+
+def parse_if_match(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    value = raw.strip().removeprefix("W/").strip('"')
+    if not value.isdigit() or len(value) > 18:  # noqa: PLR2004
+        raise ValidationFailed.single("If-Match", "must be the memory's version number, like 3 or \"3\"")
+    return int(value)
+
+
+def check_idempotency_key(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if not 1 <= len(raw) <= MAX_IDEMPOTENCY_KEY_CHARS or not raw.isprintable():
+        raise ValidationFailed.single("Idempotency-Key",
+                                      f"must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable characters")
+    return raw
+
+
+class MemoryController(Controller):
+    path = "/api/memories"
+    guards = [require_signed_request]  # noqa: RUF012 - Litestar's declared shape
+    before_request = require_json_body
+    tags = ["Memories"]  # noqa: RUF012
+    security = SIGNED
+
+    @post(operation_id="CreateMemory", status_code=201, summary="Save a memory",
+          responses={200: ResponseSpec(Envelope[MemoryOut], description="An Idempotency-Key replay: the memory "
+                                                                         "made earlier")})
+    @inject
+    async def create(self, data: JSONBody[CreateMemoryBody], principal: FromDishka[Principal],
+                     create_memory: FromDishka[CreateMemory], idempotency_key: IdempotencyKey = None,
+                     ) -> Response[Envelope[MemoryOut]]:
+        command = data.to_command(owner_id=principal.owner_id, idempotency_key=check_idempotency_key(idempotency_key))
+        result = await create_memory(command)
+        return Response(Envelope(data=MemoryOut.of(result.memory)), status_code=201 if result.created else 200,
+                        headers=etag(result.memory))
+
+    @get(operation_id="ListMemories", summary="List memories, newest first by default")
+    @inject
+    async def list_memories(self, request: Request[Any, Any, Any], principal: FromDishka[Principal],
+                            list_memories: FromDishka[ListMemories]) -> ListEnvelope[MemoryOut]:
+        query = parse_memory_query(dict(request.query_params))
+        return ListEnvelope.of(await list_memories(principal.owner_id, query))
+
+    @get("/{memory_id:str}", operation_id="GetMemory", summary="Read one memory")
+    @inject
+    async def get_memory(self, memory_id: MemoryId, principal: FromDishka[Principal],
+                         get_memory: FromDishka[GetMemory]) -> Response[Envelope[MemoryOut]]:
+        memory = await get_memory(principal.owner_id, parse_memory_id(memory_id))
+        return Response(Envelope(data=MemoryOut.of(memory)), headers=etag(memory))
+
+    @put("/{memory_id:str}", operation_id="UpdateMemory", summary="Change some fields; metadata is merged")
+    @inject
+    async def update(self, memory_id: MemoryId, data: JSONBody[UpdateMemoryBody], principal: FromDishka[Principal],
+                     update_memory: FromDishka[UpdateMemory], if_match: IfMatch = None,
+                     ) -> Response[Envelope[MemoryOut]]:
+        command = data.to_command(owner_id=principal.owner_id, memory_id=parse_memory_id(memory_id),
+                                  expected_version=parse_if_match(if_match))
+        memory = await update_memory(command)
+        return Response(Envelope(data=MemoryOut.of(memory)), headers=etag(memory))
+
+    @delete("/{memory_id:str}", operation_id="DeleteMemory", status_code=200, summary="Delete a memory")
+    @inject
+    async def remove(self, memory_id: MemoryId, principal: FromDishka[Principal],
+                     delete_memory: FromDishka[DeleteMemory]) -> Message:
+        await delete_memory(principal.owner_id, parse_memory_id(memory_id))
+        return Message(message="Memory deleted successfully")

@@ -1,0 +1,40 @@
+"""The OpenAPI document, with the v2 signing headers described as security schemes a client generator can read."""
+
+from __future__ import annotations
+
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from memo.entrypoints.http.ops import VERSION
+
+SIGNING = (
+    "Every /api request except the WhatsApp webhook is signed (scheme v2). The signed string is eight lines "
+    "joined with \\n: `v2`, the timestamp, the nonce, the key id, the upper-case method, the raw path, the raw "
+    "query (empty line if none) and the lowercase hex SHA-256 of the raw body. X-Memo-Signature is `v2=` + "
+    "hex HMAC-SHA256(secret, signed string). Requests older than 300 s or more than 60 s ahead are refused, "
+    "and a nonce is accepted once per key."
+)
+
+
+def _header(name: str, description: str) -> SecurityScheme:
+    return SecurityScheme(type="apiKey", name=name, security_scheme_in="header", description=description)
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Memo",
+        version=VERSION,
+        description="Memo, a personal AI memory.\n\n" + SIGNING,
+        path="/schema",
+        render_plugins=[ScalarRenderPlugin()],
+        components=Components(security_schemes={
+            "MemoHmacV2": _header("X-Memo-Signature", "`v2=` + 64 lowercase hex: " + SIGNING),
+            "MemoKeyId": _header("X-Memo-Key-Id", "The API key's public id, [A-Za-z0-9_-]{8,64}."),
+            "MemoTimestamp": _header("X-Memo-Timestamp", "Unix time in whole seconds."),
+            "MemoNonce": _header("X-Memo-Nonce", "16 to 64 of [A-Za-z0-9_-], fresh for every request."),
+        }),
+    )
+
+
+SIGNED = [{"MemoHmacV2": [], "MemoKeyId": [], "MemoTimestamp": [], "MemoNonce": []}]

@@ -1,0 +1,109 @@
+"""Wire shapes: msgspec Structs, camelCase on the wire, turned into commands and out of domain objects here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+from uuid import UUID
+
+import msgspec
+
+from memo.application.dto import CreateMemoryCommand, Page, UpdateMemoryCommand
+from memo.domain.memory import Memory, MemoryType, Source
+
+T = TypeVar("T")
+
+Content = Annotated[str, msgspec.Meta(description="1 to 10000 characters after trimming")]
+Tags = Annotated[list[str], msgspec.Meta(
+    description="at most 10 distinct tags of 1 to 50 characters, stored lower-cased")]
+Metadata = Annotated[dict[str, Any], msgspec.Meta(description="a JSON object of at most 16 KiB serialised")]
+
+
+def rfc3339(moment: datetime) -> str:
+    """Millisecond RFC 3339 in UTC with a Z, as API.md writes times."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class CreateMemoryBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    content: Content
+    type: MemoryType = MemoryType.NOTE
+    tags: Tags = msgspec.field(default_factory=list)
+    metadata: Metadata = msgspec.field(default_factory=dict)
+    source: Literal["api", "import"] = "api"
+
+    def to_command(self, *, owner_id: UUID, idempotency_key: str | None) -> CreateMemoryCommand:
+        return CreateMemoryCommand(owner_id=owner_id, content=self.content, type=self.type, tags=tuple(self.tags),
+                                   metadata=self.metadata, source=Source(self.source),
+                                   idempotency_key=idempotency_key)
+
+
+class UpdateMemoryBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    content: Content | None = None
+    type: MemoryType | None = None
+    tags: Tags | None = None
+    metadata: Metadata | None = None
+
+    def to_command(self, *, owner_id: UUID, memory_id: UUID, expected_version: int | None) -> UpdateMemoryCommand:
+        return UpdateMemoryCommand(owner_id=owner_id, memory_id=memory_id, content=self.content, type=self.type,
+                                   tags=None if self.tags is None else tuple(self.tags), metadata=self.metadata,
+                                   expected_version=expected_version)
+
+
+class MemoryOut(msgspec.Struct, rename="camel"):
+    id: UUID
+    content: str
+    type: str
+    tags: list[str]
+    metadata: dict[str, Any]
+    source: str
+    created_at: str
+    updated_at: str
+    version: int
+
+    @classmethod
+    def of(cls, memory: Memory) -> MemoryOut:
+        return cls(id=memory.id, content=memory.content, type=memory.type.value, tags=list(memory.tags),
+                   metadata=memory.metadata, source=memory.source.value, created_at=rfc3339(memory.created_at),
+                   updated_at=rfc3339(memory.updated_at), version=memory.version)
+
+
+class Envelope(msgspec.Struct, Generic[T], kw_only=True):
+    success: bool = True
+    data: T
+
+
+class Pagination(msgspec.Struct, rename="camel"):
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+
+
+class ListEnvelope(msgspec.Struct, Generic[T], kw_only=True):
+    success: bool = True
+    data: list[T]
+    pagination: Pagination
+
+    @classmethod
+    def of(cls, page: Page[Memory]) -> ListEnvelope[MemoryOut]:
+        return ListEnvelope(data=[MemoryOut.of(memory) for memory in page.items],
+                            pagination=Pagination(total=page.total, limit=page.limit, offset=page.offset,
+                                                  has_more=page.has_more))
+
+
+class Message(msgspec.Struct, kw_only=True):
+    success: bool = True
+    message: str
+
+
+class FieldError(msgspec.Struct):
+    field: str
+    message: str
+
+
+class ErrorBody(msgspec.Struct, kw_only=True):
+    success: bool = False
+    error: str
+    code: str
+    details: str | list[FieldError] | msgspec.UnsetType = msgspec.UNSET
+    request_id: str | msgspec.UnsetType = msgspec.field(default=msgspec.UNSET, name="requestId")

@@ -1,0 +1,144 @@
+"""dishka providers: the core every profile shares, and the adapter sets a profile picks from."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from dishka import Provider, Scope, from_context, provide
+from litestar import Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from memo.adapters.audit import LoggingAuditLog
+from memo.adapters.crypto.aesgcm import AesGcmSecretBox
+from memo.adapters.limits.memory import InProcessNonceStore, InProcessRateLimiter
+from memo.adapters.signing.hmac import HmacRequestAuthenticator
+from memo.adapters.storage.engine import create_engine
+from memo.adapters.storage.memory import InMemoryHealthCheck, InMemoryKeyStore, InMemoryStore, InMemoryUnitOfWork
+from memo.adapters.storage.sqlalchemy import SqlAlchemyKeyStore, SqlAlchemyUnitOfWork, SqlDatabaseHealthCheck
+from memo.adapters.system import SystemClock, UuidV7Ids
+from memo.application.authenticate_request import AuthenticateRequest, RateLimits
+from memo.application.check_health import CheckHealth
+from memo.application.create_memory import CreateMemory
+from memo.application.delete_memory import DeleteMemory
+from memo.application.manage_keys import CreateOwner, EnsureFirstKey, IssueApiKey, ListApiKeys, RevokeApiKey
+from memo.application.ports import (
+    AuditLog,
+    Clock,
+    IdGenerator,
+    KeyStore,
+    NonceStore,
+    RateLimiter,
+    RequestAuthenticator,
+    SecretBox,
+    UnitOfWork,
+)
+from memo.application.read_memories import GetMemory, ListMemories
+from memo.application.update_memory import UpdateMemory
+from memo.domain.owners import Principal
+from memo.entrypoints.health import IN_PROCESS_LIMITS, NO_VECTOR_INDEX, NO_WORKER, HealthChecks, SigningCheck
+from memo.entrypoints.http.guards import PRINCIPAL_STATE
+from memo.entrypoints.settings import Settings
+
+
+class CoreProvider(Provider):
+    scope = Scope.REQUEST
+    settings = from_context(provides=Settings, scope=Scope.APP)
+
+    create_memory = provide(CreateMemory)
+    get_memory = provide(GetMemory)
+    list_memories = provide(ListMemories)
+    update_memory = provide(UpdateMemory)
+    delete_memory = provide(DeleteMemory)
+    authenticate_request = provide(AuthenticateRequest)
+    create_owner = provide(CreateOwner)
+    issue_api_key = provide(IssueApiKey)
+    list_api_keys = provide(ListApiKeys)
+    revoke_api_key = provide(RevokeApiKey)
+    ensure_first_key = provide(EnsureFirstKey)
+    audit = provide(LoggingAuditLog, provides=AuditLog, scope=Scope.APP)
+
+    @provide(scope=Scope.APP)
+    def rate_limits(self, settings: Settings) -> RateLimits:
+        return RateLimits(window_s=settings.rate_limit_window_ms / 1000, per_key=settings.rate_limit_max_requests,
+                          per_ip=settings.rate_limit_ip_max_requests)
+
+    @provide(scope=Scope.APP)
+    def secret_box(self, settings: Settings) -> SecretBox:
+        if settings.encryption_key is None:
+            msg = "ENCRYPTION_KEY is not set"
+            raise RuntimeError(msg)
+        return AesGcmSecretBox(settings.encryption_key.reveal())
+
+    @provide
+    def authenticator(self, keys: KeyStore, nonces: NonceStore, clock: Clock,
+                      settings: Settings) -> RequestAuthenticator:
+        v1_secret = settings.api_secret_key.reveal().encode() if (
+            settings.accept_v1_signatures and settings.api_secret_key) else None
+        return HmacRequestAuthenticator(keys, nonces, clock, max_age_s=settings.signature_max_age_s,
+                                        max_skew_s=settings.signature_max_skew_s, v1_secret=v1_secret)
+
+    @provide
+    def principal(self, request: Request) -> Principal:  # type: ignore[type-arg]
+        principal: Principal = request.scope["state"][PRINCIPAL_STATE]  # set by require_signed_request
+        return principal
+
+    @provide
+    def check_health(self, checks: HealthChecks) -> CheckHealth:
+        return CheckHealth(checks=checks.items)
+
+    @provide(scope=Scope.APP)
+    def signing_check(self, box: SecretBox, settings: Settings) -> SigningCheck:
+        return SigningCheck(box, accept_v1=settings.accept_v1_signatures)
+
+
+class SystemProvider(Provider):
+    scope = Scope.APP
+    clock = provide(SystemClock, provides=Clock)
+    ids = provide(UuidV7Ids, provides=IdGenerator)
+
+
+class InProcessLimitsProvider(Provider):
+    scope = Scope.APP
+
+    @provide
+    def nonces(self, clock: Clock) -> NonceStore:
+        return InProcessNonceStore(clock)
+
+    @provide
+    def limiter(self, clock: Clock) -> RateLimiter:
+        return InProcessRateLimiter(clock)
+
+
+class SqlStorageProvider(Provider):
+    """The embedded default (SQLite via aiosqlite) and production (PostgreSQL via asyncpg) share this code."""
+
+    @provide(scope=Scope.APP)
+    async def engine(self, settings: Settings) -> AsyncIterator[AsyncEngine]:
+        engine = create_engine(settings.sqlalchemy_url, pool_size=settings.database_pool_size,
+                               statement_timeout_ms=settings.database_statement_timeout_ms)
+        yield engine
+        await engine.dispose()
+
+    @provide(scope=Scope.REQUEST)
+    async def session(self, engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            yield session
+
+    uow = provide(SqlAlchemyUnitOfWork, scope=Scope.REQUEST, provides=UnitOfWork)
+    keys = provide(SqlAlchemyKeyStore, scope=Scope.REQUEST, provides=KeyStore)
+
+    @provide(scope=Scope.APP)
+    def health_checks(self, engine: AsyncEngine, signing: SigningCheck) -> HealthChecks:
+        return HealthChecks((signing, SqlDatabaseHealthCheck(engine), IN_PROCESS_LIMITS, NO_VECTOR_INDEX, NO_WORKER))
+
+
+class InMemoryProvider(Provider):
+    """The test profile: one in-memory world per container, no I/O at all."""
+
+    store = provide(InMemoryStore, scope=Scope.APP)
+    uow = provide(InMemoryUnitOfWork, scope=Scope.REQUEST, provides=UnitOfWork)
+    keys = provide(InMemoryKeyStore, scope=Scope.REQUEST, provides=KeyStore)
+
+    @provide(scope=Scope.APP)
+    def health_checks(self, signing: SigningCheck) -> HealthChecks:
+        return HealthChecks((signing, InMemoryHealthCheck(), IN_PROCESS_LIMITS, NO_VECTOR_INDEX, NO_WORKER))

@@ -1,0 +1,71 @@
+"""Framework-level answers, headers on every response, /health and the OpenAPI document."""
+
+from __future__ import annotations
+
+
+from tests.e2e.conftest import Signer, World
+
+
+async def test_unknown_route_answers_the_error_envelope_with_a_request_id(world: World) -> None:
+    response = await world.client.get("/api/nothing-here")
+    assert response.status_code == 404
+    body = response.json()
+    assert (body["success"], body["code"]) == (False, "NOT_FOUND")
+    assert body["requestId"] == response.headers["x-request-id"]
+
+
+async def test_wrong_method_answers_405_in_the_envelope(world: World) -> None:
+    response = await world.client.patch("/api/memories", content=b"{}")
+    assert response.status_code == 405
+    assert response.json()["code"] == "METHOD_NOT_ALLOWED"
+
+
+async def test_sane_request_id_is_echoed_and_an_insane_one_replaced(world: World) -> None:
+    echoed = await world.client.get("/health", headers={"X-Request-ID": "trace-123.abc"})
+    assert echoed.headers["x-request-id"] == "trace-123.abc"
+    replaced = await world.client.get("/health", headers={"X-Request-ID": "bad id\twith <html>"})
+    assert replaced.headers["x-request-id"] != "bad id\twith <html>"
+    assert len(replaced.headers["x-request-id"]) == 32
+
+
+async def test_security_headers_are_on_every_response(world: World, alice: Signer) -> None:
+    for response in (await world.client.get("/health"), await world.client.get("/nope"),
+                     await alice.get("/api/memories")):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert "default-src 'none'" in response.headers["content-security-policy"]
+        assert "strict-transport-security" not in response.headers
+
+
+async def test_health_reports_all_five_checks_and_what_backs_each(world: World) -> None:
+    response = await world.client.get("/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"status", "version", "uptime", "checks"}
+    assert body["status"] == "ok"
+    assert set(body["checks"]) == {"hmac", "database", "redis", "vectorIndex", "worker"}
+    assert body["checks"]["database"]["status"] == "ok"
+    assert body["checks"]["redis"] == {"status": "disabled", "backend": "in-process",
+                                       "detail": body["checks"]["redis"]["detail"],
+                                       "latencyMs": body["checks"]["redis"]["latencyMs"]}
+    assert all("backend" in check for check in body["checks"].values())
+
+
+async def test_openapi_document_describes_the_signing_headers(world: World) -> None:
+    response = await world.client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    schemes = document["components"]["securitySchemes"]
+    assert {scheme["name"] for scheme in schemes.values()} == {"X-Memo-Signature", "X-Memo-Key-Id",
+                                                               "X-Memo-Timestamp", "X-Memo-Nonce"}
+    create = document["paths"]["/api/memories"]["post"]
+    assert create["security"] and create["operationId"] == "CreateMemory"
+
+
+async def test_cors_is_off_unless_origins_are_configured(world: World) -> None:
+    response = await world.client.options("/api/memories", headers={"Origin": "https://evil.example",
+                                                                   "Access-Control-Request-Method": "GET"})
+    assert "access-control-allow-origin" not in response.headers
+
+

@@ -1,0 +1,164 @@
+"""Storage backends for the contract suite: in-memory, SQLite (always), PostgreSQL when MEMO_TEST_POSTGRES_URL is set.
+
+SQL databases are built with the real migrations (never `create_all`): SQLite once per session into a template
+file that each test copies; PostgreSQL once per session into a throwaway database that each test empties
+afterwards and that is dropped at the end. Sessions carry advanced-alchemy's `touch_updated_timestamp` listener,
+as `SQLAlchemyAsyncConfig` would install it, to prove it never rewrites the domain's `updated_at`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from advanced_alchemy._listeners import touch_updated_timestamp
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import sessionmaker
+
+from memo.adapters.storage.memory import InMemoryHealthCheck, InMemoryKeyStore, InMemoryStore, InMemoryUnitOfWork
+from memo.adapters.storage.migrate import upgrade
+from memo.adapters.storage.orm import metadata
+from memo.adapters.storage.sqlalchemy import (
+    SqlAlchemyKeyStore,
+    SqlAlchemyUnitOfWork,
+    SqlDatabaseHealthCheck,
+    create_engine,
+)
+from memo.application.ports import HealthCheck, KeyStore, SecretBox, UnitOfWork
+
+POSTGRES_ADMIN_URL = os.environ.get("MEMO_TEST_POSTGRES_URL")
+T = TypeVar("T")
+
+
+def run_in_own_loop(work: Callable[[], Awaitable[T]]) -> T:
+    """Run async set-up from a synchronous session fixture without touching pytest-asyncio's loops."""
+    async def runner() -> T:
+        return await work()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, runner()).result()
+
+
+class Storage:
+    """What a contract test needs from a backend: fresh units of work, a key store and the database check."""
+
+    name: str
+
+    def uow(self) -> UnitOfWork:
+        raise NotImplementedError
+
+    def key_store(self, secret_box: SecretBox) -> KeyStore:
+        raise NotImplementedError
+
+    def health_check(self) -> HealthCheck:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        return None
+
+
+class InMemoryStorage(Storage):
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.store = InMemoryStore()
+
+    def uow(self) -> UnitOfWork:
+        return InMemoryUnitOfWork(self.store)
+
+    def key_store(self, secret_box: SecretBox) -> KeyStore:
+        return InMemoryKeyStore(self.store, secret_box)
+
+    def health_check(self) -> HealthCheck:
+        return InMemoryHealthCheck()
+
+
+class SqlStorage(Storage):
+    def __init__(self, name: str, engine: AsyncEngine) -> None:
+        self.name = name
+        self.engine = engine
+        sync_maker = sessionmaker()
+        event.listen(sync_maker, "before_flush", touch_updated_timestamp)
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False, sync_session_class=sync_maker)
+        self._open: list[AsyncSession] = []
+
+    def _session(self) -> AsyncSession:
+        session = self._sessions()
+        self._open.append(session)
+        return session
+
+    def uow(self) -> UnitOfWork:
+        return SqlAlchemyUnitOfWork(self._session())
+
+    def key_store(self, secret_box: SecretBox) -> KeyStore:
+        return SqlAlchemyKeyStore(self._session(), secret_box)
+
+    def health_check(self) -> HealthCheck:
+        return SqlDatabaseHealthCheck(self.engine)
+
+    async def close(self) -> None:
+        for session in self._open:
+            await session.close()
+        if self.name == "postgresql":  # the database outlives the test: leave it empty for the next one
+            async with self.engine.begin() as connection:
+                for table in reversed(metadata.sorted_tables):
+                    await connection.execute(table.delete())
+        await self.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "memo.db"
+    run_in_own_loop(lambda: upgrade(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A migrated throwaway database on the server named by MEMO_TEST_POSTGRES_URL, dropped at the end."""
+    if not POSTGRES_ADMIN_URL:
+        pytest.skip("set MEMO_TEST_POSTGRES_URL to run the PostgreSQL contract")
+    admin = make_url(POSTGRES_ADMIN_URL)
+    name = f"memo_test_{uuid.uuid4().hex[:12]}"
+    url = admin.set(database=name).render_as_string(hide_password=False)
+
+    async def admin_sql(statement: str) -> None:
+        engine = create_async_engine(admin, isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text(statement))
+        finally:
+            await engine.dispose()
+
+    run_in_own_loop(lambda: admin_sql(f'CREATE DATABASE "{name}"'))
+    try:
+        run_in_own_loop(lambda: upgrade(url))
+        yield url
+    finally:
+        run_in_own_loop(lambda: admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+    backend: Storage
+    if request.param == "memory":
+        backend = InMemoryStorage()
+    elif request.param == "sqlite":
+        path = tmp_path / "memo.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        backend = SqlStorage("sqlite", create_engine(f"sqlite+aiosqlite:///{path}"))
+    else:
+        backend = SqlStorage("postgresql", create_engine(request.getfixturevalue("postgres_url")))
+    try:
+        yield backend
+    finally:
+        await backend.close()

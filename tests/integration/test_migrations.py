@@ -1,0 +1,131 @@
+"""The migrations build exactly the ORM's schema, go down and up again cleanly, and are safe to run on every start."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+from memo.adapters.storage.migrate import (
+    MIGRATIONS_DIR,
+    VERSION_TABLE,
+    compare_type,
+    current_revision,
+    downgrade,
+    upgrade,
+)
+from memo.adapters.storage.orm import metadata
+from memo.adapters.storage.sqlalchemy import SqlAlchemyUnitOfWork, create_engine
+from memo.adapters.system import TEST_NOW, SequentialIds
+from memo.domain.owners import Owner
+
+POSTGRES_ADMIN_URL = os.environ.get("MEMO_TEST_POSTGRES_URL")
+T = TypeVar("T")
+
+HEAD = "0001"
+
+
+async def _admin(statement: str) -> None:
+    assert POSTGRES_ADMIN_URL is not None
+    engine = create_async_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """The URL of a database with nothing in it; SQLite in a folder that does not exist yet."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'not-yet' / 'memo.db'}"
+        return
+    if not POSTGRES_ADMIN_URL:
+        pytest.skip("set MEMO_TEST_POSTGRES_URL to run the PostgreSQL migrations")
+    name = f"memo_migrations_{uuid.uuid4().hex[:12]}"
+    await _admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _run(url: str, work: Callable[[Connection], T]) -> T:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(work)
+    finally:
+        await engine.dispose()
+
+
+def _schema_diff(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(connection, opts={
+        "compare_type": compare_type, "compare_server_default": True, "version_table": VERSION_TABLE})
+    return list(compare_metadata(context, metadata))
+
+
+def _tables(connection: Connection) -> set[str]:
+    return set(inspect(connection).get_table_names())
+
+
+async def test_upgrade_to_head_builds_exactly_the_orm_schema(empty_database: str) -> None:
+    await upgrade(empty_database)
+
+    assert await current_revision(empty_database) == HEAD
+    assert await _run(empty_database, _schema_diff) == []
+
+
+async def test_downgrade_to_base_then_upgrade_again_round_trips(empty_database: str) -> None:
+    await upgrade(empty_database)
+
+    await downgrade(empty_database, "base")
+    assert await current_revision(empty_database) is None
+    assert await _run(empty_database, _tables) == {VERSION_TABLE}
+
+    await upgrade(empty_database)
+    assert await current_revision(empty_database) == HEAD
+    assert await _run(empty_database, _schema_diff) == []
+
+
+async def test_upgrading_an_up_to_date_database_changes_nothing_and_keeps_data(empty_database: str) -> None:
+    await upgrade(empty_database)
+    owner = Owner.create(id=SequentialIds().new_id(), name="kept", now=TEST_NOW)
+    engine = create_engine(empty_database)
+    try:
+        async with AsyncSession(engine) as session, SqlAlchemyUnitOfWork(session) as uow:
+            await uow.owners.add(owner)
+            await uow.commit()
+
+        await upgrade(empty_database)
+        await upgrade(empty_database)
+
+        assert await current_revision(empty_database) == HEAD
+        async with AsyncSession(engine) as session, SqlAlchemyUnitOfWork(session) as uow:
+            assert await uow.owners.by_name("kept") == owner
+    finally:
+        await engine.dispose()
+
+
+async def test_concurrent_upgrades_wait_for_each_other_instead_of_colliding(empty_database: str) -> None:
+    await asyncio.gather(*(upgrade(empty_database) for _ in range(3)))
+
+    assert await current_revision(empty_database) == HEAD
+    assert await _run(empty_database, _schema_diff) == []
+
+
+def test_migrations_ship_inside_the_package() -> None:
+    shipped = {path.relative_to(MIGRATIONS_DIR).as_posix() for path in MIGRATIONS_DIR.rglob("*") if path.is_file()}
+
+    assert {"env.py", "script.py.mako", "versions/0001_initial.py"} <= shipped
