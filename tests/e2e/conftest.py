@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from memo.adapters.system import FixedClock
 from memo.application.manage_keys import CreateOwner, IssueApiKey, RevokeApiKey
 from memo.application.ports import Clock
 from memo.client import sign_request
+from memo.domain.errors import OwnerAlreadyExists
 from memo.entrypoints.http.app import create_app
 from memo.entrypoints.settings import Settings
 
@@ -75,10 +77,8 @@ class World:
 
     async def signer_for(self, owner: str) -> Signer:
         async with self.app.state.dishka_container() as scope:
-            try:
+            with contextlib.suppress(OwnerAlreadyExists):
                 await (await scope.get(CreateOwner))(owner)
-            except Exception:  # noqa: BLE001 - the owner may exist already
-                pass
         async with self.app.state.dishka_container() as scope:
             issued = await (await scope.get(IssueApiKey))(owner, label="tests")
         return Signer(self.client, issued.key_id, issued.secret, self.clock)

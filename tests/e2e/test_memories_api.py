@@ -39,7 +39,8 @@ async def test_create_answers_201_with_the_stored_memory_in_camel_case(alice: Si
                            "version"}
     assert (memory["content"], memory["type"], memory["tags"]) == ("buy milk", "reminder", ["shopping", "home"])
     assert (memory["metadata"], memory["source"], memory["version"]) == ({"a": 1}, "api", 1)
-    assert RFC3339_MS.match(memory["createdAt"]) and memory["createdAt"] == memory["updatedAt"]
+    assert RFC3339_MS.match(memory["createdAt"])
+    assert memory["createdAt"] == memory["updatedAt"]
     assert response.headers["etag"] == '"1"'
 
 

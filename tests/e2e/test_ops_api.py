@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from tests.e2e.conftest import Signer, World
 
 
@@ -60,7 +59,8 @@ async def test_openapi_document_describes_the_signing_headers(world: World) -> N
     assert {scheme["name"] for scheme in schemes.values()} == {"X-Memo-Signature", "X-Memo-Key-Id",
                                                                "X-Memo-Timestamp", "X-Memo-Nonce"}
     create = document["paths"]["/api/memories"]["post"]
-    assert create["security"] and create["operationId"] == "CreateMemory"
+    assert create["security"]
+    assert create["operationId"] == "CreateMemory"
 
 
 async def test_cors_is_off_unless_origins_are_configured(world: World) -> None:

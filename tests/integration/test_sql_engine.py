@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memo.adapters.storage import engine as engine_module
@@ -135,6 +136,16 @@ async def test_a_locked_sqlite_database_is_reported_as_unavailable(
     finally:
         other_writer.execute("ROLLBACK")
         other_writer.close()
+        await engine.dispose()
+
+
+async def test_a_missing_table_is_reported_as_the_bug_it_is_not_as_an_outage(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'never-migrated.db'}")
+    try:
+        async with AsyncSession(engine) as session:
+            with pytest.raises(OperationalError, match="no such table"):
+                await SqlAlchemyUnitOfWork(session).memories.get(OWNER, OWNER)
+    finally:
         await engine.dispose()
 
 

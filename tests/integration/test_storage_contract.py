@@ -360,8 +360,8 @@ async def test_leaving_without_commit_discards_every_kind_of_write(
         await uow.api_keys.add(ApiKey(key_id="key_rolled_back", owner_id=ALICE, label=None,
                                       sealed_secret=box.seal(b"s"), created_at=TEST_NOW))
         await uow.memories.add(make_memory(ids, content="discarded"))
-        await uow.idempotency.put(IdempotencyRecord(owner_id=ALICE, key="k", request_hash="h", memory_id=kept.id,
-                                                    created_at=TEST_NOW))
+        assert await uow.idempotency.claim(IdempotencyRecord(
+            owner_id=ALICE, key="k", request_hash="h", memory_id=kept.id, created_at=TEST_NOW)) is None
         assert await uow.memories.replace(replace(kept, content="changed", version=2), expected_version=1)
         assert await uow.memories.remove(ALICE, kept.id)
 
@@ -424,7 +424,7 @@ async def test_idempotency_record_is_found_by_owner_and_key_only(
                                created_at=datetime(2026, 1, 2, 3, 4, 5, 6000, tzinfo=UTC))
 
     async with storage.uow() as uow:
-        await uow.idempotency.put(record)
+        assert await uow.idempotency.claim(record) is None
         await uow.commit()
 
     async with storage.uow() as uow:
@@ -433,24 +433,27 @@ async def test_idempotency_record_is_found_by_owner_and_key_only(
         assert await uow.idempotency.get(ALICE, "retry-2") is None
 
 
-async def test_idempotency_put_overwrites_the_record_of_the_same_owner_and_key(
+async def test_a_live_claim_is_answered_and_kept_while_an_expired_one_is_replaced(
         storage: Storage, owners: object, ids: SequentialIds) -> None:
     first = IdempotencyRecord(owner_id=ALICE, key="k", request_hash="1" * 64, memory_id=ids.new_id(),
                               created_at=TEST_NOW)
-    second = IdempotencyRecord(owner_id=ALICE, key="k", request_hash="2" * 64, memory_id=ids.new_id(),
-                               created_at=TEST_NOW + timedelta(days=2))
+    retry = replace(first, request_hash="2" * 64, memory_id=ids.new_id(), created_at=TEST_NOW + timedelta(hours=23))
+    later = replace(retry, created_at=TEST_NOW + timedelta(hours=24))
     bobs = replace(first, owner_id=BOB)
 
     async with storage.uow() as uow:
-        await uow.idempotency.put(first)
-        await uow.idempotency.put(bobs)
+        assert await uow.idempotency.claim(first) is None
+        assert await uow.idempotency.claim(bobs) is None
         await uow.commit()
     async with storage.uow() as uow:
-        await uow.idempotency.put(second)
+        assert await uow.idempotency.claim(retry) == first
+        await uow.commit()
+    async with storage.uow() as uow:
+        assert await uow.idempotency.claim(later) is None
         await uow.commit()
 
     async with storage.uow() as uow:
-        assert await uow.idempotency.get(ALICE, "k") == second
+        assert await uow.idempotency.get(ALICE, "k") == later
         assert await uow.idempotency.get(BOB, "k") == bobs
 
 

@@ -7,8 +7,7 @@ import re
 import pytest
 
 from memo.adapters.crypto.aesgcm import AesGcmSecretBox, generate_encryption_key
-from memo.domain.errors import SecretUnreadable
-from memo.domain.errors import DomainError
+from memo.domain.errors import DomainError, SecretUnreadable
 
 KEY = "k3y-for-tests-0123456789abcdefghijklmnopqrstu"
 OTHER_KEY = "another-key-0123456789abcdefghijklmnopqrstuvw"

@@ -39,17 +39,16 @@ class CreateMemory:
         async with self.uow:
             if command.idempotency_key is not None:
                 fingerprint = request_fingerprint(command)
-                record = await self.uow.idempotency.get(command.owner_id, command.idempotency_key)
-                if record is not None and not record.expired(now):
+                record = await self.uow.idempotency.claim(IdempotencyRecord(
+                    owner_id=command.owner_id, key=command.idempotency_key, request_hash=fingerprint,
+                    memory_id=memory.id, created_at=now))
+                if record is not None:
                     if record.request_hash != fingerprint:
                         raise IdempotencyConflict
                     earlier = await self.uow.memories.get(command.owner_id, record.memory_id)
                     if earlier is None:  # made, then deleted: replaying must not resurrect it
                         raise MemoryNotFound
                     return CreateMemoryResult(memory=earlier, created=False)
-                await self.uow.idempotency.put(IdempotencyRecord(
-                    owner_id=command.owner_id, key=command.idempotency_key, request_hash=fingerprint,
-                    memory_id=memory.id, created_at=now))
             await self.uow.memories.add(memory)
             await self.uow.commit()
         return CreateMemoryResult(memory=memory, created=True)

@@ -41,8 +41,12 @@ class MemoryRepository(Protocol):
 
 class IdempotencyRepository(Protocol):
     async def get(self, owner_id: UUID, key: str) -> IdempotencyRecord | None: ...
-    async def put(self, record: IdempotencyRecord) -> None:
-        """Insert or overwrite the record of (owner, key); an expired record may be replaced."""
+    async def claim(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
+        """Take (owner, key) for `record`, replacing an expired claim; None when taken, else the live claim.
+
+        Atomic against concurrent callers: of two requests racing on one key, one claims and the other
+        waits for it and gets its record back.
+        """
         ...
 
 

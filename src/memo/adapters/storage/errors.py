@@ -1,8 +1,9 @@
 """Turn database failures that a retry can cure into `StorageUnavailable`; let everything else surface as a bug.
 
 Connection loss, a locked SQLite file, a statement timeout, an exhausted pool or a server shutting down all mean
-"try again shortly" (503), whichever driver reports them. Integrity, programming and data errors are defects in
-Memo and keep their own type, so they are loud in the logs instead of looking like an outage.
+"try again shortly" (503), whichever driver reports them. Integrity, programming and data errors, and SQLite's
+"no such table" or syntax errors, are defects in Memo (or a missed migration) and keep their own type, so they
+are loud in the logs instead of looking like an outage.
 """
 
 from __future__ import annotations
@@ -23,24 +24,32 @@ R = TypeVar("R")
 # SQLSTATE classes: 08 connection exception, 40 transaction rollback (serialization, deadlock),
 # 53 insufficient resources, 57 operator intervention (statement timeout, shutdown), 58 system (I/O) error.
 _TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+# SQLite reports a missing table or a syntax error as an OperationalError too (SQLITE_ERROR): those are bugs.
+_TRANSIENT_SQLITE_ERRORS = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_FULL",
+                            "SQLITE_READONLY", "SQLITE_PROTOCOL", "SQLITE_NOMEM", "SQLITE_INTERRUPT")
 
 
 def is_unavailable(error: BaseException) -> bool:
-    if isinstance(error, (PoolTimeoutError, DisconnectionError, OSError, TimeoutError)):
+    if isinstance(error, (PoolTimeoutError, DisconnectionError, OSError)):
         return True
     if not isinstance(error, DBAPIError):
         return False
-    if error.connection_invalidated or isinstance(error, (OperationalError, InterfaceError)):
+    if error.connection_invalidated:
         return True
+    sqlite_error = getattr(error.orig, "sqlite_errorname", None)
+    if isinstance(sqlite_error, str):
+        return sqlite_error.startswith(_TRANSIENT_SQLITE_ERRORS)
     sqlstate = getattr(error.orig, "sqlstate", None)
-    return isinstance(sqlstate, str) and sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES
+    if isinstance(sqlstate, str) and sqlstate:
+        return sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES
+    return isinstance(error, (OperationalError, InterfaceError))
 
 
 @contextmanager
 def translated() -> Iterator[None]:
     try:
         yield
-    except (DBAPIError, PoolTimeoutError, DisconnectionError, OSError, TimeoutError) as exc:
+    except (DBAPIError, PoolTimeoutError, DisconnectionError, OSError) as exc:  # OSError covers TimeoutError
         if is_unavailable(exc):
             raise StorageUnavailable from exc
         raise

@@ -120,8 +120,12 @@ class InMemoryIdempotencyRepository(IdempotencyRepository):
     async def get(self, owner_id: UUID, key: str) -> IdempotencyRecord | None:
         return self._records.get((owner_id, key))
 
-    async def put(self, record: IdempotencyRecord) -> None:
+    async def claim(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
+        live = self._records.get((record.owner_id, record.key))
+        if live is not None and not live.expired(record.created_at):
+            return live
         self._journal.put(self._records, (record.owner_id, record.key), record)
+        return None
 
 
 class InMemoryOwnerRepository(OwnerRepository):

@@ -1,90 +1,38 @@
-"""SQLAlchemy repositories; every one works on the unit of work's session and never commits by itself.
-
-Rows are expunged as soon as they are read or written (`auto_expunge`), so the session holds no state between
-calls: reads always see the database, and no ORM flush can rewrite a row behind the domain's back. Writes that
-must be atomic on the server (compare-and-set, upserts, insert-unless-taken) are single Core statements.
-"""
+"""SQLAlchemy repositories of memories and idempotency records; they share the unit of work's session, never commit."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Literal
 from uuid import UUID
 
 from advanced_alchemy.filters import LimitOffset, OrderBy
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import ColumnElement, CursorResult, Insert, Table, delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memo.adapters.storage.errors import translating
 from memo.adapters.storage.orm import (
-    ApiKeyRow,
     IdempotencyKeyRow,
     MemoryRow,
     MemoryTagRow,
-    OwnerRow,
-    api_key_from_domain,
-    api_key_to_domain,
     idempotency_to_domain,
     idempotency_values,
     memory_from_domain,
     memory_to_domain,
     memory_values,
-    owner_to_domain,
-    owner_values,
     tag_rows,
 )
 from memo.adapters.storage.queries import SORT_ATTRIBUTES, wanted_tags
+from memo.adapters.storage.rows import ROW_OPTIONS, IdempotencyRows, MemoryRows, affected, insert_for
 from memo.application.dto import MemoryQuery, Page, SortOrder
-from memo.application.ports import ApiKeyRepository, IdempotencyRepository, MemoryRepository, OwnerRepository
-from memo.domain.errors import OwnerAlreadyExists, ValidationFailed
-from memo.domain.idempotency import IdempotencyRecord
+from memo.application.ports import IdempotencyRepository, MemoryRepository
+from memo.domain.idempotency import IDEMPOTENCY_TTL, IdempotencyRecord
 from memo.domain.memory import Memory
-from memo.domain.owners import ApiKey, Owner
-
-
-class _MemoryRows(SQLAlchemyAsyncRepository[MemoryRow]):
-    model_type = MemoryRow
-
-
-class _OwnerRows(SQLAlchemyAsyncRepository[OwnerRow]):
-    model_type = OwnerRow
-
-
-class _ApiKeyRows(SQLAlchemyAsyncRepository[ApiKeyRow]):
-    model_type = ApiKeyRow
-    id_attribute = "key_id"
-
-
-class _IdempotencyRows(SQLAlchemyAsyncRepository[IdempotencyKeyRow]):
-    model_type = IdempotencyKeyRow
-
-
-_ROW_OPTIONS: dict[str, Any] = {
-    "auto_expunge": True,
-    "auto_refresh": False,  # the domain object already holds every column; a refresh would be a wasted SELECT
-    "wrap_exceptions": False,  # keep SQLAlchemy's exceptions, so errors.translated() can classify them
-    "count_with_window_function": False,  # the window count reads 0 when the offset is past the last row
-}
-
-
-def _affected(result: object) -> int:
-    return cast("CursorResult[Any]", result).rowcount
-
-
-def _insert_for(session: AsyncSession, table: Table) -> postgresql.Insert | sqlite.Insert:
-    """INSERT with ON CONFLICT support; both dialects spell it the same way."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
 
 
 class SqlAlchemyMemoryRepository(MemoryRepository):
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
-        self._rows = _MemoryRows(session=session, **_ROW_OPTIONS)
+        self._rows = MemoryRows(session=session, **ROW_OPTIONS)
 
     @translating
     async def add(self, memory: Memory) -> None:
@@ -118,7 +66,7 @@ class SqlAlchemyMemoryRepository(MemoryRepository):
                    MemoryRow.version == expected_version)
             .values(**values)
             .execution_options(synchronize_session=False))
-        if _affected(result) == 0:
+        if affected(result) == 0:
             return False
         await self._session.execute(delete(MemoryTagRow).where(MemoryTagRow.memory_id == memory.id))
         await self._add_tags(memory)
@@ -132,7 +80,7 @@ class SqlAlchemyMemoryRepository(MemoryRepository):
         result = await self._session.execute(
             delete(MemoryRow).where(MemoryRow.id == memory_id, MemoryRow.owner_id == owner_id)
             .execution_options(synchronize_session=False))
-        return _affected(result) > 0
+        return affected(result) > 0
 
     async def _add_tags(self, memory: Memory) -> None:
         if memory.tags:
@@ -163,7 +111,7 @@ def _memory_filters(owner_id: UUID, query: MemoryQuery) -> list[ColumnElement[bo
 class SqlAlchemyIdempotencyRepository(IdempotencyRepository):
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
-        self._rows = _IdempotencyRows(session=session, **_ROW_OPTIONS)
+        self._rows = IdempotencyRows(session=session, **ROW_OPTIONS)
 
     @translating
     async def get(self, owner_id: UUID, key: str) -> IdempotencyRecord | None:
@@ -171,74 +119,12 @@ class SqlAlchemyIdempotencyRepository(IdempotencyRepository):
         return None if row is None else idempotency_to_domain(row)
 
     @translating
-    async def put(self, record: IdempotencyRecord) -> None:
+    async def claim(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
         values = idempotency_values(record)
-        statement = _insert_for(self._session, cast("Table", IdempotencyKeyRow.__table__)).values(**values)
-        await self._session.execute(statement.on_conflict_do_update(
+        statement = insert_for(self._session, IdempotencyKeyRow).values(**values).on_conflict_do_update(
             index_elements=["owner_id", "key"],
-            set_={name: values[name] for name in ("request_hash", "memory_id", "created_at")}))
-
-
-class SqlAlchemyOwnerRepository(OwnerRepository):
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-        self._rows = _OwnerRows(session=session, **_ROW_OPTIONS)
-
-    @translating
-    async def add(self, owner: Owner) -> None:
-        # ON CONFLICT DO NOTHING rather than catching IntegrityError: on PostgreSQL a failed INSERT would poison
-        # the whole transaction, and the caller may well go on using this unit of work.
-        statement: Insert = _insert_for(self._session, cast("Table", OwnerRow.__table__)).values(
-            **owner_values(owner)).on_conflict_do_nothing()
-        if _affected(await self._session.execute(statement)) == 1:
-            return
-        if await self.by_name(owner.name) is not None:
-            raise OwnerAlreadyExists(owner.name)
-        if owner.whatsapp_phone_number_id is not None:
-            raise ValidationFailed.single("whatsappPhoneNumberId", "is already claimed by another owner")
-        raise ValueError(f"owner id {owner.id} is already stored")
-
-    @translating
-    async def by_name(self, name: str) -> Owner | None:
-        row = await self._rows.get_one_or_none(OwnerRow.name == name)
-        return None if row is None else owner_to_domain(row)
-
-    @translating
-    async def by_id(self, owner_id: UUID) -> Owner | None:
-        row = await self._rows.get_one_or_none(OwnerRow.id == owner_id)
-        return None if row is None else owner_to_domain(row)
-
-    @translating
-    async def all(self) -> Sequence[Owner]:
-        rows = await self._rows.get_many(OrderBy(field_name="created_at"), OrderBy(field_name="id"))
-        return [owner_to_domain(row) for row in rows]
-
-
-class SqlAlchemyApiKeyRepository(ApiKeyRepository):
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-        self._rows = _ApiKeyRows(session=session, **_ROW_OPTIONS)
-
-    @translating
-    async def add(self, key: ApiKey) -> None:
-        await self._rows.add(api_key_from_domain(key))
-
-    @translating
-    async def get(self, key_id: str) -> ApiKey | None:
-        row = await self._rows.get_one_or_none(ApiKeyRow.key_id == key_id)
-        return None if row is None else api_key_to_domain(row)
-
-    @translating
-    async def all(self) -> Sequence[ApiKey]:
-        rows = await self._rows.get_many(OrderBy(field_name="created_at"), OrderBy(field_name="key_id"))
-        return [api_key_to_domain(row) for row in rows]
-
-    @translating
-    async def revoke(self, key_id: str, at: datetime) -> bool:
-        """True when the key exists; revoking twice keeps the first revocation time."""
-        result = await self._session.execute(
-            update(ApiKeyRow).where(ApiKeyRow.key_id == key_id, ApiKeyRow.revoked_at.is_(None))
-            .values(revoked_at=at).execution_options(synchronize_session=False))
-        if _affected(result) == 1:
-            return True
-        return await self.get(key_id) is not None
+            set_={name: values[name] for name in ("request_hash", "memory_id", "created_at")},
+            where=IdempotencyKeyRow.created_at <= record.created_at - IDEMPOTENCY_TTL)
+        if affected(await self._session.execute(statement)) == 1:
+            return None
+        return await self.get(record.owner_id, record.key)

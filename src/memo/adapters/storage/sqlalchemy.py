@@ -1,6 +1,7 @@
 """The SQL side of storage: one unit of work per request over one session, the key store, the database check.
 
-The entrypoint wires these (and `create_engine`) from here; the repositories live in `repositories.py`.
+The entrypoint wires these (and `create_engine`) from here; the repositories live in `repositories.py`
+and `owners.py`, on the advanced-alchemy row repositories of `rows.py`.
 """
 
 from __future__ import annotations
@@ -18,12 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from memo.adapters.storage.engine import create_engine
 from memo.adapters.storage.errors import is_unavailable, translating
 from memo.adapters.storage.orm import ApiKeyRow, OwnerRow
-from memo.adapters.storage.repositories import (
-    SqlAlchemyApiKeyRepository,
-    SqlAlchemyIdempotencyRepository,
-    SqlAlchemyMemoryRepository,
-    SqlAlchemyOwnerRepository,
-)
+from memo.adapters.storage.owners import SqlAlchemyApiKeyRepository, SqlAlchemyOwnerRepository
+from memo.adapters.storage.repositories import SqlAlchemyIdempotencyRepository, SqlAlchemyMemoryRepository
 from memo.application.dto import ActiveKey, CheckResult
 from memo.application.errors import StorageUnavailable
 from memo.application.ports import HealthCheck, KeyStore, SecretBox, UnitOfWork

@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import msgspec
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from memo.application.dto import RateLimitDecision
@@ -39,11 +40,11 @@ def request_context(app: ASGIApp, *, production: bool) -> ASGIApp:
         fixed.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         request_id = _incoming_request_id(scope)
-        state: dict[str, Any] = scope.setdefault("state", {})  # type: ignore[typeddict-item]
+        state: dict[str, Any] = cast("dict[str, Any]", scope).setdefault("state", {})
         state["request_id"] = request_id
         csp = DOCS_CSP if scope["path"].startswith("/schema") and not scope["path"].endswith(".json") else API_CSP
         started = False
@@ -59,7 +60,7 @@ def request_context(app: ASGIApp, *, production: bool) -> ASGIApp:
                     headers += [(b"ratelimit-limit", str(rate.limit).encode()),
                                 (b"ratelimit-remaining", str(rate.remaining).encode()),
                                 (b"ratelimit-reset", str(rate.reset_after_s).encode())]
-                message = {**message, "headers": headers}  # type: ignore[typeddict-item]
+                message = cast("Message", {**message, "headers": headers})
             await send(message)
 
         try:
@@ -70,9 +71,9 @@ def request_context(app: ASGIApp, *, production: bool) -> ASGIApp:
                 raise
             body = msgspec.json.encode(ErrorBody(error="An unexpected error occurred; it has been logged.",
                                                  code="INTERNAL_ERROR", request_id=request_id))
-            await send_with_headers({"type": "http.response.start", "status": 500,
-                                     "headers": [(b"content-type", b"application/json"),
-                                                 (b"content-length", str(len(body)).encode())]})
-            await send({"type": "http.response.body", "body": body})
+            await send_with_headers(cast("Message", {
+                "type": "http.response.start", "status": 500,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}))
+            await send(cast("Message", {"type": "http.response.body", "body": body}))
 
     return middleware

@@ -37,7 +37,7 @@ def client_ip(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
 async def require_signed_request(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     container: AsyncContainer = connection.state.dishka_container
     authenticate = await container.get(AuthenticateRequest)
-    scope = connection.scope
+    scope: Any = connection.scope
     body = await Request[Any, Any, Any](scope, connection.receive).body()
     # some ASGI clients (Litestar's test client among them) leave the query in raw_path; the path ends at '?'
     raw_path: bytes = (scope.get("raw_path") or scope["path"].encode()).split(b"?", 1)[0]

@@ -70,7 +70,7 @@ def check_idempotency_key(raw: str | None) -> str | None:
 class MemoryController(Controller):
     path = "/api/memories"
     guards = [require_signed_request]  # noqa: RUF012 - Litestar's declared shape
-    before_request = require_json_body
+    before_request = require_json_body  # type: ignore[assignment] # Litestar accepts an async hook
     tags = ["Memories"]  # noqa: RUF012
     security = SIGNED
 

@@ -37,4 +37,4 @@ def openapi_config() -> OpenAPIConfig:
     )
 
 
-SIGNED = [{"MemoHmacV2": [], "MemoKeyId": [], "MemoTimestamp": [], "MemoNonce": []}]
+SIGNED: list[dict[str, list[str]]] = [{"MemoHmacV2": [], "MemoKeyId": [], "MemoTimestamp": [], "MemoNonce": []}]
