@@ -16,7 +16,6 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from memo.adapters.storage import engine as engine_module
 from memo.adapters.storage.migrate import upgrade
 from memo.adapters.storage.sqlalchemy import SqlAlchemyUnitOfWork, create_engine
 from memo.adapters.system import SystemClock, UuidV7Ids
@@ -24,9 +23,9 @@ from memo.domain.memory import Memory, MemoryType
 from memo.domain.owners import Owner
 
 
-async def commit_times(url: str, count: int) -> list[float]:
+async def commit_times(url: str, count: int, mode: str) -> list[float]:
     await upgrade(url)
-    engine = create_engine(url)
+    engine = create_engine(url, sqlite_synchronous=mode)
     clock, ids = SystemClock(), UuidV7Ids()
     owner = Owner.create(id=ids.new_id(), name="bench", now=clock.now())
     async with AsyncSession(engine, expire_on_commit=False) as session, SqlAlchemyUnitOfWork(session) as uow:
@@ -48,8 +47,7 @@ async def commit_times(url: str, count: int) -> list[float]:
 async def main(count: int, folder: Path) -> None:
     for mode in ("NORMAL", "FULL"):
         shutil.rmtree(folder, ignore_errors=True)
-        engine_module.SQLITE_SYNCHRONOUS = mode
-        times = await commit_times(f"sqlite+aiosqlite:///{folder / 'bench.db'}", count)
+        times = await commit_times(f"sqlite+aiosqlite:///{folder / 'bench.db'}", count, mode)
         quantiles = statistics.quantiles(times, n=20)
         print(f"synchronous={mode:<6} n={count} median={statistics.median(times):.3f} ms "
               f"p95={quantiles[18]:.3f} ms mean={statistics.fmean(times):.3f} ms")

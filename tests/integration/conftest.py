@@ -100,7 +100,7 @@ class SqlStorage(Storage):
         return SqlAlchemyUnitOfWork(self._session())
 
     def key_store(self, secret_box: SecretBox) -> KeyStore:
-        return SqlAlchemyKeyStore(self._session(), secret_box)
+        return SqlAlchemyKeyStore(self.engine, secret_box)
 
     def health_check(self) -> HealthCheck:
         return SqlDatabaseHealthCheck(self.engine)

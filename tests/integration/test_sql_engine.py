@@ -66,8 +66,10 @@ def closed_port_url() -> str:
     return "postgresql+asyncpg://memo:not-a-real-password@127.0.0.1:9/memo"
 
 
-async def test_sqlite_connections_use_wal_full_sync_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'new' / 'folder' / 'memo.db'}")
+@pytest.mark.parametrize(("mode", "level"), [("NORMAL", 1), ("full", 2)])
+async def test_sqlite_connections_use_wal_the_chosen_sync_foreign_keys_and_a_busy_timeout(
+        tmp_path: Path, mode: str, level: int) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'new' / 'folder' / 'memo.db'}", sqlite_synchronous=mode)
     try:
         async with engine.connect() as connection:
             pragmas = [(await connection.exec_driver_sql(f"PRAGMA {name}")).scalar_one()
@@ -75,8 +77,13 @@ async def test_sqlite_connections_use_wal_full_sync_foreign_keys_and_a_busy_time
     finally:
         await engine.dispose()
 
-    assert pragmas == ["wal", 2, 1, engine_module.SQLITE_BUSY_TIMEOUT_MS]  # synchronous 2 is FULL
+    assert pragmas == ["wal", level, 1, engine_module.SQLITE_BUSY_TIMEOUT_MS]
     assert (tmp_path / "new" / "folder" / "memo.db").exists()
+
+
+def test_an_unknown_sqlite_synchronous_mode_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="synchronous"):
+        create_engine(f"sqlite+aiosqlite:///{tmp_path / 'memo.db'}", sqlite_synchronous="OFF")
 
 
 async def test_an_acknowledged_sqlite_commit_survives_killing_the_process(sqlite_url: str) -> None:
@@ -159,7 +166,7 @@ async def test_an_unreachable_database_is_reported_as_unavailable_by_every_entry
             with pytest.raises(StorageUnavailable):
                 await uow.owners.add(Owner.create(id=OWNER, name="nobody", now=TEST_NOW))
             with pytest.raises(StorageUnavailable):
-                await SqlAlchemyKeyStore(session, NoBox()).find_active("key_id_0001")
+                await SqlAlchemyKeyStore(engine, NoBox()).find_active("key_id_0001")
     finally:
         await engine.dispose()
 

@@ -115,7 +115,8 @@ class SqlStorageProvider(Provider):
     @provide(scope=Scope.APP)
     async def engine(self, settings: Settings) -> AsyncIterator[AsyncEngine]:
         engine = create_engine(settings.sqlalchemy_url, pool_size=settings.database_pool_size,
-                               statement_timeout_ms=settings.database_statement_timeout_ms)
+                               statement_timeout_ms=settings.database_statement_timeout_ms,
+                               sqlite_synchronous=settings.sqlite_synchronous)
         yield engine
         await engine.dispose()
 
@@ -125,7 +126,7 @@ class SqlStorageProvider(Provider):
             yield session
 
     uow = provide(SqlAlchemyUnitOfWork, scope=Scope.REQUEST, provides=UnitOfWork)
-    keys = provide(SqlAlchemyKeyStore, scope=Scope.REQUEST, provides=KeyStore)
+    keys = provide(SqlAlchemyKeyStore, scope=Scope.APP, provides=KeyStore)
 
     @provide(scope=Scope.APP)
     def health_checks(self, engine: AsyncEngine, signing: SigningCheck) -> HealthChecks:

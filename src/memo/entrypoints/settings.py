@@ -45,6 +45,7 @@ class Settings:
     database_url: str | None = None
     database_pool_size: int = 10
     database_statement_timeout_ms: int = 5000
+    sqlite_synchronous: str = "NORMAL"
     redis_url: Secret | None = None
     openai_api_key: Secret | None = None
     openai_base_url: str | None = None
@@ -164,6 +165,7 @@ class _Reader:
             database_url=database_url,
             database_pool_size=self.integer("DATABASE_POOL_SIZE", 10, 1, 500),
             database_statement_timeout_ms=self.integer("DATABASE_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
+            sqlite_synchronous=self.parsed("MEMO_SQLITE_SYNCHRONOUS", "NORMAL", _sqlite_synchronous, "normal or full"),
             redis_url=self.secret("REDIS_URL"),
             openai_api_key=self.secret("OPENAI_API_KEY"),
             openai_base_url=self.text("OPENAI_BASE_URL"),
@@ -230,3 +232,10 @@ def _log_level(raw: str) -> str:
     if level not in {"debug", "info", "warning", "error", "critical"}:
         raise ValueError
     return level
+
+
+def _sqlite_synchronous(raw: str) -> str:
+    mode = raw.upper()
+    if mode not in {"NORMAL", "FULL"}:
+        raise ValueError
+    return mode

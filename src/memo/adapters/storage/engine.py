@@ -2,10 +2,11 @@
 
 SQLite, on every new connection:
 - `journal_mode=WAL`: readers never block the writer, and a commit is one append to the log;
-- `synchronous=FULL`: the log is fsynced at every commit, so a `201` survives a process kill *and* a power cut.
-  NORMAL survives a kill too but may lose the last commits on power loss. Measured through this stack
-  (`bench/sqlite_synchronous.py`, one memory per unit of work, 3 x 500 commits): median 1.12 ms with NORMAL,
-  1.41 ms with FULL (p95 1.3-1.6 vs 1.5-2.1 ms): 0.3 ms per write buys durability, so FULL;
+- `synchronous=NORMAL` by default: a commit is written to the log before it is acknowledged, so a `201`
+  survives a process crash or `kill -9`; the log is fsynced at checkpoints, so an OS crash or power cut may lose
+  the last moments of commits. `FULL` (MEMO_SQLITE_SYNCHRONOUS=full) fsyncs every commit and survives a power
+  cut too, at the price of an fsync on the event loop per write (see docs/benchmarks.md for both figures);
+- statements run on the event loop thread (`sqlite_inline.py`), so a unit of work runs without interleaving;
 - `foreign_keys=ON` (off by default in SQLite), `busy_timeout` so a second writer waits instead of failing at once;
 - `lower()` replaced by Python's Unicode-aware one: SQLite's only folds ASCII, and the case-insensitive search
   must treat "Äpfel" the same on SQLite, PostgreSQL and in memory.
@@ -16,6 +17,7 @@ server-side `statement_timeout`, so a stuck query fails fast as `StorageUnavaila
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-SQLITE_SYNCHRONOUS = "FULL"
+from memo.adapters.storage.sqlite_inline import inline_connector
+
+SQLITE_SYNCHRONOUS_MODES = ("NORMAL", "FULL")
 SQLITE_BUSY_TIMEOUT_MS = 5_000
 
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
@@ -60,12 +64,13 @@ def create_engine(
     pool_timeout_s: float = 10.0,
     statement_timeout_ms: int = 10_000,
     connect_timeout_s: float = 5.0,
+    sqlite_synchronous: str = "NORMAL",
     echo: bool = False,
 ) -> AsyncEngine:
     parsed = database_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, pool_size=pool_size, max_overflow=max_overflow, pool_timeout_s=pool_timeout_s,
-                              echo=echo)
+                              synchronous=sqlite_synchronous.upper(), echo=echo)
     return create_async_engine(
         parsed,
         echo=echo,
@@ -81,21 +86,27 @@ def create_engine(
     )
 
 
-def _sqlite_engine(url: URL, *, pool_size: int, max_overflow: int, pool_timeout_s: float, echo: bool) -> AsyncEngine:
+def _sqlite_engine(url: URL, *, pool_size: int, max_overflow: int, pool_timeout_s: float, synchronous: str,
+                   echo: bool) -> AsyncEngine:
+    if synchronous not in SQLITE_SYNCHRONOUS_MODES:
+        msg = f"SQLite synchronous must be one of {', '.join(SQLITE_SYNCHRONOUS_MODES)}"
+        raise ValueError(msg)
     ensure_sqlite_directory(url)
     options: dict[str, Any] = {}
-    if sqlite_file(url) is not None:  # the in-memory database gets SQLAlchemy's single shared connection instead
-        options = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout_s}
+    path = sqlite_file(url)
+    if path is not None:  # the in-memory database gets SQLAlchemy's single shared connection instead
+        options = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout_s,
+                   "async_creator": inline_connector(path.expanduser())}
     engine = create_async_engine(url, echo=echo, **options)
-    event.listen(engine.sync_engine, "connect", _prepare_sqlite_connection)
+    event.listen(engine.sync_engine, "connect", partial(_prepare_sqlite_connection, synchronous=synchronous))
     return engine
 
 
-def _prepare_sqlite_connection(dbapi_connection: Any, _record: object) -> None:  # noqa: ANN401 - the DBAPI is untyped
+def _prepare_sqlite_connection(dbapi_connection: Any, _record: object, *, synchronous: str) -> None:  # noqa: ANN401
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     finally:

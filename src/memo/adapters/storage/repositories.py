@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from functools import cached_property
+from typing import Literal, cast
 from uuid import UUID
 
 from advanced_alchemy.filters import LimitOffset, OrderBy
-from sqlalchemy import ColumnElement, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memo.adapters.storage.errors import translating
@@ -16,7 +17,6 @@ from memo.adapters.storage.orm import (
     MemoryTagRow,
     idempotency_to_domain,
     idempotency_values,
-    memory_from_domain,
     memory_to_domain,
     memory_values,
     tag_rows,
@@ -28,16 +28,32 @@ from memo.application.ports import IdempotencyRepository, MemoryRepository
 from memo.domain.idempotency import IDEMPOTENCY_TTL, IdempotencyRecord
 from memo.domain.memory import Memory
 
+# Built once: on the write path, constructing and coercing a statement per request costs more than SQLite's work.
+_INSERT_MEMORY = insert(cast("Table", MemoryRow.__table__))
+_INSERT_TAGS = insert(cast("Table", MemoryTagRow.__table__))
+
+
+def _memory_columns(memory: Memory) -> dict[str, object]:
+    values = memory_values(memory)
+    values["metadata"] = values.pop("meta")  # the column's name, for the table-level INSERT
+    return values
+
 
 class SqlAlchemyMemoryRepository(MemoryRepository):
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
-        self._rows = MemoryRows(session=session, **ROW_OPTIONS)
+
+    @cached_property
+    def _rows(self) -> MemoryRows:
+        return MemoryRows(session=self._session, **ROW_OPTIONS)
 
     @translating
     async def add(self, memory: Memory) -> None:
-        await self._rows.add(memory_from_domain(memory))
-        await self._add_tags(memory)
+        # Core on the session's own connection (same transaction): the ORM layer would cost more than the write
+        connection = await self._session.connection()
+        await connection.execute(_INSERT_MEMORY, _memory_columns(memory))
+        if memory.tags:
+            await connection.execute(_INSERT_TAGS, tag_rows(memory))
 
     @translating
     async def get(self, owner_id: UUID, memory_id: UUID) -> Memory | None:
@@ -111,7 +127,10 @@ def _memory_filters(owner_id: UUID, query: MemoryQuery) -> list[ColumnElement[bo
 class SqlAlchemyIdempotencyRepository(IdempotencyRepository):
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
-        self._rows = IdempotencyRows(session=session, **ROW_OPTIONS)
+
+    @cached_property
+    def _rows(self) -> IdempotencyRows:
+        return IdempotencyRows(session=self._session, **ROW_OPTIONS)
 
     @translating
     async def get(self, owner_id: UUID, key: str) -> IdempotencyRecord | None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from functools import cached_property
 from typing import Self
 from uuid import UUID
 
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -44,11 +45,24 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
-        self.memories = SqlAlchemyMemoryRepository(session)
-        self.idempotency = SqlAlchemyIdempotencyRepository(session)
-        self.owners = SqlAlchemyOwnerRepository(session)
-        self.api_keys = SqlAlchemyApiKeyRepository(session)
         self.committed = False
+
+    # Built on first use: most requests touch one repository, and each costs a few objects to set up.
+    @cached_property
+    def memories(self) -> SqlAlchemyMemoryRepository:  # type: ignore[override]
+        return SqlAlchemyMemoryRepository(self._session)
+
+    @cached_property
+    def idempotency(self) -> SqlAlchemyIdempotencyRepository:  # type: ignore[override]
+        return SqlAlchemyIdempotencyRepository(self._session)
+
+    @cached_property
+    def owners(self) -> SqlAlchemyOwnerRepository:  # type: ignore[override]
+        return SqlAlchemyOwnerRepository(self._session)
+
+    @cached_property
+    def api_keys(self) -> SqlAlchemyApiKeyRepository:  # type: ignore[override]
+        return SqlAlchemyApiKeyRepository(self._session)
 
     async def __aenter__(self) -> Self:
         self.committed = False
@@ -73,25 +87,30 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.committed = True
 
 
+_ACTIVE_KEY = select(ApiKeyRow.owner_id, ApiKeyRow.sealed_secret).where(
+    ApiKeyRow.key_id == bindparam("key_id"), ApiKeyRow.revoked_at.is_(None))
+
+
 class SqlAlchemyKeyStore(KeyStore):
     """Runs on every signed request: one primary-key (or unique-index) lookup each, selecting only what is needed."""
 
-    def __init__(self, session: AsyncSession, secret_box: SecretBox) -> None:
-        self._session = session
+    def __init__(self, engine: AsyncEngine, secret_box: SecretBox) -> None:
+        self._engine = engine
         self._secret_box = secret_box
 
     @translating
     async def find_active(self, key_id: str) -> ActiveKey | None:
-        row = (await self._session.execute(
-            select(ApiKeyRow.owner_id, ApiKeyRow.sealed_secret)
-            .where(ApiKeyRow.key_id == key_id, ApiKeyRow.revoked_at.is_(None)))).one_or_none()
+        # its own short connection, not the request's session: no transaction stays open behind authentication
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(_ACTIVE_KEY, {"key_id": key_id})).one_or_none()
         if row is None:
             return None
         return ActiveKey(key_id=key_id, owner_id=row.owner_id, secret=self._secret_box.open(bytes(row.sealed_secret)))
 
     @translating
     async def owner_id_by_name(self, name: str) -> UUID | None:
-        owner_id: UUID | None = await self._session.scalar(select(OwnerRow.id).where(OwnerRow.name == name))
+        async with self._engine.connect() as connection:
+            owner_id: UUID | None = await connection.scalar(select(OwnerRow.id).where(OwnerRow.name == name))
         return owner_id
 
 

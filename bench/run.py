@@ -1,0 +1,709 @@
+"""Signed-request throughput of Memo under wrk: prints figures, asserts nothing.
+
+Run: `uv run python bench/run.py [--quick] [--servers granian,uvicorn] [--repeat 3] [--peer DIR] [--json FILE]`
+
+Each measurement gets a fresh server process on a free 127.0.0.1 port, in a fresh temporary MEMO_DATA_DIR,
+pinned to CPU 0 while wrk runs on CPU 1 (when taskset and two CPUs exist), so the server has one core to itself
+and the load generator never competes with it. Every repeat is one full pass over all scenarios ("rounds"), so
+slow drift of a shared machine hits every scenario alike instead of one of them. A short warm-up run comes
+first; its rate sizes the measured run's file of pre-signed requests (rate x duration x 2), because Memo
+refuses a replayed nonce and a wrapped file would measure refusals. Files are regenerated for every run, since
+their timestamps are only good for 300 s.
+
+Scenarios (`profile route`): create = POST /api/memories with a ~1 KiB body; list = GET /api/memories?limit=20
+over ~1000 seeded memories; get = GET /api/memories/{id} cycling through those ids; `create (unguarded)` is
+create with the authenticator swapped for a trusting one (bench/apps.py), so its gap to create is what the
+signature check costs. `--peer DIR` adds signed creates on the original Express design (v1 signatures).
+
+Every process started here runs in its own session and is stopped by its process group id on exit, on error
+and on Ctrl-C; every step has a timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import math
+import os
+import platform
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from signed_requests import create_body, write_requests
+
+from memo.client import sign_request, sign_v1
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+LUA = BENCH / "signed.lua"
+HOST = "127.0.0.1"
+HUGE_LIMIT = "100000000"  # the highest RATE_LIMIT_* Settings.from_env accepts
+# Settings.from_env reads these: a developer's shell must not turn the embedded default into something else.
+SETTINGS_PREFIXES = ("MEMO_", "DATABASE_", "REDIS_", "RATE_LIMIT_", "SEND_RATE_LIMIT_", "LOG_", "WHATSAPP_",
+                     "OPENAI_", "PINECONE_", "BENCH_")
+SETTINGS_NAMES = {"HOST", "PORT", "API_SECRET_KEY", "ENCRYPTION_KEY", "CORS_ORIGINS"}
+
+FACTORIES = {("embedded", False): "embedded_app", ("test", False): "test_app",
+             ("embedded", True): "embedded_unguarded_app", ("test", True): "unguarded_app"}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    profile: str  # embedded | test | peer
+    route: str  # create | list | get
+    unguarded: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.profile} {self.route}" + (" (unguarded)" if self.unguarded else "")
+
+    @property
+    def seeded(self) -> bool:
+        return self.route in {"list", "get"}
+
+
+SCENARIOS = [Scenario("embedded", "create"), Scenario("embedded", "list"), Scenario("embedded", "get"),
+             Scenario("embedded", "create", unguarded=True),
+             Scenario("test", "create"), Scenario("test", "list"), Scenario("test", "get"),
+             Scenario("test", "create", unguarded=True)]
+PEER = Scenario("peer", "create")
+
+
+@dataclass
+class Run:
+    scenario: str
+    server: str
+    round: int
+    ok: bool = False
+    problem: str = ""
+    requests: int = 0
+    duration_s: float = 0.0
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p90_ms: float = 0.0
+    p99_ms: float = 0.0
+    max_ms: float = 0.0
+    non2xx: int = 0
+    errors: int = 0
+    wrapped: int = 0
+    lines: int = 0
+    warmup_rps: float = 0.0
+    server_cpu_pct: float | None = None
+    wrk_cpu_pct: float | None = None
+    other_cpu_pct: float | None = None
+    refusals: dict[str, int] = field(default_factory=dict)
+    src_digest: str = ""
+
+
+# ---------------------------------------------------------------- processes
+
+
+class Processes:
+    """Every child runs in its own session; stopping one signals its process group, by id, and nothing else."""
+
+    def __init__(self) -> None:
+        self.live: dict[int, subprocess.Popen[bytes]] = {}
+
+    def start(self, cmd: list[str], *, env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+        with log.open("ab") as out:
+            proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        self.live[proc.pid] = proc
+        return proc
+
+    def stop(self, proc: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace_s)
+        with contextlib.suppress(ProcessLookupError):  # a worker the parent left behind, or a stuck parent
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+        self.live.pop(proc.pid, None)
+
+    def stop_all(self) -> None:
+        for proc in list(self.live.values()):
+            self.stop(proc, grace_s=5.0)
+
+
+PROCS = Processes()
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def pinning(cpu: str) -> list[str]:
+    return ["taskset", "-c", cpu] if PIN else []
+
+
+def _can_pin() -> bool:
+    try:
+        return shutil.which("taskset") is not None and {0, 1} <= os.sched_getaffinity(0)
+    except AttributeError:  # not Linux
+        return False
+
+
+PIN = _can_pin()
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{tail(log)}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # loopback only
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready after {timeout_s:.0f} s:\n{tail(log)}")
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return ""
+
+
+# ---------------------------------------------------------------- CPU accounting
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of the whole machine so far: user+nice+system, and everything."""
+    with Path("/proc/stat").open() as stat:
+        values = [int(v) for v in stat.readline().split()[1:]]
+    return values[0] + values[1] + values[2], sum(values)
+
+
+def group_ticks(pgid: int) -> int:
+    """utime+stime of every live process in one process group (the server and its workers)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[2]) == pgid:  # field 5 of stat is the process group
+            total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def children_ticks() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (usage.ru_utime + usage.ru_stime) * os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------- wrk
+
+
+def run_wrk(url: str, file: Path, seconds: float, args: argparse.Namespace, *, log: Path,
+            server_pgid: int | None) -> dict[str, Any]:
+    """One wrk run over a signed file; returns its BENCHJSON summary plus CPU shares measured around it."""
+    cmd = [*pinning("1"), "wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds:g}s", "--latency",
+           "-s", str(LUA), url, "--", str(file), str(args.threads)]
+    busy0, total0 = machine_ticks()
+    server0 = group_ticks(server_pgid) if server_pgid else 0
+    wrk0 = children_ticks()
+    started = time.monotonic()
+    proc = PROCS.start(cmd, env=dict(os.environ), cwd=BENCH, log=log)
+    try:
+        proc.wait(timeout=seconds + 120)  # loading a big file into Lua takes a few seconds before the clock starts
+    except subprocess.TimeoutExpired:
+        PROCS.stop(proc)
+        raise RuntimeError(f"wrk did not finish:\n{tail(log)}") from None
+    PROCS.live.pop(proc.pid, None)
+    wall = time.monotonic() - started
+    busy1, total1 = machine_ticks()
+    server1 = group_ticks(server_pgid) if server_pgid else 0
+    wrk_used = children_ticks() - wrk0
+    found = [line for line in log.read_text(errors="replace").splitlines() if line.startswith("BENCHJSON ")]
+    if not found:
+        raise RuntimeError(f"wrk gave no summary (exit {proc.returncode}):\n{tail(log)}")
+    result: dict[str, Any] = json.loads(found[-1].split(" ", 1)[1])
+    hz = os.sysconf("SC_CLK_TCK")
+    server_used = server1 - server0
+    # Server CPU over the whole wrk process life (file loading included), so a saturated server shows a bit
+    # under 100 %. "other" is what neither the server nor wrk used, as a share of the whole machine.
+    result["server_cpu_pct"] = round(100 * server_used / (wall * hz), 1) if server_pgid else None
+    result["wrk_cpu_pct"] = round(100 * wrk_used / (wall * hz), 1)
+    other = (busy1 - busy0) - server_used - wrk_used
+    result["other_cpu_pct"] = round(max(0.0, 100 * other / max(total1 - total0, 1)), 1) if server_pgid else None
+    return result
+
+
+# ---------------------------------------------------------------- the servers
+
+
+def clean_env(extra: list[str]) -> dict[str, str]:
+    """The shell's environment without anything Settings reads, plus the --server-env the user asked for."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SETTINGS_PREFIXES) and k not in SETTINGS_NAMES}
+    env.update(item.split("=", 1) for item in extra)
+    return env
+
+
+def src_digest() -> str:
+    """Short hash of every file under src/: others edit it while benches run, so each run says what it measured."""
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "src").rglob("*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def memo_cli(env: dict[str, str], cwd: Path, *cli_args: str) -> str:
+    """The `memo` command of this environment, as a user would run it."""
+    exe = Path(sys.executable).with_name("memo")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "memo"]
+    done = subprocess.run([*cmd, *cli_args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120,
+                          check=False, start_new_session=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"memo {' '.join(cli_args)} failed: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout
+
+
+def server_cmd(server: str, factory: str, port: int) -> list[str]:
+    if server == "granian":  # the options `memo serve` uses: ASGI, one worker, no access log
+        return [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--host", HOST,
+                "--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning",
+                f"apps:{factory}"]
+    return [sys.executable, "-m", "uvicorn", "--factory", "--host", HOST, "--port", str(port),
+            "--no-access-log", "--log-level", "warning", f"apps:{factory}"]
+
+
+@dataclass
+class Target:
+    """A running server, what signs for it, and how to stop it."""
+
+    base: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+    scheme: str
+    key_id: str
+    secret: str
+    ids: list[str] = field(default_factory=list)
+
+
+def start_memo(server: str, scenario: Scenario, work: Path, extra_env: list[str]) -> Target:
+    data = work / "data"
+    data.mkdir()
+    env = clean_env(extra_env)
+    env.update(MEMO_DATA_DIR=str(data), RATE_LIMIT_MAX_REQUESTS=HUGE_LIMIT, RATE_LIMIT_IP_MAX_REQUESTS=HUGE_LIMIT,
+               PYTHONPATH=os.pathsep.join(p for p in (str(BENCH), env.get("PYTHONPATH", "")) if p))
+    if scenario.profile == "embedded":
+        memo_cli(env, work, "owners", "create", "bench")  # migrates the database too
+        issued = json.loads(memo_cli(env, work, "keys", "create", "--owner", "bench", "--json"))
+        key_id, secret = issued["keyId"], issued["secret"]
+    else:
+        key_id, secret = "bench_" + secrets.token_hex(6), secrets.token_urlsafe(32)
+    env.update(BENCH_KEY_ID=key_id, BENCH_KEY_SECRET=secret)
+    port = free_port()
+    log = work / "server.log"
+    proc = PROCS.start([*pinning("0"), *server_cmd(server, FACTORIES[scenario.profile, scenario.unguarded], port)],
+                       env=env, cwd=work, log=log)
+    target = Target(f"http://{HOST}:{port}", proc, log, "v2", key_id, secret)
+    wait_ready(target.base + "/health", proc, log)
+    return target
+
+
+def peer_dir(given: Path) -> Path:
+    """A copy of the peer with its node_modules; `npm ci` in place when writable, else in a cache folder."""
+    if (given / "node_modules").is_dir():
+        return given
+    place = given
+    if not os.access(given, os.W_OK):
+        lock = hashlib.sha256((given / "package-lock.json").read_bytes()).hexdigest()[:12]
+        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "memo-bench" / f"peer-{lock}"
+        if (cache / "node_modules").is_dir():
+            return cache
+        cache.mkdir(parents=True, exist_ok=True)
+        for name in ("server.js", "package.json", "package-lock.json"):
+            shutil.copyfile(given / name, cache / name)
+        place = cache
+    print(f"npm ci in {place} ...", file=sys.stderr)
+    subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=place, check=True, timeout=300,
+                   stdout=subprocess.DEVNULL, start_new_session=True)
+    return place
+
+
+def start_peer(folder: Path, work: Path) -> Target:
+    secret = secrets.token_hex(32)
+    port = free_port()
+    # Only what server.js reads is set (its README's way of starting it); nothing else leaks in from the shell.
+    env = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
+    env.update(HOST=HOST, PORT=str(port), MEMO_SECRET=secret, RATE_LIMIT_MAX="1000000000")
+    log = work / "server.log"
+    proc = PROCS.start([*pinning("0"), "node", "server.js"], env=env, cwd=folder, log=log)
+    target = Target(f"http://{HOST}:{port}", proc, log, "v1", "", secret)
+    wait_ready(target.base + "/health", proc, log)
+    return target
+
+
+# ---------------------------------------------------------------- requests
+
+
+def route_target(route: str) -> tuple[str, str]:
+    return {"create": ("POST", "/api/memories"), "list": ("GET", "/api/memories?limit=20"),
+            "get": ("GET", "/api/memories/{id}")}[route]
+
+
+def signed_headers(target: Target, method: str, path: str, body: bytes) -> dict[str, str]:
+    if target.scheme == "v1":
+        return sign_v1(body=body, secret=target.secret)
+    return sign_request(method=method, url_or_path_and_query=path, body=body, key_id=target.key_id,
+                        secret=target.secret)
+
+
+async def _seed(target: Target, count: int, concurrency: int = 8) -> list[str]:
+    ids: list[str] = []
+    numbers = iter(range(count))
+    async with httpx.AsyncClient(base_url=target.base, timeout=10) as client:
+
+        async def worker() -> None:
+            for index in numbers:
+                body = create_body(index)
+                headers = signed_headers(target, "POST", "/api/memories", body)
+                response = await client.post("/api/memories", content=body,
+                                             headers={**headers, "Content-Type": "application/json"})
+                if response.status_code != 201:
+                    raise RuntimeError(f"seeding got {response.status_code}: {response.text[:300]}")
+                ids.append(response.json()["data"]["id"])
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return ids
+
+
+def preflight(target: Target, scenario: Scenario) -> None:
+    """One signed request of the scenario, so a wrong key or route shows as a message, not as 100% non-2xx."""
+    method, path = route_target(scenario.route)
+    path = path.replace("{id}", target.ids[0] if target.ids else "")
+    body = create_body(0) if method == "POST" else b""
+    headers = signed_headers(target, method, path, body)
+    if body:
+        headers["Content-Type"] = "application/json"
+    response = httpx.request(method, target.base + path, content=body or None, headers=headers, timeout=10)
+    if not response.is_success:
+        raise RuntimeError(f"preflight {method} {path} got {response.status_code}: {response.text[:300]}")
+    if scenario.unguarded:  # proof that the swap took: an unsigned request must pass too
+        response = httpx.request(method, target.base + path, content=body or None,
+                                 headers={"Content-Type": "application/json"}, timeout=10)
+        if not response.is_success:
+            raise RuntimeError(f"the unguarded app refused an unsigned request: {response.status_code}")
+
+
+def refusal_reasons(log: Path, offset: int) -> dict[str, int]:
+    """Security events Memo logged (one JSON line per refusal) after `offset`, by reason: why non-2xx happened."""
+    reasons: dict[str, int] = {}
+    with log.open("rb") as handle:
+        handle.seek(offset)
+        text = handle.read().decode(errors="replace")
+    for line in text.splitlines():
+        if '"security event"' in line:
+            with contextlib.suppress(ValueError):
+                reason = json.loads(line).get("reason", "?")
+                reasons[reason] = reasons.get(reason, 0) + 1
+    return reasons
+
+
+def load(target: Target, scenario: Scenario, run: Run, args: argparse.Namespace, *, work: Path,
+         estimates: dict[tuple[str, str], float]) -> None:
+    """Warm-up, then the measured run; fills `run`."""
+    method, path = route_target(scenario.route)
+
+    def signed_file(count: int, name: str) -> Path:
+        out = work / name
+        write_requests(out, count=count, method=method, target=path, scheme=target.scheme, key_id=target.key_id,
+                       secret=target.secret, body_bytes=args.body_bytes, ids=target.ids or None)
+        return out
+
+    key = (run.server, scenario.name)
+    if args.warmup > 0:
+        guess = estimates.get(key, args.guess_rps)
+        file = signed_file(min(args.max_requests, math.ceil(guess * args.warmup * 2)), "warmup.tsv")
+        warm = run_wrk(target.base, file, args.warmup, args, log=work / "wrk-warmup.log", server_pgid=None)
+        file.unlink()
+        run.warmup_rps = warm["rps"]
+    # rate x duration x 2 lines, at least min_rps x duration: a peer that is still warming up (Node's JIT)
+    # can double its rate after the warm-up. A run that wrapped anyway is redone once with a bigger file.
+    rate = max(run.warmup_rps, estimates.get(key, 0.0), args.min_rps)
+    for _attempt in range(2):
+        count = min(args.max_requests, math.ceil(rate * args.duration * 2))
+        file = signed_file(count, "run.tsv")
+        log_offset = target.log.stat().st_size
+        result = run_wrk(target.base, file, args.duration, args, log=work / "wrk.log", server_pgid=target.proc.pid)
+        file.unlink()
+        if not result["wrapped"] or count >= args.max_requests:
+            break
+        rate = max(rate, result["rps"]) * 1.5
+    for name in ("requests", "duration_s", "rps", "p50_ms", "p90_ms", "p99_ms", "max_ms", "non2xx", "errors",
+                 "wrapped", "lines", "server_cpu_pct", "wrk_cpu_pct", "other_cpu_pct"):
+        setattr(run, name, result[name])
+    run.ok = True
+    estimates[key] = max(estimates.get(key, 0.0), run.rps)
+    if scenario.profile != "peer":
+        run.refusals = refusal_reasons(target.log, log_offset)
+
+
+def measure(server: str, scenario: Scenario, round_no: int, args: argparse.Namespace, *, base: Path,
+            estimates: dict[tuple[str, str], float]) -> Run:
+    """One fresh server for one scenario: start, seed, check, load, stop."""
+    run = Run(scenario.name, server, round_no)
+    work = Path(tempfile.mkdtemp(prefix=f"{server}-{scenario.profile}-{scenario.route}-", dir=base))
+    target: Target | None = None
+    try:
+        if scenario.profile == "peer":
+            target = start_peer(args.peer_path, work)
+        else:
+            run.src_digest = src_digest()
+            target = start_memo(server, scenario, work, args.server_env)
+        if scenario.seeded:
+            target.ids = asyncio.run(_seed(target, args.seed))
+        preflight(target, scenario)
+        load(target, scenario, run, args, work=work, estimates=estimates)
+    except (RuntimeError, OSError, httpx.HTTPError, subprocess.SubprocessError, ValueError, KeyError) as error:
+        run.problem = str(error)
+    finally:
+        if target is not None:
+            PROCS.stop(target.proc)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return run
+
+
+# ---------------------------------------------------------------- report
+
+
+def describe(run: Run) -> str:
+    if not run.ok:
+        return f"FAILED: {run.problem}"
+    flags = []
+    if run.non2xx or run.errors:
+        flags.append(f"non2xx {run.non2xx} errors {run.errors} {run.refusals or ''}".rstrip())
+    if run.wrapped:
+        flags.append(f"WRAPPED {run.wrapped}x ({run.lines} lines)")
+    cpu = (f"cpu: server {run.server_cpu_pct}% wrk {run.wrk_cpu_pct}% other {run.other_cpu_pct}%"
+           if run.server_cpu_pct is not None else "")
+    return (f"{run.rps:,.0f} rps  p50 {run.p50_ms:.2f} ms  p99 {run.p99_ms:.2f} ms  max {run.max_ms:.0f} ms  "
+            f"(warm-up {run.warmup_rps:,.0f} rps; {cpu}) {'; '.join(flags)}")
+
+
+@dataclass
+class Summary:
+    scenario: str
+    server: str
+    n: int
+    rps: float
+    rps_min: float
+    rps_max: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    non2xx: int
+    errors: int
+    wrapped: int
+    other_cpu_max: float | None
+
+
+def summarise(runs: list[Run]) -> list[Summary]:
+    groups: dict[tuple[str, str], list[Run]] = {}
+    for run in runs:
+        if run.ok:
+            groups.setdefault((run.scenario, run.server), []).append(run)
+    out = []
+    for (scenario, server), rs in groups.items():
+        rates = [r.rps for r in rs]
+        out.append(Summary(scenario, server, len(rs), statistics.median(rates), min(rates), max(rates),
+                           statistics.median(r.p50_ms for r in rs), statistics.median(r.p90_ms for r in rs),
+                           statistics.median(r.p99_ms for r in rs), max(r.max_ms for r in rs),
+                           sum(r.non2xx for r in rs), sum(r.errors for r in rs), sum(r.wrapped for r in rs),
+                           max((r.other_cpu_pct for r in rs if r.other_cpu_pct is not None), default=None)))
+    return out
+
+
+def ratios(summaries: list[Summary], servers: list[str]) -> dict[str, float]:
+    rps = {(s.scenario, s.server): s.rps for s in summaries}
+    peer = rps.get((PEER.name, "node"))
+    out: dict[str, float] = {}
+    for server in servers:
+        for profile in ("embedded", "test"):
+            guarded, unguarded = rps.get((f"{profile} create", server)), rps.get((f"{profile} create (unguarded)",
+                                                                                 server))
+            if guarded and unguarded:
+                out[f"guard cost, {profile}, {server}"] = 1 - guarded / unguarded
+        embedded, test = rps.get(("embedded create", server)), rps.get(("test create", server))
+        if embedded and test:
+            out[f"test/embedded create, {server}"] = test / embedded
+        if embedded and peer:
+            out[f"embedded/peer create, {server}"] = embedded / peer
+    return out
+
+
+def table(summaries: list[Summary]) -> str:
+    rows = ["| scenario | server | rps | rps min-max | p50 ms | p99 ms | non-2xx | n | other CPU % |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for s in summaries:
+        bad = f"{s.non2xx}" + (f" +{s.errors} errors" if s.errors else "") + (" WRAPPED" if s.wrapped else "")
+        rows.append(f"| {s.scenario} | {s.server} | {s.rps:,.0f} | {s.rps_min:,.0f}-{s.rps_max:,.0f} | "
+                    f"{s.p50_ms:.2f} | {s.p99_ms:.2f} | {bad} | {s.n} | "
+                    f"{'-' if s.other_cpu_max is None else f'{s.other_cpu_max:.0f}'} |")
+    return "\n".join(rows)
+
+
+def machine() -> dict[str, Any]:
+    model = "?"
+    with contextlib.suppress(OSError), Path("/proc/cpuinfo").open() as info:
+        model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "?")
+    versions = {}
+    for module in ("granian", "uvicorn", "litestar", "msgspec", "sqlalchemy", "dishka"):
+        with contextlib.suppress(Exception):
+            from importlib.metadata import version  # noqa: PLC0415
+
+            versions[module] = version(module)
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True,
+                            check=False, timeout=10).stdout.strip()
+    src_changes = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=ROOT, capture_output=True,
+                                 text=True, check=False, timeout=10).stdout.split("\n")
+    node = shutil.which("node")
+    return {"nproc": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
+            "kernel": platform.release(), "commit": commit,
+            "src_changes": [line.strip() for line in src_changes if line.strip()], "pinned": PIN, "versions": versions,
+            "node": subprocess.run([node, "--version"], capture_output=True, text=True, check=False,
+                                   timeout=10).stdout.strip() if node else None}
+
+
+# ---------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="3 s runs, 1 s warm-up, one repeat")
+    parser.add_argument("--servers", default="granian", help="comma list of granian,uvicorn")
+    parser.add_argument("--scenarios", default="",
+                        help="comma list of names to keep, e.g. 'test create,test create (unguarded)'")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run (max 120)")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up before each run (0: none)")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds; the table shows medians")
+    parser.add_argument("--seed", type=int, default=1000, help="memories seeded before list/get")
+    parser.add_argument("--body-bytes", type=int, default=1024)
+    parser.add_argument("--guess-rps", type=float, default=15_000, help="sizes the warm-up file")
+    parser.add_argument("--min-rps", type=float, default=5_000, help="floor of the rate that sizes a run's file")
+    parser.add_argument("--max-requests", type=int, default=500_000, help="cap on lines per signed file")
+    parser.add_argument("--peer", type=Path, help="the Express reference peer (e.g. ../shared/bench/express-seed)")
+    parser.add_argument("--json", type=Path, help="write every run, the medians and the ratios here")
+    parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an extra setting for the Memo servers (repeatable), e.g. MEMO_SQLITE_SYNCHRONOUS=FULL")
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="where the temporary data folders go (default: the system temp dir); "
+                             "the embedded default's SQLite file lives there, so pick the disk you care about")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folders (logs, databases)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.warmup, args.repeat = 3.0, 1.0, 1
+    args.server_list = [s.strip() for s in args.servers.split(",") if s.strip()]
+    if not args.server_list or set(args.server_list) - {"granian", "uvicorn"}:
+        parser.error("--servers takes granian and/or uvicorn")
+    if not 0 < args.duration <= 120 or not 0 <= args.warmup <= 30:
+        parser.error("--duration must be in (0, 120] and --warmup in [0, 30]: the signed files expire in 300 s")
+    if args.repeat < 1 or args.connections < args.threads or args.threads < 1:
+        parser.error("--repeat >= 1 and --connections >= --threads >= 1")
+    if any("=" not in item for item in args.server_env):
+        parser.error("--server-env takes NAME=VALUE")
+    if shutil.which("wrk") is None:
+        parser.error("wrk is not installed (apt-get install wrk)")
+    return args
+
+
+def report(runs: list[Run], args: argparse.Namespace, info: dict[str, Any]) -> None:
+    """The medians table and the ratios on stdout; everything, raw runs included, to --json."""
+    summaries = summarise(runs)
+    found = ratios(summaries, args.server_list)
+    if summaries:
+        print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration:g}s, median of {args.repeat}; "
+              f"{info['nproc']} CPUs ({info['cpu_model']}), server pinned to CPU 0 and wrk to CPU 1: {PIN}\n")
+        print(table(summaries))
+        print("\nother CPU %: the most CPU (share of the whole machine) any run of the row saw used by processes other "
+              "than its server and wrk; above ~10 another job shared the machine and the row is noisy.\n")
+        for name, value in found.items():
+            print(f"{name}: {value:.0%}" if name.startswith("guard") else f"{name}: {value:.2f}")
+    digests = sorted({r.src_digest for r in runs if r.src_digest})
+    if len(digests) > 1:
+        print(f"WARNING: src/ changed during the run (digests {', '.join(digests)}): rounds measured different code",
+              file=sys.stderr)
+    if args.json:
+        args.json.write_text(json.dumps({"machine": info, "args": {k: str(v) for k, v in vars(args).items()},
+                                         "runs": [asdict(r) for r in runs],
+                                         "summary": [asdict(s) for s in summaries], "ratios": found}, indent=2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    wanted = {s.strip() for s in args.scenarios.split(",") if s.strip()}
+    scenarios = [s for s in SCENARIOS if not wanted or s.name in wanted]
+    plan = [(server, s) for server in args.server_list for s in scenarios]
+    base = Path(tempfile.mkdtemp(prefix="memo-bench-", dir=args.work_dir))
+    info = machine()
+    print(f"# {info['nproc']} CPUs, {info['cpu_model']}; python {info['python']}; {info['versions']}; "
+          f"commit {info['commit']}; src changes {info['src_changes'] or 'none'}; pinned={PIN}", file=sys.stderr)
+    print(f"# wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s, warm-up {args.warmup:g}s, "
+          f"{args.repeat} round(s), work dir {base}", file=sys.stderr)
+    runs: list[Run] = []
+    estimates: dict[tuple[str, str], float] = {}
+    try:
+        if args.peer and (not wanted or PEER.name in wanted):
+            try:
+                args.peer_path = peer_dir(args.peer.resolve())
+                plan.append(("node", PEER))
+            except (OSError, subprocess.SubprocessError) as error:
+                print(f"peer left out: {error}", file=sys.stderr)
+        for round_no in range(1, args.repeat + 1):
+            for server, scenario in plan:
+                run = measure(server, scenario, round_no, args, base=base, estimates=estimates)
+                runs.append(run)
+                print(f"[{round_no}/{args.repeat}] {server:8} {scenario.name:26} {describe(run)}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted: stopping everything started here", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not leave servers behind
+        PROCS.stop_all()
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+        report(runs, args, info)
+    return 0 if all(r.ok for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
