@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from dishka import Provider
 from dishka.integrations.litestar import setup_dishka
 from litestar import Litestar
@@ -16,9 +18,14 @@ from memo.entrypoints.http.ops import OpsController
 from memo.entrypoints.local_secrets import with_local_secrets
 from memo.entrypoints.settings import Environment, Settings
 
+log = logging.getLogger("memo")
+
 
 def create_app(settings: Settings | None = None, *overrides: Provider) -> Litestar:
     settings = with_local_secrets(settings or Settings.from_env())
+    if settings.accept_v1_signatures:
+        log.warning("v1 signatures are accepted (MEMO_ACCEPT_V1_SIGNATURES=true): they bind neither method nor "
+                    "path; use it only while migrating clients to v2")
     container = make_container(settings, *overrides)
     cors = CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=False,
                       allow_headers=["Content-Type", "Idempotency-Key", "If-Match", "X-Request-ID", "X-Memo-Key-Id",

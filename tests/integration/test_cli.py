@@ -1,0 +1,105 @@
+"""The `memo` command against a real SQLite data dir, and a running app seeing what it changes at once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from litestar.testing import AsyncTestClient
+
+from memo.client import sign_request
+from memo.entrypoints.cli import main
+from memo.entrypoints.http.app import create_app
+from memo.entrypoints.settings import Settings
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.chdir(tmp_path)
+    for name in ("MEMO_ENV", "MEMO_PROFILE", "DATABASE_URL", "ENCRYPTION_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MEMO_DATA_DIR", str(tmp_path / "data"))
+    yield tmp_path / "data"
+
+
+def memo(*args: str) -> str:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_owners_and_keys_round_trip(data_dir: Path) -> None:
+    assert "created owner alice" in memo("owners", "create", "alice", "--whatsapp-phone-number-id", "1234567890",
+                                         "--whatsapp-number", "4915112345678")
+    issued = json.loads(memo("keys", "create", "--owner", "alice", "--label", "laptop", "--json"))
+    assert set(issued) == {"keyId", "secret", "owner", "label", "createdAt"}
+    assert (issued["owner"], issued["label"]) == ("alice", "laptop")
+    listed = json.loads(memo("keys", "list", "--json"))
+    assert [(k["keyId"], k["owner"], k["revokedAt"]) for k in listed] == [(issued["keyId"], "alice", None)]
+    assert issued["secret"] not in memo("keys", "list")
+    memo("keys", "revoke", issued["keyId"])
+    assert json.loads(memo("keys", "list", "--json"))[0]["revokedAt"] is not None
+
+
+def test_generated_secrets_are_private(data_dir: Path) -> None:
+    memo("owners", "create", "alice")
+    assert stat.S_IMODE((data_dir / "secrets.json").stat().st_mode) == 0o600
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("keys", "create", "--owner", "nobody"), "No owner named 'nobody'"),
+    (("keys", "revoke", "mk_missing_key"), "No API key"),
+    (("owners", "create", "bad name!"), "The request is invalid"),
+])
+def test_mistakes_exit_non_zero_with_a_clear_message(data_dir: Path, args: tuple[str, ...], message: str) -> None:
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code != 0
+    assert message in result.output
+
+
+def test_a_second_owner_with_the_same_name_is_refused(data_dir: Path) -> None:
+    memo("owners", "create", "alice")
+    result = CliRunner().invoke(main, ["owners", "create", "alice"])
+    assert result.exit_code != 0
+    assert "already exists" in result.output
+
+
+async def test_a_running_server_sees_a_new_key_and_its_revocation_at_once(data_dir: Path) -> None:
+    await asyncio.to_thread(memo, "owners", "create", "alice")
+    settings = Settings.from_env(dotenv=None)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        issued = json.loads(await asyncio.to_thread(memo, "keys", "create", "--owner", "alice", "--json"))
+
+        def headers() -> dict[str, str]:
+            return sign_request(method="GET", url_or_path_and_query="/api/memories", body=b"",
+                                key_id=issued["keyId"], secret=issued["secret"])
+
+        assert (await client.get("/api/memories", headers=headers())).status_code == 200
+        await asyncio.to_thread(memo, "keys", "revoke", issued["keyId"])
+        refused = await client.get("/api/memories", headers=headers())
+        assert (refused.status_code, refused.json()["code"]) == (401, "UNKNOWN_KEY")
+
+
+async def test_memories_survive_a_restart(data_dir: Path) -> None:
+    await asyncio.to_thread(memo, "owners", "create", "alice")
+    issued = json.loads(await asyncio.to_thread(memo, "keys", "create", "--owner", "alice", "--json"))
+    body = b'{"content": "still here after a restart"}'
+    settings = Settings.from_env(dotenv=None)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        headers = sign_request(method="POST", url_or_path_and_query="/api/memories", body=body,
+                               key_id=issued["keyId"], secret=issued["secret"])
+        created = await client.post("/api/memories", content=body,
+                                    headers={**headers, "Content-Type": "application/json"})
+        assert created.status_code == 201
+    async with AsyncTestClient(app=create_app(Settings.from_env(dotenv=None))) as client:
+        path = f"/api/memories/{created.json()['data']['id']}"
+        headers = sign_request(method="GET", url_or_path_and_query=path, body=b"", key_id=issued["keyId"],
+                               secret=issued["secret"])
+        again = await client.get(path, headers=headers)
+        assert again.json()["data"]["content"] == "still here after a restart"

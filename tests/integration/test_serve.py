@@ -1,0 +1,80 @@
+"""`memo serve` as a user runs it: first start makes a key, a signed request works, a restart keeps everything."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from memo.client import sign_request
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serving(folder: Path, port: int) -> Iterator[subprocess.Popen[str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMO_", "DATABASE_URL", "REDIS_URL"))}
+    process = subprocess.Popen([sys.executable, "-m", "memo", "serve", "--port", str(port)], cwd=folder, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("memo serve did not become healthy")
+        yield process
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def signed(port: int, method: str, path: str, key: dict[str, str], body: bytes = b"") -> dict[str, object]:
+    headers = sign_request(method=method, url_or_path_and_query=path, body=body, key_id=key["keyId"],
+                           secret=key["secret"])
+    if body:
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body or None, method=method,
+                                     headers=headers)
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        result: dict[str, object] = json.loads(answer.read())
+        return result
+
+
+def test_first_start_creates_a_key_and_a_restart_keeps_it_and_the_data(tmp_path: Path) -> None:
+    port = free_port()
+    with serving(tmp_path, port) as process:
+        key_file = tmp_path / ".memo" / "default-key.json"
+        key = json.loads(key_file.read_text())
+        assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+        created = signed(port, "POST", "/api/memories", key, b'{"content": "remember the milk"}')
+    output = process.stdout.read() if process.stdout else ""
+    assert key["keyId"] in output
+    assert str(key_file) in output
+    assert key["secret"] not in output
+
+    with serving(tmp_path, port) as process:
+        listed = signed(port, "GET", "/api/memories", key)
+    assert listed["data"] == [created["data"]]
+    assert "Created owner" not in (process.stdout.read() if process.stdout else "")
