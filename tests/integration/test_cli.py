@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,12 @@ from memo.entrypoints.settings import Settings
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     for name in ("MEMO_ENV", "MEMO_PROFILE", "DATABASE_URL", "ENCRYPTION_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MEMO_DATA_DIR", str(tmp_path / "data"))
-    yield tmp_path / "data"
+    return tmp_path / "data"
 
 
 def memo(*args: str) -> str:

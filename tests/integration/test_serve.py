@@ -27,7 +27,7 @@ def free_port() -> int:
 @contextmanager
 def serving(folder: Path, port: int) -> Iterator[subprocess.Popen[str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMO_", "DATABASE_URL", "REDIS_URL"))}
-    process = subprocess.Popen([sys.executable, "-m", "memo", "serve", "--port", str(port)], cwd=folder, env=env,
+    process = subprocess.Popen([sys.executable  # noqa: S603 - our own interpreter and arguments, "-m", "memo", "serve", "--port", str(port)], cwd=folder, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 30
@@ -57,7 +57,7 @@ def signed(port: int, method: str, path: str, key: dict[str, str], body: bytes =
         headers["Content-Type"] = "application/json"
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body or None, method=method,
                                      headers=headers)
-    with urllib.request.urlopen(request, timeout=5) as answer:
+    with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310 - http://127.0.0.1 only
         result: dict[str, object] = json.loads(answer.read())
         return result
 
