@@ -27,8 +27,9 @@ def free_port() -> int:
 @contextmanager
 def serving(folder: Path, port: int) -> Iterator[subprocess.Popen[str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMO_", "DATABASE_URL", "REDIS_URL"))}
-    process = subprocess.Popen([sys.executable  # noqa: S603 - our own interpreter and arguments, "-m", "memo", "serve", "--port", str(port)], cwd=folder, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    command = [sys.executable, "-m", "memo", "serve", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.PIPE,  # noqa: S603 - our own command
+                               stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
