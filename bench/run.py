@@ -272,12 +272,20 @@ def clean_env(extra: list[str]) -> dict[str, str]:
     return env
 
 
-def src_digest() -> str:
-    """Short hash of every file under src/: others edit it while benches run, so each run says what it measured."""
+def src_digest(src: Path) -> str:
+    """Short hash of the Python files under `src`, so each run says which code it measured."""
     digest = hashlib.sha256()
-    for path in sorted((ROOT / "src").rglob("*.py")):
-        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    for path in sorted(src.rglob("*.py")):
+        digest.update(str(path.relative_to(src)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:12]
+
+
+def snapshot_src(base: Path) -> Path:
+    """A copy of src/ taken once, put first on the servers' PYTHONPATH: src/ may be edited while the bench runs
+    (the editable install points at it), and every round must measure the same code."""
+    copy = base / "src"
+    shutil.copytree(ROOT / "src", copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return copy
 
 
 def memo_cli(env: dict[str, str], cwd: Path, *cli_args: str) -> str:
@@ -313,12 +321,13 @@ class Target:
     ids: list[str] = field(default_factory=list)
 
 
-def start_memo(server: str, scenario: Scenario, work: Path, extra_env: list[str]) -> Target:
+def start_memo(server: str, scenario: Scenario, work: Path, args: argparse.Namespace) -> Target:
     data = work / "data"
     data.mkdir()
-    env = clean_env(extra_env)
+    env = clean_env(args.server_env)
+    paths = (str(BENCH), str(args.src_snapshot or ""), env.get("PYTHONPATH", ""))
     env.update(MEMO_DATA_DIR=str(data), RATE_LIMIT_MAX_REQUESTS=HUGE_LIMIT, RATE_LIMIT_IP_MAX_REQUESTS=HUGE_LIMIT,
-               PYTHONPATH=os.pathsep.join(p for p in (str(BENCH), env.get("PYTHONPATH", "")) if p))
+               PYTHONPATH=os.pathsep.join(p for p in paths if p))
     if scenario.profile == "embedded":
         memo_cli(env, work, "owners", "create", "bench")  # migrates the database too
         issued = json.loads(memo_cli(env, work, "keys", "create", "--owner", "bench", "--json"))
@@ -483,8 +492,8 @@ def measure(server: str, scenario: Scenario, round_no: int, args: argparse.Names
         if scenario.profile == "peer":
             target = start_peer(args.peer_path, work)
         else:
-            run.src_digest = src_digest()
-            target = start_memo(server, scenario, work, args.server_env)
+            run.src_digest = args.src_digest or src_digest(ROOT / "src")
+            target = start_memo(server, scenario, work, args)
         if scenario.seeded:
             target.ids = asyncio.run(_seed(target, args.seed))
         preflight(target, scenario)
@@ -624,6 +633,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="write every run, the medians and the ratios here")
     parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                         help="an extra setting for the Memo servers (repeatable), e.g. MEMO_SQLITE_SYNCHRONOUS=FULL")
+    parser.add_argument("--live-src", action="store_true",
+                        help="serve src/ as it is at each server start instead of a snapshot taken at the start")
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="where the temporary data folders go (default: the system temp dir); "
                              "the embedded default's SQLite file lives there, so pick the disk you care about")
@@ -674,9 +685,13 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = [s for s in SCENARIOS if not wanted or s.name in wanted]
     plan = [(server, s) for server in args.server_list for s in scenarios]
     base = Path(tempfile.mkdtemp(prefix="memo-bench-", dir=args.work_dir))
+    args.src_snapshot = None if args.live_src else snapshot_src(base)
+    args.src_digest = src_digest(args.src_snapshot) if args.src_snapshot else ""
     info = machine()
+    info["src_digest"] = args.src_digest or "live"
     print(f"# {info['nproc']} CPUs, {info['cpu_model']}; python {info['python']}; {info['versions']}; "
-          f"commit {info['commit']}; src changes {info['src_changes'] or 'none'}; pinned={PIN}", file=sys.stderr)
+          f"commit {info['commit']}; src changes {info['src_changes'] or 'none'}; "
+          f"src {'snapshot ' + args.src_digest if args.src_snapshot else 'live'}; pinned={PIN}", file=sys.stderr)
     print(f"# wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s, warm-up {args.warmup:g}s, "
           f"{args.repeat} round(s), work dir {base}", file=sys.stderr)
     runs: list[Run] = []

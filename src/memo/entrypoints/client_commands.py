@@ -24,7 +24,7 @@ class SignedClient:
         self._http = httpx.Client(base_url=os.environ.get("MEMO_URL", "http://127.0.0.1:3001"), timeout=30)
 
     def call(self, method: str, path: str, payload: dict[str, Any] | None = None,
-             params: dict[str, str] | None = None) -> dict[str, Any]:
+             params: dict[str, str] | None = None, extra_headers: dict[str, str] | None = None) -> dict[str, Any]:
         body = json.dumps(payload).encode() if payload is not None else b""
         url = httpx.URL(path, params=params)
         target = url.raw_path.decode()
@@ -32,6 +32,7 @@ class SignedClient:
                                secret=self._secret)
         if payload is not None:
             headers["Content-Type"] = "application/json"
+        headers.update(extra_headers or {})
         response = self._http.request(method, target, content=body, headers=headers)
         answer: dict[str, Any] = response.json()
         if not answer.get("success"):
@@ -78,7 +79,10 @@ def export(output: TextIO) -> None:
 @click.command("import")
 @click.argument("source", type=click.File("r"), default="-")
 def import_memories(source: TextIO) -> None:
-    """Read JSON lines as `memo export` writes them and save each as a new memory (source "import")."""
+    """Read JSON lines as `memo export` writes them and save each as a memory (source "import").
+
+    Each line's id becomes the Idempotency-Key, so importing the same file twice within a day adds nothing.
+    """
     client, count = SignedClient(), 0
     for line in source:
         if not line.strip():
@@ -86,7 +90,8 @@ def import_memories(source: TextIO) -> None:
         memory = json.loads(line)
         payload = {"content": memory["content"], "type": memory.get("type", "note"), "tags": memory.get("tags", []),
                    "metadata": memory.get("metadata", {}), "source": "import"}
-        client.call("POST", "/api/memories", payload)
+        extra = {"Idempotency-Key": f"import:{memory['id']}"} if memory.get("id") else None
+        client.call("POST", "/api/memories", payload, extra_headers=extra)
         count += 1
     click.echo(f"imported {count} memories", err=sys.stderr.isatty())
 
