@@ -9,7 +9,7 @@ from memo.application.ports import Clock, UnitOfWork
 from memo.domain.errors import MemoryNotFound, ValidationFailed, VersionConflict
 from memo.domain.memory import Memory
 
-UNCONDITIONAL_ATTEMPTS = 3
+UNCONDITIONAL_ATTEMPTS = 10  # without If-Match the caller asked for last-writer-wins: retry a lost race
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
