@@ -108,6 +108,7 @@ class Run:
     server_cpu_pct: float | None = None
     wrk_cpu_pct: float | None = None
     other_cpu_pct: float | None = None
+    busy_before_pct: float | None = None
     refusals: dict[str, int] = field(default_factory=dict)
     src_digest: str = ""
 
@@ -217,6 +218,21 @@ def group_ticks(pgid: int) -> int:
         if int(fields[2]) == pgid:  # field 5 of stat is the process group
             total += int(fields[11]) + int(fields[12])
     return total
+
+
+def wait_quiet(args: argparse.Namespace) -> float:
+    """Wait (up to --quiet-wait s) until the machine is idle while our server is, so the run does not start on top of
+    another job; returns the last busy share seen, in % of the whole machine."""
+    deadline = time.monotonic() + args.quiet_wait
+    while True:
+        busy0, total0 = machine_ticks()
+        time.sleep(1)
+        busy1, total1 = machine_ticks()
+        share = 100 * (busy1 - busy0) / max(total1 - total0, 1)
+        if share <= args.max_noise or time.monotonic() >= deadline:
+            return round(share, 1)
+        print(f"  machine {share:.0f}% busy before the run: waiting for it to calm down", file=sys.stderr)
+        time.sleep(4)
 
 
 def children_ticks() -> float:
@@ -455,6 +471,7 @@ def load(target: Target, scenario: Scenario, run: Run, args: argparse.Namespace,
         return out
 
     key = (run.server, scenario.name)
+    run.busy_before_pct = wait_quiet(args)
     if args.warmup > 0:
         guess = estimates.get(key, args.guess_rps)
         file = signed_file(min(args.max_requests, math.ceil(guess * args.warmup * 2)), "warmup.tsv")
@@ -519,7 +536,8 @@ def describe(run: Run) -> str:
         flags.append(f"non2xx {run.non2xx} errors {run.errors} {run.refusals or ''}".rstrip())
     if run.wrapped:
         flags.append(f"WRAPPED {run.wrapped}x ({run.lines} lines)")
-    cpu = (f"cpu: server {run.server_cpu_pct}% wrk {run.wrk_cpu_pct}% other {run.other_cpu_pct}%"
+    cpu = (f"cpu: server {run.server_cpu_pct}% wrk {run.wrk_cpu_pct}% other {run.other_cpu_pct}%, "
+           f"{run.busy_before_pct}% before"
            if run.server_cpu_pct is not None else "")
     return (f"{run.rps:,.0f} rps  p50 {run.p50_ms:.2f} ms  p99 {run.p99_ms:.2f} ms  max {run.max_ms:.0f} ms  "
             f"(warm-up {run.warmup_rps:,.0f} rps; {cpu}) {'; '.join(flags)}")
@@ -555,7 +573,8 @@ def summarise(runs: list[Run]) -> list[Summary]:
                            statistics.median(r.p50_ms for r in rs), statistics.median(r.p90_ms for r in rs),
                            statistics.median(r.p99_ms for r in rs), max(r.max_ms for r in rs),
                            sum(r.non2xx for r in rs), sum(r.errors for r in rs), sum(r.wrapped for r in rs),
-                           max((r.other_cpu_pct for r in rs if r.other_cpu_pct is not None), default=None)))
+                           max((v for r in rs for v in (r.other_cpu_pct, r.busy_before_pct) if v is not None),
+                               default=None)))
     return out
 
 
@@ -633,6 +652,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="write every run, the medians and the ratios here")
     parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                         help="an extra setting for the Memo servers (repeatable), e.g. MEMO_SQLITE_SYNCHRONOUS=FULL")
+    parser.add_argument("--max-noise", type=float, default=10.0,
+                        help="%% of the machine busy (server idle) above which a run waits before it starts")
+    parser.add_argument("--quiet-wait", type=float, default=60.0, help="seconds a run waits for a quiet machine")
     parser.add_argument("--live-src", action="store_true",
                         help="serve src/ as it is at each server start instead of a snapshot taken at the start")
     parser.add_argument("--work-dir", type=Path, default=None,
@@ -664,8 +686,9 @@ def report(runs: list[Run], args: argparse.Namespace, info: dict[str, Any]) -> N
         print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration:g}s, median of {args.repeat}; "
               f"{info['nproc']} CPUs ({info['cpu_model']}), server pinned to CPU 0 and wrk to CPU 1: {PIN}\n")
         print(table(summaries))
-        print("\nother CPU %: the most CPU (share of the whole machine) any run of the row saw used by processes other "
-              "than its server and wrk; above ~10 another job shared the machine and the row is noisy.\n")
+        print("\nother CPU %: the most CPU (share of the whole machine) that processes other than the server and wrk "
+              "used in any run of the row, during it or in the idle second before; above ~10 another job shared the "
+              "machine and the row is noisy.\n")
         for name, value in found.items():
             print(f"{name}: {value:.0%}" if name.startswith("guard") else f"{name}: {value:.2f}")
     digests = sorted({r.src_digest for r in runs if r.src_digest})

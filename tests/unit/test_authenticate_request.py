@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from uuid import uuid4
+import logging
+import math
+from uuid import UUID, uuid4
 
 import pytest
 
 from memo.adapters.audit import RecordingAuditLog
 from memo.adapters.limits.memory import InProcessRateLimiter
-from memo.adapters.system import FixedClock
+from memo.adapters.signing.hmac import HmacRequestAuthenticator
+from memo.adapters.system import TEST_NOW, FixedClock
+from memo.application import authenticate_request as module
 from memo.application.authenticate_request import AuthenticateRequest, RateLimits
-from memo.application.dto import SignedRequest
-from memo.application.errors import AuthenticationFailed, RateLimited
+from memo.application.dto import ActiveKey, RateLimitDecision, SignedRequest
+from memo.application.errors import AuthenticationFailed, NonceStoreUnavailable, RateLimited, RateLimiterUnavailable
+from memo.application.ports import KeyStore, NonceStore, RateLimiter
+from memo.application.throttled_log import ThrottledWarning
+from memo.client import sign_request
 from memo.domain.owners import Principal
 
 SIGNATURE = "v2=" + "ab" * 32
@@ -34,10 +41,62 @@ def request(ip: str = "10.0.0.1") -> SignedRequest:
                          headers={"x-memo-key-id": "mk_test_key", "x-memo-signature": SIGNATURE})
 
 
-def use_case(authenticator: ScriptedAuthenticator, audit: RecordingAuditLog, *, per_key: int = 100,
-             per_ip: int = 100) -> AuthenticateRequest:
-    return AuthenticateRequest(authenticator=authenticator, limiter=InProcessRateLimiter(FixedClock()), audit=audit,
-                               limits=RateLimits(window_s=900, per_key=per_key, per_ip=per_ip))
+def use_case(authenticator: ScriptedAuthenticator | HmacRequestAuthenticator, audit: RecordingAuditLog, *,
+             per_key: int = 100, per_ip: int = 100, limiter: RateLimiter | None = None) -> AuthenticateRequest:
+    return AuthenticateRequest(authenticator=authenticator, limiter=limiter or InProcessRateLimiter(FixedClock()),
+                               audit=audit, limits=RateLimits(window_s=900, per_key=per_key, per_ip=per_ip))
+
+
+class DownLimiter(RateLimiter):
+    """What the Redis limiter does when Redis is gone."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def hit(self, key: str, *, limit: int, window_s: float) -> RateLimitDecision:
+        self.calls += 1
+        raise RateLimiterUnavailable from ConnectionRefusedError()
+
+    async def peek(self, key: str, *, limit: int, window_s: float) -> RateLimitDecision:
+        self.calls += 1
+        raise RateLimiterUnavailable from ConnectionRefusedError()
+
+
+class DownNonceStore(NonceStore):
+    async def remember(self, scope: str, nonce: str, ttl_s: int) -> bool:
+        raise NonceStoreUnavailable
+
+
+class OneKey(KeyStore):
+    key = ActiveKey(key_id="mk_test_key", owner_id=UUID(int=1), secret=b"s" * 32)
+
+    async def find_active(self, key_id: str) -> ActiveKey | None:
+        return self.key if key_id == self.key.key_id else None
+
+    async def owner_id_by_name(self, name: str) -> UUID | None:
+        return None
+
+
+class FakeMonotonic:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def monotonic(monkeypatch: pytest.MonkeyPatch) -> FakeMonotonic:
+    """A fresh process-wide warning per test, on a clock the test moves."""
+    clock = FakeMonotonic()
+    warning = ThrottledWarning(logging.getLogger("memo.limits"), "rate limiting is failing open", every_s=30,
+                               monotonic=clock)
+    monkeypatch.setattr(module, "LIMITER_DOWN_WARNING", warning)
+    return clock
+
+
+def limiter_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "memo.limits" and r.levelno == logging.WARNING]
 
 
 async def test_refusal_is_audited_without_the_signature() -> None:
@@ -76,3 +135,57 @@ async def test_key_over_its_limit_is_rate_limited() -> None:
     with pytest.raises(RateLimited) as limited:
         await authenticate(request())
     assert limited.value.retry_after_s > 0
+
+
+async def test_with_the_limiter_down_requests_pass_and_one_warning_is_logged(
+        monotonic: FakeMonotonic, caplog: pytest.LogCaptureFixture) -> None:
+    limiter = DownLimiter()
+    authenticate = use_case(ScriptedAuthenticator(accept=True), RecordingAuditLog(), per_key=2, limiter=limiter)
+    for _ in range(5):  # over the per-key limit of 2: nothing can be counted, so nothing is refused
+        result = await authenticate(request())
+        assert result.principal.key_id == "mk_test_key"
+        assert result.rate == RateLimitDecision(allowed=True, limit=2, remaining=2, reset_after_s=900)
+    assert limiter.calls == 10  # peek per address, hit per key: the limiter is still asked every time
+    [warning] = limiter_warnings(caplog)
+    assert "failing open" in warning.getMessage()
+    assert "ConnectionRefusedError" in warning.getMessage()
+
+
+async def test_the_limiter_down_warning_repeats_at_most_every_30_s(
+        monotonic: FakeMonotonic, caplog: pytest.LogCaptureFixture) -> None:
+    authenticate = use_case(ScriptedAuthenticator(accept=True), RecordingAuditLog(), limiter=DownLimiter())
+    await authenticate(request())
+    monotonic.now += 29.9
+    await authenticate(request())
+    assert len(limiter_warnings(caplog)) == 1
+    monotonic.now += 0.1
+    await authenticate(request())
+    first, second = limiter_warnings(caplog)
+    assert "0 more" in first.getMessage()
+    assert "3 more since the last warning" in second.getMessage()  # the 1st request's hit, the 2nd's peek and hit
+
+
+async def test_with_the_limiter_down_a_refusal_is_still_the_refusal(
+        monotonic: FakeMonotonic, caplog: pytest.LogCaptureFixture) -> None:
+    audit = RecordingAuditLog()
+    authenticate = use_case(ScriptedAuthenticator(accept=False), audit, per_ip=1, limiter=DownLimiter())
+    for _ in range(3):  # the address cannot be counted either, so it is never blocked
+        with pytest.raises(AuthenticationFailed):
+            await authenticate(request())
+    assert [e.reason for e in audit.events] == ["INVALID_SIGNATURE"] * 3
+    assert len(limiter_warnings(caplog)) == 1
+
+
+async def test_with_the_nonce_store_down_signed_requests_are_refused_not_let_through() -> None:
+    audit = RecordingAuditLog()
+    clock = FixedClock()
+    authenticator = HmacRequestAuthenticator(OneKey(), DownNonceStore(), clock)
+    headers = sign_request(method="GET", url_or_path_and_query="/api/memories", body=b"", key_id="mk_test_key",
+                           secret=OneKey.key.secret, timestamp=math.floor(TEST_NOW.timestamp()))
+    signed = SignedRequest(method="GET", path="/api/memories", query="", body=b"", client_ip="10.0.0.1",
+                           headers={name.lower(): value for name, value in headers.items()})
+    limiter = InProcessRateLimiter(clock)
+    with pytest.raises(NonceStoreUnavailable):
+        await use_case(authenticator, audit, limiter=limiter)(signed)
+    assert audit.events == []  # not an authentication failure: nothing audited, the address not counted
+    assert (await limiter.peek("auth-fail:10.0.0.1", limit=100, window_s=900)).remaining == 100

@@ -2,16 +2,26 @@
 
 An address that keeps failing authentication is refused before any HMAC work, so guessing is slow;
 a caller that authenticates is limited per key instead, and its address is never counted.
+
+When the limiter cannot be reached the limits fail open: a request is let through uncounted and a throttled warning
+on "memo.limits" says so. Replay protection does not: the authenticator's NonceStoreUnavailable propagates.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from dataclasses import dataclass
 
 from memo.application.dto import RateLimitDecision, SecurityEvent, SignedRequest
-from memo.application.errors import AuthenticationFailed, RateLimited
+from memo.application.errors import AuthenticationFailed, RateLimited, RateLimiterUnavailable
 from memo.application.ports import AuditLog, RateLimiter, RequestAuthenticator
+from memo.application.throttled_log import ThrottledWarning
 from memo.domain.owners import Principal
+
+# Process-wide, because the use case is built per request: one outage logs one line per 30 s, not one per request.
+LIMITER_DOWN_WARNING = ThrottledWarning(logging.getLogger("memo.limits"),
+                                        "rate limiting is failing open: requests pass uncounted", every_s=30)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,7 +46,7 @@ class AuthenticateRequest:
 
     async def __call__(self, request: SignedRequest) -> Authenticated:
         ip_key = f"auth-fail:{request.client_ip}"
-        blocked = await self.limiter.peek(ip_key, limit=self.limits.per_ip, window_s=self.limits.window_s)
+        blocked = await self._count(ip_key, self.limits.per_ip, peek=True)
         if not blocked.allowed:
             self._audit("RATE_LIMITED_IP", request)
             raise RateLimited(limit=blocked.limit, retry_after_s=blocked.reset_after_s)
@@ -44,13 +54,24 @@ class AuthenticateRequest:
             principal = await self.authenticator.authenticate(request)
         except AuthenticationFailed as failure:
             self._audit(failure.code, request)
-            await self.limiter.hit(ip_key, limit=self.limits.per_ip, window_s=self.limits.window_s)
+            await self._count(ip_key, self.limits.per_ip)
             raise
-        rate = await self.limiter.hit(f"key:{principal.key_id}", limit=self.limits.per_key,
-                                      window_s=self.limits.window_s)
+        rate = await self._count(f"key:{principal.key_id}", self.limits.per_key)
         if not rate.allowed:
             raise RateLimited(limit=rate.limit, retry_after_s=rate.reset_after_s)
         return Authenticated(principal=principal, rate=rate)
+
+    async def _count(self, key: str, limit: int, *, peek: bool = False) -> RateLimitDecision:
+        """Hit (or peek at) `key`; with the limiter down, allow and report the whole limit as remaining."""
+        window_s = self.limits.window_s
+        try:
+            if peek:
+                return await self.limiter.peek(key, limit=limit, window_s=window_s)
+            return await self.limiter.hit(key, limit=limit, window_s=window_s)
+        except RateLimiterUnavailable as error:
+            cause = type(error.__cause__).__name__ if error.__cause__ is not None else "no cause given"
+            LIMITER_DOWN_WARNING(f"the rate limiter is unavailable: {cause}")
+            return RateLimitDecision(allowed=True, limit=limit, remaining=limit, reset_after_s=math.ceil(window_s))
 
     def _audit(self, reason: str, request: SignedRequest) -> None:
         key_id = request.headers.get("x-memo-key-id")

@@ -35,3 +35,12 @@ class NonceStoreUnavailable(DomainError):
 
     def __init__(self) -> None:
         super().__init__("Replay protection is unavailable, so signed requests are refused; retry shortly.")
+
+
+class RateLimiterUnavailable(DomainError):
+    """The shared rate-limit counters cannot be reached; callers let the request through (limits fail open)."""
+
+    code = "RATE_LIMITER_UNAVAILABLE"
+
+    def __init__(self) -> None:
+        super().__init__("The rate limiter is unavailable; requests are not being counted.")

@@ -12,20 +12,29 @@ from memo.entrypoints.providers import (
     CoreProvider,
     InMemoryProvider,
     InProcessLimitsProvider,
+    RedisLimitsProvider,
     SqlStorageProvider,
     SystemProvider,
 )
 from memo.entrypoints.settings import Profile, Settings
 
 PROFILES: dict[Profile, Callable[[], list[Provider]]] = {
-    Profile.EMBEDDED: lambda: [SqlStorageProvider(), InProcessLimitsProvider(), SystemProvider()],
-    Profile.PRODUCTION: lambda: [SqlStorageProvider(), InProcessLimitsProvider(), SystemProvider()],
-    Profile.TEST: lambda: [InMemoryProvider(), InProcessLimitsProvider(), SystemProvider()],
+    Profile.EMBEDDED: lambda: [SqlStorageProvider(), SystemProvider()],
+    Profile.PRODUCTION: lambda: [SqlStorageProvider(), SystemProvider()],
+    Profile.TEST: lambda: [InMemoryProvider(), SystemProvider()],
 }
+
+
+def limits_for(settings: Settings) -> Provider:
+    """REDIS_URL decides, on any profile but `test`: with it every instance shares nonces and counters."""
+    if settings.redis_url is not None and settings.profile is not Profile.TEST:
+        return RedisLimitsProvider()
+    return InProcessLimitsProvider()
 
 STRICT = ValidationSettings(implicit_override=True, nothing_overridden=True)
 
 
 def make_container(settings: Settings, *overrides: Provider) -> AsyncContainer:
-    return make_async_container(CoreProvider(), LitestarProvider(), *PROFILES[settings.profile](), *overrides,
+    return make_async_container(CoreProvider(), LitestarProvider(), *PROFILES[settings.profile](),
+                                limits_for(settings), *overrides,
                                 context={Settings: settings}, validation_settings=STRICT)

@@ -15,6 +15,18 @@ class HealthChecks:
     items: Sequence[HealthCheck]
 
 
+@dataclass(frozen=True, slots=True)
+class DatabaseCheck:
+    """The storage provider's check, under its own type so the container can tell it from the others."""
+
+    check: HealthCheck
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsCheck:
+    check: HealthCheck
+
+
 class SigningCheck(HealthCheck):
     """The key secrets can be sealed and opened with the configured ENCRYPTION_KEY, so signatures can be checked."""
 

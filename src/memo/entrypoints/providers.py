@@ -6,11 +6,13 @@ from collections.abc import AsyncIterator
 
 from dishka import Provider, Scope, from_context, provide
 from litestar import Request
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from memo.adapters.audit import LoggingAuditLog
 from memo.adapters.crypto.aesgcm import AesGcmSecretBox
 from memo.adapters.limits.memory import InProcessNonceStore, InProcessRateLimiter
+from memo.adapters.limits.redis import RedisHealthCheck, RedisNonceStore, RedisRateLimiter, redis_client
 from memo.adapters.signing.hmac import HmacRequestAuthenticator
 from memo.adapters.storage.engine import create_engine
 from memo.adapters.storage.memory import InMemoryHealthCheck, InMemoryKeyStore, InMemoryStore, InMemoryUnitOfWork
@@ -35,7 +37,15 @@ from memo.application.ports import (
 from memo.application.read_memories import GetMemory, ListMemories
 from memo.application.update_memory import UpdateMemory
 from memo.domain.owners import Principal
-from memo.entrypoints.health import IN_PROCESS_LIMITS, NO_VECTOR_INDEX, NO_WORKER, HealthChecks, SigningCheck
+from memo.entrypoints.health import (
+    IN_PROCESS_LIMITS,
+    NO_VECTOR_INDEX,
+    NO_WORKER,
+    DatabaseCheck,
+    HealthChecks,
+    LimitsCheck,
+    SigningCheck,
+)
 from memo.entrypoints.http.guards import PRINCIPAL_STATE
 from memo.entrypoints.settings import Settings
 
@@ -87,6 +97,10 @@ class CoreProvider(Provider):
         return CheckHealth(checks=checks.items)
 
     @provide(scope=Scope.APP)
+    def health_checks(self, signing: SigningCheck, database: DatabaseCheck, limits: LimitsCheck) -> HealthChecks:
+        return HealthChecks((signing, database.check, limits.check, NO_VECTOR_INDEX, NO_WORKER))
+
+    @provide(scope=Scope.APP)
     def signing_check(self, box: SecretBox, settings: Settings) -> SigningCheck:
         return SigningCheck(box, accept_v1=settings.accept_v1_signatures)
 
@@ -107,6 +121,37 @@ class InProcessLimitsProvider(Provider):
     @provide
     def limiter(self, clock: Clock) -> RateLimiter:
         return InProcessRateLimiter(clock)
+
+    @provide
+    def health(self) -> LimitsCheck:
+        return LimitsCheck(IN_PROCESS_LIMITS)
+
+
+class RedisLimitsProvider(Provider):
+    """Nonces and counters every instance shares: replay protection fails closed, limits fail open."""
+
+    scope = Scope.APP
+
+    @provide
+    async def client(self, settings: Settings) -> AsyncIterator[Redis]:
+        if settings.redis_url is None:
+            msg = "REDIS_URL is not set"
+            raise RuntimeError(msg)
+        client = redis_client(settings.redis_url.reveal(), timeout_s=settings.redis_timeout_ms / 1000)
+        yield client
+        await client.aclose()
+
+    @provide
+    def nonces(self, client: Redis, settings: Settings) -> NonceStore:
+        return RedisNonceStore(client, timeout_s=settings.redis_timeout_ms / 1000)
+
+    @provide
+    def limiter(self, client: Redis, settings: Settings) -> RateLimiter:
+        return RedisRateLimiter(client, timeout_s=settings.redis_timeout_ms / 1000)
+
+    @provide
+    def health(self, client: Redis, settings: Settings) -> LimitsCheck:
+        return LimitsCheck(RedisHealthCheck(client, timeout_s=settings.redis_timeout_ms / 1000))
 
 
 class SqlStorageProvider(Provider):
@@ -129,8 +174,8 @@ class SqlStorageProvider(Provider):
     keys = provide(SqlAlchemyKeyStore, scope=Scope.APP, provides=KeyStore)
 
     @provide(scope=Scope.APP)
-    def health_checks(self, engine: AsyncEngine, signing: SigningCheck) -> HealthChecks:
-        return HealthChecks((signing, SqlDatabaseHealthCheck(engine), IN_PROCESS_LIMITS, NO_VECTOR_INDEX, NO_WORKER))
+    def health(self, engine: AsyncEngine) -> DatabaseCheck:
+        return DatabaseCheck(SqlDatabaseHealthCheck(engine))
 
 
 class InMemoryProvider(Provider):
@@ -141,5 +186,5 @@ class InMemoryProvider(Provider):
     keys = provide(InMemoryKeyStore, scope=Scope.REQUEST, provides=KeyStore)
 
     @provide(scope=Scope.APP)
-    def health_checks(self, signing: SigningCheck) -> HealthChecks:
-        return HealthChecks((signing, InMemoryHealthCheck(), IN_PROCESS_LIMITS, NO_VECTOR_INDEX, NO_WORKER))
+    def health(self) -> DatabaseCheck:
+        return DatabaseCheck(InMemoryHealthCheck())

@@ -47,6 +47,7 @@ class Settings:
     database_statement_timeout_ms: int = 5000
     sqlite_synchronous: str = "NORMAL"
     redis_url: Secret | None = None
+    redis_timeout_ms: int = 1000
     openai_api_key: Secret | None = None
     openai_base_url: str | None = None
     pinecone_api_key: Secret | None = None
@@ -156,6 +157,9 @@ class _Reader:
         if database_url and not database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             self.problems.append("DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         log_file = self.text("LOG_FILE")
+        redis_url = self.text("REDIS_URL")
+        if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            self.problems.append("REDIS_URL must start with redis://, rediss:// or unix://")
         settings = Settings(
             env=env,
             profile=self.parsed("MEMO_PROFILE", default_profile, Profile, "embedded, production or test"),
@@ -167,6 +171,7 @@ class _Reader:
             database_statement_timeout_ms=self.integer("DATABASE_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
             sqlite_synchronous=self.parsed("MEMO_SQLITE_SYNCHRONOUS", "NORMAL", _sqlite_synchronous, "normal or full"),
             redis_url=self.secret("REDIS_URL"),
+            redis_timeout_ms=self.integer("REDIS_TIMEOUT_MS", 1000, 50, 60_000),
             openai_api_key=self.secret("OPENAI_API_KEY"),
             openai_base_url=self.text("OPENAI_BASE_URL"),
             pinecone_api_key=self.secret("PINECONE_API_KEY"),

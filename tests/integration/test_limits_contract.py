@@ -1,0 +1,429 @@
+"""One contract for NonceStore and RateLimiter, run on the in-process adapters and on Redis.
+
+Redis runs when MEMO_TEST_REDIS_URL is set (e.g. redis://127.0.0.1:6379/15). Each test writes under its own key
+prefix and deletes only those keys afterwards, so a shared server and database are safe. Time moves on a fake clock
+in process and for real on Redis, where TTLs are kept to about a second. The fault tests need no Redis at all: they
+point the Redis adapters at a closed port and at a server that accepts and never answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import pytest
+from redis.asyncio import Redis
+
+from memo.adapters.limits.memory import InProcessNonceStore, InProcessRateLimiter
+from memo.adapters.limits.redis import RedisHealthCheck, RedisNonceStore, RedisRateLimiter, redis_client
+from memo.adapters.system import FixedClock
+from memo.application.errors import NonceStoreUnavailable, RateLimiterUnavailable
+from memo.application.ports import NonceStore, RateLimiter
+
+REDIS_URL = os.environ.get("MEMO_TEST_REDIS_URL")
+FAST_S = 2.0  # a dead Redis must cost a call less than this
+CLOSED_PORT_URL = "redis://:hunter2-password@127.0.0.1:1/0"  # nothing listens on port 1
+
+
+@dataclass
+class RedisWorld:
+    """One Redis database seen by any number of API "instances", each with its own client and pool."""
+
+    url: str
+    prefix: str = field(default_factory=lambda: f"memo-test:{uuid.uuid4().hex}:")
+    clients: list[Redis] = field(default_factory=list)
+
+    def client(self) -> Redis:
+        client = redis_client(self.url, timeout_s=1.0)
+        self.clients.append(client)
+        return client
+
+    def instance(self) -> tuple[RedisNonceStore, RedisRateLimiter]:
+        client = self.client()
+        return RedisNonceStore(client, prefix=self.prefix), RedisRateLimiter(client, prefix=self.prefix)
+
+    async def keys(self) -> list[bytes]:
+        return [key async for key in self.clients[0].scan_iter(match=f"{self.prefix}*", count=1000)]
+
+    async def close(self) -> None:
+        try:
+            if self.clients and (keys := await self.keys()):
+                await self.clients[0].delete(*keys)
+        finally:
+            for client in self.clients:
+                await client.aclose()
+
+
+@dataclass
+class Backend:
+    name: str
+    nonces: NonceStore
+    limiter: RateLimiter
+    pass_time: Callable[[float], Awaitable[None]]
+
+
+@pytest.fixture
+async def redis_world() -> AsyncIterator[RedisWorld]:
+    if not REDIS_URL:
+        pytest.skip("set MEMO_TEST_REDIS_URL to run the Redis contract")
+    world = RedisWorld(REDIS_URL)
+    try:
+        yield world
+    finally:
+        await world.close()
+
+
+@pytest.fixture(params=["in-process", pytest.param("redis", marks=pytest.mark.redis)])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    if request.param == "in-process":
+        clock = FixedClock()
+
+        async def advance(seconds: float) -> None:
+            clock.advance(seconds=seconds)
+
+        return Backend("in-process", InProcessNonceStore(clock), InProcessRateLimiter(clock), advance)
+    world: RedisWorld = request.getfixturevalue("redis_world")
+    nonces, limiter = world.instance()
+    return Backend("redis", nonces, limiter, asyncio.sleep)
+
+
+# --- nonce store contract ---------------------------------------------------------------------------------------
+
+
+async def test_a_nonce_is_new_once_and_then_seen(backend: Backend) -> None:
+    assert await backend.nonces.remember("mk_key_0001", "nonce-0123456789abcdef", 360) is True
+    assert await backend.nonces.remember("mk_key_0001", "nonce-0123456789abcdef", 360) is False
+
+
+async def test_the_same_nonce_under_another_scope_is_new(backend: Backend) -> None:
+    assert await backend.nonces.remember("mk_key_0001", "same-nonce-000000", 360)
+    assert await backend.nonces.remember("mk_key_0002", "same-nonce-000000", 360)
+
+
+@pytest.mark.parametrize(("first", "second"), [(("ab", "c"), ("a", "bc")), (("a:b", "c"), ("a", "b:c"))])
+async def test_scope_and_nonce_cannot_run_into_each_other(backend: Backend, first: tuple[str, str],
+                                                          second: tuple[str, str]) -> None:
+    assert await backend.nonces.remember(*first, 60)
+    assert await backend.nonces.remember(*second, 60)
+
+
+async def test_hostile_scopes_and_nonces_are_still_told_apart(backend: Backend) -> None:
+    huge, odd = "x" * 100_000, "nonce\n\x00:~ä\udcff"
+    for scope, nonce in [(huge, "n" * 16), ("mk_key_0001", huge), (odd, odd), ("~" + "a" * 64, "nonce-0123456789ab")]:
+        assert await backend.nonces.remember(scope, nonce, 60), (scope[:20], nonce[:20])
+        assert not await backend.nonces.remember(scope, nonce, 60), (scope[:20], nonce[:20])
+
+
+async def test_a_nonce_is_forgotten_once_its_ttl_has_passed(backend: Backend) -> None:
+    assert await backend.nonces.remember("scope", "nonce-0123456789ab", 1)
+    await backend.pass_time(0.5)
+    assert not await backend.nonces.remember("scope", "nonce-0123456789ab", 1)
+    await backend.pass_time(0.7)
+    assert await backend.nonces.remember("scope", "nonce-0123456789ab", 1)
+
+
+async def test_concurrent_uses_of_one_nonce_let_exactly_one_through(backend: Backend) -> None:
+    results = await asyncio.gather(*(backend.nonces.remember("scope", "nonce-0123456789ab", 60) for _ in range(200)))
+    assert results.count(True) == 1
+
+
+async def test_a_nonce_ttl_must_be_positive(backend: Backend) -> None:
+    with pytest.raises(ValueError, match="ttl_s"):
+        await backend.nonces.remember("scope", "nonce-0123456789ab", 0)
+
+
+# --- rate limiter contract --------------------------------------------------------------------------------------
+
+
+async def test_hits_count_down_to_the_limit_and_then_refuse(backend: Backend) -> None:
+    decisions = [await backend.limiter.hit("key:a", limit=3, window_s=60) for _ in range(4)]
+    assert [(d.allowed, d.remaining) for d in decisions] == [(True, 2), (True, 1), (True, 0), (False, 0)]
+    assert {d.limit for d in decisions} == {3}
+    assert {d.reset_after_s for d in decisions} == {60}
+
+
+async def test_peek_counts_nothing(backend: Backend) -> None:
+    await backend.limiter.hit("ip:192.0.2.1", limit=3, window_s=60)
+    for _ in range(5):
+        decision = await backend.limiter.peek("ip:192.0.2.1", limit=3, window_s=60)
+        assert (decision.allowed, decision.remaining, decision.reset_after_s) == (True, 2, 60)
+    assert (await backend.limiter.hit("ip:192.0.2.1", limit=3, window_s=60)).remaining == 1
+
+
+async def test_peek_refuses_once_the_limit_is_used_up(backend: Backend) -> None:
+    for _ in range(2):
+        await backend.limiter.hit("ip:192.0.2.1", limit=2, window_s=60)
+    decision = await backend.limiter.peek("ip:192.0.2.1", limit=2, window_s=60)
+    assert (decision.allowed, decision.remaining) == (False, 0)
+
+
+async def test_peek_on_an_unseen_key_offers_the_whole_limit(backend: Backend) -> None:
+    decision = await backend.limiter.peek("ip:unseen", limit=300, window_s=900)
+    assert (decision.allowed, decision.remaining, decision.reset_after_s) == (True, 300, 900)
+
+
+async def test_a_limit_of_zero_refuses_everything(backend: Backend) -> None:
+    decision = await backend.limiter.hit("key:a", limit=0, window_s=60)
+    assert (decision.allowed, decision.remaining) == (False, 0)
+    assert not (await backend.limiter.peek("key:b", limit=0, window_s=60)).allowed
+
+
+async def test_reset_after_counts_down_in_whole_seconds_rounded_up(backend: Backend) -> None:
+    await backend.limiter.hit("key:a", limit=5, window_s=3)
+    await backend.pass_time(1.2)
+    assert (await backend.limiter.hit("key:a", limit=5, window_s=3)).reset_after_s == 2
+    assert (await backend.limiter.peek("key:a", limit=5, window_s=3)).reset_after_s == 2
+
+
+async def test_a_new_window_starts_once_the_old_one_has_ended(backend: Backend) -> None:
+    for _ in range(3):
+        await backend.limiter.hit("key:a", limit=2, window_s=1)
+    assert not (await backend.limiter.peek("key:a", limit=2, window_s=1)).allowed
+    await backend.pass_time(1.2)
+    assert (await backend.limiter.peek("key:a", limit=2, window_s=1)).remaining == 2
+    decision = await backend.limiter.hit("key:a", limit=2, window_s=1)
+    assert (decision.allowed, decision.remaining, decision.reset_after_s) == (True, 1, 1)
+
+
+async def test_later_hits_do_not_stretch_the_window(backend: Backend) -> None:
+    await backend.limiter.hit("key:a", limit=5, window_s=1)  # opens the window
+    await backend.pass_time(0.6)
+    assert (await backend.limiter.hit("key:a", limit=5, window_s=1)).remaining == 3
+    await backend.pass_time(0.6)  # 1.2 s after the first hit, 0.6 s after the last: a fixed window has ended
+    assert (await backend.limiter.hit("key:a", limit=5, window_s=1)).remaining == 4
+
+
+async def test_keys_are_limited_independently(backend: Backend) -> None:
+    await backend.limiter.hit("key:a", limit=1, window_s=60)
+    assert not (await backend.limiter.hit("key:a", limit=1, window_s=60)).allowed
+    assert (await backend.limiter.hit("key:b", limit=1, window_s=60)).allowed
+    assert (await backend.limiter.peek("key:c", limit=1, window_s=60)).allowed
+
+
+async def test_hostile_limiter_keys_are_still_told_apart(backend: Backend) -> None:
+    for key in ("auth-fail:" + "9" * 100_000, "auth-fail:fe80::1%eth0", "auth-fail:\n\x00~"):
+        assert (await backend.limiter.hit(key, limit=1, window_s=60)).allowed
+        assert not (await backend.limiter.hit(key, limit=1, window_s=60)).allowed
+
+
+async def test_concurrent_hits_are_all_counted(backend: Backend) -> None:
+    decisions = await asyncio.gather(*(backend.limiter.hit("key:a", limit=50, window_s=60) for _ in range(80)))
+    assert sum(d.allowed for d in decisions) == 50
+    assert sorted(d.remaining for d in decisions if d.allowed) == list(range(50))
+
+
+@pytest.mark.parametrize(("limit", "window_s"), [(-1, 60), (5, 0), (5, -1), (5, float("nan")), (5, float("inf"))])
+async def test_a_limit_needs_sane_bounds(backend: Backend, limit: int, window_s: float) -> None:
+    with pytest.raises(ValueError, match="rate limit"):
+        await backend.limiter.hit("key:a", limit=limit, window_s=window_s)
+    with pytest.raises(ValueError, match="rate limit"):
+        await backend.limiter.peek("key:a", limit=limit, window_s=window_s)
+
+
+# --- Redis: shared by every instance ------------------------------------------------------------------------------
+
+
+@pytest.mark.redis
+async def test_a_nonce_used_on_one_instance_is_refused_on_another(redis_world: RedisWorld) -> None:
+    (nonces_a, _), (nonces_b, _) = redis_world.instance(), redis_world.instance()
+    assert await nonces_a.remember("mk_key_0001", "nonce-0123456789abcdef", 60)
+    assert not await nonces_b.remember("mk_key_0001", "nonce-0123456789abcdef", 60)
+    assert await nonces_b.remember("mk_key_0002", "nonce-0123456789abcdef", 60)
+    assert not await nonces_a.remember("mk_key_0002", "nonce-0123456789abcdef", 60)
+
+
+@pytest.mark.redis
+async def test_instances_share_one_count_per_key(redis_world: RedisWorld) -> None:
+    (_, limiter_a), (_, limiter_b) = redis_world.instance(), redis_world.instance()
+    assert (await limiter_a.hit("key:a", limit=3, window_s=60)).remaining == 2
+    assert (await limiter_b.hit("key:a", limit=3, window_s=60)).remaining == 1
+    assert (await limiter_a.peek("key:a", limit=3, window_s=60)).remaining == 1
+    assert (await limiter_b.hit("key:a", limit=3, window_s=60)).allowed
+    assert not (await limiter_a.hit("key:a", limit=3, window_s=60)).allowed
+    assert not (await limiter_b.peek("key:a", limit=3, window_s=60)).allowed
+
+
+@pytest.mark.redis
+async def test_instances_racing_on_one_nonce_and_one_key_stay_exact(redis_world: RedisWorld) -> None:
+    instances = [redis_world.instance() for _ in range(4)]
+    remembered = await asyncio.gather(*(nonces.remember("scope", "nonce-0123456789ab", 60)
+                                        for nonces, _ in instances for _ in range(50)))
+    assert remembered.count(True) == 1
+    decisions = await asyncio.gather(*(limiter.hit("key:a", limit=100, window_s=60)
+                                       for _, limiter in instances for _ in range(50)))
+    assert sum(d.allowed for d in decisions) == 100
+
+
+@pytest.mark.redis
+async def test_keys_are_namespaced_and_bounded_whatever_the_input(redis_world: RedisWorld) -> None:
+    nonces, limiter = redis_world.instance()
+    await nonces.remember("mk_key_0001", "nonce-0123456789abcdef", 60)
+    await nonces.remember("x" * 100_000, "y\n" * 50_000, 60)
+    await limiter.hit("key:mk_key_0001", limit=5, window_s=60)
+    await limiter.hit("auth-fail:" + "z" * 100_000, limit=5, window_s=60)
+    keys = sorted(key.decode() for key in await redis_world.keys())
+    p = redis_world.prefix
+    assert f"{p}nonce:mk_key_0001:nonce-0123456789abcdef" in keys
+    assert f"{p}rl:key:mk_key_0001" in keys
+    assert len(keys) == 4
+    assert max(len(key) - len(p) for key in keys) <= 140
+
+
+@pytest.mark.redis
+async def test_nonces_and_windows_carry_their_ttl_in_redis(redis_world: RedisWorld) -> None:
+    nonces, limiter = redis_world.instance()
+    await nonces.remember("mk_key_0001", "nonce-0123456789abcdef", 360)
+    await limiter.hit("key:a", limit=5, window_s=900)
+    client = redis_world.clients[0]
+    assert 359_000 < await client.pttl(nonces.key("mk_key_0001", "nonce-0123456789abcdef")) <= 360_000
+    assert 899_000 < await client.pttl(limiter.key("key:a")) <= 900_000
+
+
+@pytest.mark.redis
+async def test_the_limiter_survives_an_emptied_script_cache(redis_world: RedisWorld) -> None:
+    """A restarted Redis has forgotten the scripts: the first call reloads them instead of failing."""
+    _, limiter = redis_world.instance()
+    await limiter.hit("key:a", limit=5, window_s=60)
+    await redis_world.clients[0].script_flush()
+    assert (await limiter.hit("key:a", limit=5, window_s=60)).remaining == 3
+    assert (await limiter.peek("key:a", limit=5, window_s=60)).remaining == 3
+
+
+@pytest.mark.redis
+async def test_a_small_pool_serves_sustained_load_in_turn(redis_world: RedisWorld) -> None:
+    """Callers queue for a connection in order, so load far above the pool size waits instead of failing.
+
+    redis-py's BlockingConnectionPool fails this (~1-3% "No connection available" here): callers that come back
+    for a connection overtake the ones already waiting until those time out.
+    """
+    client = redis_client(redis_world.url, timeout_s=0.5, max_connections=4)
+    redis_world.clients.append(client)
+    nonces = RedisNonceStore(client, prefix=redis_world.prefix)
+
+    async def caller(number: int) -> list[bool]:
+        return [await nonces.remember("scope", f"nonce-{number:08d}-{i:08d}", 60) for i in range(100)]
+
+    results = await asyncio.gather(*(caller(number) for number in range(200)))
+    assert all(all(made) for made in results)
+
+
+@pytest.mark.redis
+async def test_cancelled_calls_give_their_connection_back(redis_world: RedisWorld) -> None:
+    client = redis_client(redis_world.url, timeout_s=0.5, max_connections=2)
+    redis_world.clients.append(client)
+    limiter = RedisRateLimiter(client, prefix=redis_world.prefix)
+    calls = [asyncio.ensure_future(limiter.hit("key:a", limit=1_000, window_s=60)) for _ in range(50)]
+    await asyncio.sleep(0)
+    for call in calls[::2]:
+        call.cancel()  # some while waiting for a slot, some in flight
+    await asyncio.gather(*calls, return_exceptions=True)
+    for _ in range(10):  # a leaked slot would leave these waiting for a connection that never comes back
+        assert (await limiter.peek("key:a", limit=1_000, window_s=60)).allowed
+
+
+@pytest.mark.redis
+async def test_the_health_check_pings_redis(redis_world: RedisWorld) -> None:
+    result = await RedisHealthCheck(redis_world.client()).check()
+    assert (result.healthy, result.backend, result.detail, result.enabled) == (True, "redis", None, True)
+    assert result.latency_ms is not None
+
+
+# --- Redis faults: fail fast, nonces closed, limits open ------------------------------------------------------------
+
+
+@pytest.fixture
+async def closed_port_client() -> AsyncIterator[Redis]:
+    client = redis_client(CLOSED_PORT_URL, timeout_s=0.5)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def silent_server_url() -> AsyncIterator[str]:
+    """A TCP server that accepts connections, reads nothing and never answers: only a read timeout gets out."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"redis://:hunter2-password@127.0.0.1:{port}/0"
+    finally:
+        server.close()
+        for writer in held:
+            writer.close()
+        await server.wait_closed()
+
+
+async def elapsed(work: Awaitable[object], error: type[Exception]) -> float:
+    started = time.perf_counter()
+    with pytest.raises(error):
+        await work
+    return time.perf_counter() - started
+
+
+async def test_a_closed_port_fails_nonces_closed_and_fast(closed_port_client: Redis) -> None:
+    nonces = RedisNonceStore(closed_port_client)
+    assert await elapsed(nonces.remember("mk_key_0001", "nonce-0123456789ab", 60), NonceStoreUnavailable) < FAST_S
+
+
+async def test_a_closed_port_makes_the_limiter_unavailable_fast(closed_port_client: Redis) -> None:
+    limiter = RedisRateLimiter(closed_port_client)
+    assert await elapsed(limiter.hit("key:a", limit=5, window_s=60), RateLimiterUnavailable) < FAST_S
+    assert await elapsed(limiter.peek("key:a", limit=5, window_s=60), RateLimiterUnavailable) < FAST_S
+
+
+async def test_a_closed_port_is_unhealthy_without_naming_the_url(closed_port_client: Redis) -> None:
+    started = time.perf_counter()
+    result = await RedisHealthCheck(closed_port_client).check()
+    assert time.perf_counter() - started < FAST_S
+    assert (result.healthy, result.backend) == (False, "redis")
+    assert result.detail is not None
+    assert "hunter2" not in result.detail
+    assert "127.0.0.1" not in result.detail
+    assert ":1" not in result.detail
+
+
+async def test_a_silent_server_times_out_instead_of_hanging(silent_server_url: str) -> None:
+    client = redis_client(silent_server_url, timeout_s=0.3)
+    try:
+        nonces, limiter = RedisNonceStore(client), RedisRateLimiter(client)
+        assert await elapsed(nonces.remember("mk_key_0001", "nonce-0123456789ab", 60), NonceStoreUnavailable) < FAST_S
+        assert await elapsed(limiter.hit("key:a", limit=5, window_s=60), RateLimiterUnavailable) < FAST_S
+        assert await elapsed(limiter.peek("key:a", limit=5, window_s=60), RateLimiterUnavailable) < FAST_S
+        started = time.perf_counter()
+        result = await RedisHealthCheck(client, timeout_s=0.5).check()
+        assert time.perf_counter() - started < FAST_S
+        assert not result.healthy
+        assert result.detail is not None
+        assert "hunter2" not in result.detail
+    finally:
+        await client.aclose()
+
+
+async def test_the_adapter_deadline_holds_even_with_lax_socket_timeouts(silent_server_url: str) -> None:
+    """The adapters' own deadline bounds a call even when the client was built with long socket timeouts."""
+    client = redis_client(silent_server_url, timeout_s=30)
+    try:
+        nonces = RedisNonceStore(client, timeout_s=0.3)
+        assert await elapsed(nonces.remember("mk_key_0001", "nonce-0123456789ab", 60), NonceStoreUnavailable) < 1
+        limiter = RedisRateLimiter(client, timeout_s=0.3)
+        assert await elapsed(limiter.hit("key:a", limit=5, window_s=60), RateLimiterUnavailable) < 1
+        result = await RedisHealthCheck(client, timeout_s=0.3).check()
+        assert (result.healthy, result.detail) == (False, "no answer within 0.3 s")
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize("timeout_s", [0, -1, float("nan"), float("inf")])
+def test_timeouts_must_be_finite_and_positive(timeout_s: float) -> None:
+    with pytest.raises(ValueError, match="timeout_s"):
+        redis_client("redis://127.0.0.1:6379/15", timeout_s=timeout_s)
