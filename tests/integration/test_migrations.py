@@ -22,6 +22,7 @@ from memo.adapters.storage.migrate import (
     compare_type,
     current_revision,
     downgrade,
+    include_object,
     upgrade,
 )
 from memo.adapters.storage.orm import metadata
@@ -32,7 +33,7 @@ from memo.domain.owners import Owner
 POSTGRES_ADMIN_URL = os.environ.get("MEMO_TEST_POSTGRES_URL")
 T = TypeVar("T")
 
-HEAD = "0001"
+HEAD = "0002"
 
 
 async def _admin(statement: str) -> None:
@@ -72,7 +73,8 @@ async def _run(url: str, work: Callable[[Connection], T]) -> T:
 
 def _schema_diff(connection: Connection) -> list[Any]:
     context = MigrationContext.configure(connection, opts={
-        "compare_type": compare_type, "compare_server_default": True, "version_table": VERSION_TABLE})
+        "compare_type": compare_type, "compare_server_default": True, "version_table": VERSION_TABLE,
+        "include_object": include_object})
     return list(compare_metadata(context, metadata))
 
 
@@ -128,4 +130,4 @@ async def test_concurrent_upgrades_wait_for_each_other_instead_of_colliding(empt
 def test_migrations_ship_inside_the_package() -> None:
     shipped = {path.relative_to(MIGRATIONS_DIR).as_posix() for path in MIGRATIONS_DIR.rglob("*") if path.is_file()}
 
-    assert {"env.py", "script.py.mako", "versions/0001_initial.py"} <= shipped
+    assert {"env.py", "script.py.mako", "versions/0001_initial.py", "versions/0002_full_text_search.py"} <= shipped

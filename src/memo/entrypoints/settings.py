@@ -47,7 +47,7 @@ class Settings:
     database_statement_timeout_ms: int = 5000
     sqlite_synchronous: str = "NORMAL"
     redis_url: Secret | None = None
-    redis_timeout_ms: int = 1000
+    redis_timeout_ms: int = 500
     openai_api_key: Secret | None = None
     openai_base_url: str | None = None
     pinecone_api_key: Secret | None = None
@@ -171,7 +171,7 @@ class _Reader:
             database_statement_timeout_ms=self.integer("DATABASE_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
             sqlite_synchronous=self.parsed("MEMO_SQLITE_SYNCHRONOUS", "NORMAL", _sqlite_synchronous, "normal or full"),
             redis_url=self.secret("REDIS_URL"),
-            redis_timeout_ms=self.integer("REDIS_TIMEOUT_MS", 1000, 50, 60_000),
+            redis_timeout_ms=self.integer("REDIS_TIMEOUT_MS", 500, 50, 60_000),
             openai_api_key=self.secret("OPENAI_API_KEY"),
             openai_base_url=self.text("OPENAI_BASE_URL"),
             pinecone_api_key=self.secret("PINECONE_API_KEY"),

@@ -29,6 +29,7 @@ from memo.domain.errors import OwnerAlreadyExists, ValidationFailed
 from memo.domain.idempotency import IdempotencyRecord
 from memo.domain.memory import Memory
 from memo.domain.owners import ApiKey, Owner
+from memo.domain.search import parse_search
 
 _ABSENT = object()
 
@@ -82,15 +83,15 @@ class InMemoryMemoryRepository(MemoryRepository):
 
     async def find(self, owner_id: UUID, query: MemoryQuery) -> Page[Memory]:
         tags = set(wanted_tags(query))
-        needle = query.search.lower() if query.search else None
+        search = parse_search(query.search) if query.search else None
         matches = [
             memory for memory in self._memories.values()
             if memory.owner_id == owner_id
-            and (needle is None or needle in memory.content.lower())
             and (query.type is None or memory.type == query.type)
             and tags.issubset(memory.tags)
             and (query.created_after is None or memory.created_at > query.created_after)
             and (query.created_before is None or memory.created_at < query.created_before)
+            and (search is None or search.matches(memory.content))  # last: the only costly test
         ]
         attribute = SORT_ATTRIBUTES[query.sort_by]
         matches.sort(key=lambda memory: (getattr(memory, attribute), memory.id),

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, Table, delete, func, insert, select, updat
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memo.adapters.storage.errors import translating
+from memo.adapters.storage.fulltext import search_filter
 from memo.adapters.storage.orm import (
     IdempotencyKeyRow,
     MemoryRow,
@@ -64,7 +65,7 @@ class SqlAlchemyMemoryRepository(MemoryRepository):
     async def find(self, owner_id: UUID, query: MemoryQuery) -> Page[Memory]:
         order: Literal["asc", "desc"] = "asc" if query.sort_order is SortOrder.ASC else "desc"
         rows, total = await self._rows.get_many_and_count(
-            *_memory_filters(owner_id, query),
+            *_memory_filters(self._session.get_bind().dialect.name, owner_id, query),
             OrderBy(field_name=SORT_ATTRIBUTES[query.sort_by], sort_order=order),
             OrderBy(field_name="id", sort_order=order),
             LimitOffset(limit=query.limit, offset=query.offset),
@@ -103,11 +104,10 @@ class SqlAlchemyMemoryRepository(MemoryRepository):
             await self._session.execute(insert(MemoryTagRow), tag_rows(memory))
 
 
-def _memory_filters(owner_id: UUID, query: MemoryQuery) -> list[ColumnElement[bool]]:
+def _memory_filters(dialect: str, owner_id: UUID, query: MemoryQuery) -> list[ColumnElement[bool]]:
     filters: list[ColumnElement[bool]] = [MemoryRow.owner_id == owner_id]
     if query.search:
-        # lower(content) LIKE '%' || lower(:search) || '%' with % and _ escaped; lower() is Unicode-aware on SQLite too
-        filters.append(MemoryRow.content.icontains(query.search, autoescape=True))
+        filters.append(search_filter(dialect, query.search))  # full-text: see fulltext.py and memo.domain.search
     if query.type is not None:
         filters.append(MemoryRow.type == query.type.value)
     if tags := wanted_tags(query):

@@ -14,7 +14,7 @@ from alembic import context
 from sqlalchemy import Connection, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from memo.adapters.storage.migrate import compare_type
+from memo.adapters.storage.migrate import compare_type, include_object
 from memo.adapters.storage.orm import metadata
 
 config = context.config
@@ -28,6 +28,7 @@ def _options() -> dict[str, Any]:
         "render_as_batch": True,  # SQLite alters a table by copying it; batch mode writes that for us
         "compare_type": compare_type,
         "compare_server_default": True,
+        "include_object": include_object,  # the full-text objects of 0002 live outside the ORM metadata
     }
 
 
