@@ -90,6 +90,7 @@ class SqlStorage(Storage):
         event.listen(sync_maker, "before_flush", touch_updated_timestamp)
         self._sessions = async_sessionmaker(engine, expire_on_commit=False, sync_session_class=sync_maker)
         self._open: list[AsyncSession] = []
+        self._key_stores: list[SqlAlchemyKeyStore] = []
 
     def _session(self) -> AsyncSession:
         session = self._sessions()
@@ -100,7 +101,9 @@ class SqlStorage(Storage):
         return SqlAlchemyUnitOfWork(self._session())
 
     def key_store(self, secret_box: SecretBox) -> KeyStore:
-        return SqlAlchemyKeyStore(self.engine, secret_box)
+        store = SqlAlchemyKeyStore(self.engine, secret_box)
+        self._key_stores.append(store)
+        return store
 
     def health_check(self) -> HealthCheck:
         return SqlDatabaseHealthCheck(self.engine)
@@ -108,6 +111,8 @@ class SqlStorage(Storage):
     async def close(self) -> None:
         for session in self._open:
             await session.close()
+        for store in self._key_stores:
+            await store.aclose()
         if self.name == "postgresql":  # the database outlives the test: leave it empty for the next one
             async with self.engine.begin() as connection:
                 for table in reversed(metadata.sorted_tables):

@@ -171,7 +171,11 @@ class SqlStorageProvider(Provider):
             yield session
 
     uow = provide(SqlAlchemyUnitOfWork, scope=Scope.REQUEST, provides=UnitOfWork)
-    keys = provide(SqlAlchemyKeyStore, scope=Scope.APP, provides=KeyStore)
+    @provide(scope=Scope.APP)
+    async def keys(self, engine: AsyncEngine, box: SecretBox) -> AsyncIterator[KeyStore]:
+        store = SqlAlchemyKeyStore(engine, box)
+        yield store
+        await store.aclose()
 
     @provide(scope=Scope.APP)
     def health(self, engine: AsyncEngine) -> DatabaseCheck:

@@ -10,12 +10,12 @@ import asyncio
 import logging
 import time
 from functools import cached_property
-from typing import Self
+from typing import Any, Self
 from uuid import UUID
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import Executable, Result, bindparam, select, text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from memo.adapters.storage.engine import create_engine
 from memo.adapters.storage.errors import is_unavailable, translating
@@ -89,29 +89,58 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
 
 _ACTIVE_KEY = select(ApiKeyRow.owner_id, ApiKeyRow.sealed_secret).where(
     ApiKeyRow.key_id == bindparam("key_id"), ApiKeyRow.revoked_at.is_(None))
+_OWNER_BY_NAME = select(OwnerRow.id).where(OwnerRow.name == bindparam("name"))
 
 
 class SqlAlchemyKeyStore(KeyStore):
-    """Runs on every signed request: one primary-key (or unique-index) lookup each, selecting only what is needed."""
+    """Runs on every signed request: one indexed lookup, never cached, so a revocation counts at once.
+
+    Never the request's session, so no transaction stays open behind authentication. On SQLite the reads share
+    one autocommit connection held for the store's life: its calls run inline on the loop thread, so no two
+    requests can be inside it at once, and it skips a pool checkout and reset per request (about 40 instead of
+    150 microseconds). PostgreSQL takes a pooled connection per lookup, as its reads are network round trips.
+    """
 
     def __init__(self, engine: AsyncEngine, secret_box: SecretBox) -> None:
         self._engine = engine
         self._secret_box = secret_box
+        self._held: AsyncConnection | None = None
+        self._opening = asyncio.Lock()
 
     @translating
     async def find_active(self, key_id: str) -> ActiveKey | None:
-        # its own short connection, not the request's session: no transaction stays open behind authentication
-        async with self._engine.connect() as connection:
-            row = (await connection.execute(_ACTIVE_KEY, {"key_id": key_id})).one_or_none()
+        row = (await self._read(_ACTIVE_KEY, {"key_id": key_id})).one_or_none()
         if row is None:
             return None
         return ActiveKey(key_id=key_id, owner_id=row.owner_id, secret=self._secret_box.open(bytes(row.sealed_secret)))
 
     @translating
     async def owner_id_by_name(self, name: str) -> UUID | None:
-        async with self._engine.connect() as connection:
-            owner_id: UUID | None = await connection.scalar(select(OwnerRow.id).where(OwnerRow.name == name))
+        owner_id: UUID | None = (await self._read(_OWNER_BY_NAME, {"name": name})).scalar_one_or_none()
         return owner_id
+
+    async def aclose(self) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            await held.close()
+
+    async def _read(self, statement: Executable, parameters: dict[str, object]) -> Result[Any]:
+        if self._engine.dialect.name != "sqlite":
+            async with self._engine.connect() as connection:
+                return (await connection.execute(statement, parameters)).freeze()()
+        held = self._held or await self._open()
+        try:
+            return await held.execute(statement, parameters)
+        except SQLAlchemyError:
+            await self.aclose()  # a broken connection is replaced on the next lookup
+            raise
+
+    async def _open(self) -> AsyncConnection:
+        async with self._opening:
+            if self._held is None:
+                connection = await self._engine.connect()
+                self._held = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            return self._held
 
 
 class SqlDatabaseHealthCheck(HealthCheck):
