@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -28,7 +29,10 @@ from memo.adapters.storage.migrate import (
 from memo.adapters.storage.orm import metadata
 from memo.adapters.storage.sqlalchemy import SqlAlchemyUnitOfWork, create_engine
 from memo.adapters.system import TEST_NOW, SequentialIds
+from memo.application.dto import MemoryQuery
+from memo.domain.memory import Memory, MemoryType
 from memo.domain.owners import Owner
+from memo.domain.search import FOLDS
 
 POSTGRES_ADMIN_URL = os.environ.get("MEMO_TEST_POSTGRES_URL")
 T = TypeVar("T")
@@ -131,3 +135,61 @@ def test_migrations_ship_inside_the_package() -> None:
     shipped = {path.relative_to(MIGRATIONS_DIR).as_posix() for path in MIGRATIONS_DIR.rglob("*") if path.is_file()}
 
     assert {"env.py", "script.py.mako", "versions/0001_initial.py", "versions/0002_full_text_search.py"} <= shipped
+
+
+def _search_objects(connection: Connection) -> set[str]:
+    """The full-text objects of migration 0002 present in the database."""
+    inspector = inspect(connection)
+    if connection.dialect.name == "postgresql":
+        found = {f"column {column['name']}" for column in inspector.get_columns("memories")}
+        found |= {f"index {index['name']}" for index in inspector.get_indexes("memories")}
+        return found & {"column content_tsv", "index ix_memories_content_tsv"}
+    rows = connection.exec_driver_sql("SELECT type, name FROM sqlite_master WHERE name LIKE 'memor%'")
+    return {f"{kind} {name}" for kind, name in rows} & {
+        "table memories_fts", "table memory_rowids", "trigger memories_fts_after_insert",
+        "trigger memories_fts_after_update", "trigger memories_fts_after_delete"}
+
+
+async def _found(engine_url: str, owner: Owner, search: str) -> list[str]:
+    engine = create_engine(engine_url)
+    try:
+        async with AsyncSession(engine) as session, SqlAlchemyUnitOfWork(session) as uow:
+            page = await uow.memories.find(owner.id, MemoryQuery(search=search))
+        return [memory.content for memory in page.items]
+    finally:
+        await engine.dispose()
+
+
+async def test_full_text_search_indexes_memories_written_before_it_and_goes_down_and_up_cleanly(
+        empty_database: str) -> None:
+    await upgrade(empty_database, "0001")
+    ids = SequentialIds()
+    owner = Owner.create(id=ids.new_id(), name="early", now=TEST_NOW)
+    engine = create_engine(empty_database)
+    try:
+        async with AsyncSession(engine) as session, SqlAlchemyUnitOfWork(session) as uow:
+            await uow.owners.add(owner)
+            for content in ("written before full-text search", "another early note"):
+                await uow.memories.add(Memory.create(id=ids.new_id(), owner_id=owner.id, content=content,
+                                                     type=MemoryType.NOTE, now=TEST_NOW))
+            await uow.commit()
+    finally:
+        await engine.dispose()
+    expected = 2 if "postgresql" in empty_database else 5
+
+    await upgrade(empty_database)
+    assert len(await _run(empty_database, _search_objects)) == expected
+    assert await _found(empty_database, owner, "Full-Text") == ["written before full-text search"]
+
+    await downgrade(empty_database, "0001")
+    assert await _run(empty_database, _search_objects) == set()
+    assert await _run(empty_database, _schema_diff) == []
+
+    await upgrade(empty_database)
+    assert await _found(empty_database, owner, "early -written") == ["another early note"]
+
+
+def test_the_postgresql_column_folds_characters_as_the_domain_does() -> None:
+    migration = importlib.import_module("memo.adapters.storage.migrations.versions.0002_full_text_search")
+
+    assert migration.FOLDS == FOLDS

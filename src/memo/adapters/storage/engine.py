@@ -7,9 +7,10 @@ SQLite, on every new connection:
   the last moments of commits. `FULL` (MEMO_SQLITE_SYNCHRONOUS=full) fsyncs every commit and survives a power
   cut too, at the price of an fsync on the event loop per write (see docs/benchmarks.md for both figures);
 - statements run on the event loop thread (`sqlite_inline.py`), so a unit of work runs without interleaving;
-- `foreign_keys=ON` (off by default in SQLite), `busy_timeout` so a second writer waits instead of failing at once;
-- `lower()` replaced by Python's Unicode-aware one: SQLite's only folds ASCII, and the case-insensitive search
-  must treat "Äpfel" the same on SQLite, PostgreSQL and in memory.
+- `foreign_keys=ON` (off by default in SQLite), `busy_timeout` so a second writer waits instead of failing at once.
+
+Keyword search needs nothing from the connection: FTS5 and its triggers (migration 0002) live in the database,
+so every writer (Memo, or any SQLite client with FTS5) keeps the index in step.
 
 PostgreSQL: `pool_pre_ping` (a connection the server dropped is replaced, not handed to a request) and a
 server-side `statement_timeout`, so a stuck query fails fast as `StorageUnavailable` instead of holding a worker.
@@ -111,8 +112,3 @@ def _prepare_sqlite_connection(dbapi_connection: Any, _record: object, *, synchr
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     finally:
         cursor.close()
-    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
-
-
-def _lower(value: str | None) -> str | None:
-    return None if value is None else value.lower()

@@ -17,7 +17,19 @@ syntax built here, so no text typed by a user can be an operator, a column filte
 from __future__ import annotations
 
 from advanced_alchemy.types import GUID
-from sqlalchemy import ColumnElement, Integer, Select, column, false, func, literal_column, or_, select, table
+from sqlalchemy import (
+    ColumnClause,
+    ColumnElement,
+    Integer,
+    Select,
+    column,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    table,
+)
 from sqlalchemy.dialects.postgresql import TSVECTOR
 
 from memo.adapters.storage.orm import MemoryRow
@@ -29,7 +41,7 @@ ROWID_TABLE = "memory_rowids"
 _FTS = table(FTS_TABLE, column("rowid", Integer))
 _ROWIDS = table(ROWID_TABLE, column("rowid", Integer), column("memory_id", GUID()))
 _CONTENT_TSV = literal_column("memories.content_tsv", TSVECTOR)
-_SIMPLE = literal_column("'simple'::regconfig")
+_SIMPLE: ColumnClause[str] = literal_column("'simple'::regconfig")
 
 
 def search_filter(dialect: str, text: str) -> ColumnElement[bool]:

@@ -67,8 +67,8 @@ SEARCH_ONLY_COLUMNS = frozenset({("memories", "content_tsv")})
 SEARCH_ONLY_INDEXES = frozenset({"ix_memories_content_tsv"})
 
 
-def include_object(item: Any, name: str | None, type_: str, reflected: bool,  # noqa: ANN401 - Alembic's hook
-                   _compare_to: object) -> bool:
+def include_object(item: Any, name: str | None, type_: str,  # noqa: ANN401 - Alembic's hook, positional
+                   reflected: bool, _compare_to: object) -> bool:  # noqa: FBT001
     """Alembic's filter for autogenerate and compare_metadata: everything except the full-text objects."""
     if not reflected or name is None:
         return True

@@ -1,8 +1,9 @@
 """How a MemoryQuery reads, shared by the SQL and in-memory stores so the two cannot drift apart.
 
 Semantics both stores implement (and the contract suite pins):
-- `search`: case-insensitive substring of the content, the whole string as typed; `%` and `_` are literal.
-  An empty string filters nothing.
+- `search`: full-text, as `memo.domain.search` defines it (words, phrases, OR, exclusions, no prefixes); the SQL
+  stores render it in `fulltext.py`, the in-memory one evaluates it in Python. An empty string filters nothing;
+  a text without any word matches nothing.
 - `type`: equality. `tags`: the memory carries every one of them (compared trimmed and lower-cased, as stored).
 - `created_after` is strict (`>`), `created_before` is strict (`<`): paging by "after the last one I saw" never
   repeats that memory.
