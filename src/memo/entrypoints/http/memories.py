@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from dishka.integrations.litestar import FromDishka, inject
-from litestar import Controller, Request, Response, delete, get, post, put
+from litestar import Controller, Response, delete, get, post, put
 from litestar.openapi import ResponseSpec
-from litestar.params import HeaderParameter, JSONBody, PathParameter
+from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 
 from memo.application.create_memory import CreateMemory
 from memo.application.delete_memory import DeleteMemory
@@ -35,6 +35,8 @@ IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", r
                                                                    "same memory for 24 hours")]
 IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", required=False,
                                                 description="The version you read; a stale one answers 412")]
+SEARCH_SYNTAX = ("Full-text search, whole words, case-insensitive, accents count: plain words must all appear, "
+                 '"a phrase" in order, `OR` between alternatives, `-word` excludes. At most 500 characters.')
 MemoryId = Annotated[str, PathParameter(description="The memory's UUID")]
 
 
@@ -88,9 +90,29 @@ class MemoryController(Controller):
 
     @get(operation_id="ListMemories", summary="List memories, newest first by default")
     @inject
-    async def list_memories(self, request: Request[Any, Any, Any], principal: FromDishka[Principal],
-                            list_memories: FromDishka[ListMemories]) -> ListEnvelope[MemoryOut]:
-        query = parse_memory_query(dict(request.query_params))
+    async def list_memories(  # noqa: PLR0917 - one parameter per documented query field
+            self, principal: FromDishka[Principal], list_memories: FromDishka[ListMemories],
+            search: Annotated[str | None, QueryParameter(description=SEARCH_SYNTAX, required=False)] = None,
+            type: Annotated[str | None, QueryParameter(  # noqa: A002 - the wire name
+                description="note, reminder, whatsapp_received, whatsapp_sent or voice_memo", required=False)] = None,
+            tags: Annotated[str | None, QueryParameter(description="comma list; every tag must match",
+                                                       required=False)] = None,
+            created_after: Annotated[str | None, QueryParameter(name="createdAfter", required=False,
+                                                                description="RFC 3339 with a zone; exclusive")] = None,
+            created_before: Annotated[str | None, QueryParameter(name="createdBefore", required=False,
+                                                                 description="RFC 3339 with a zone; exclusive")] = None,
+            limit: Annotated[str | None, QueryParameter(description="1 to 100, default 20", required=False)] = None,
+            offset: Annotated[str | None, QueryParameter(description="0 or more, default 0", required=False)] = None,
+            sort_by: Annotated[str | None, QueryParameter(name="sortBy", required=False,
+                                                          description="createdAt (default) or updatedAt")] = None,
+            sort_order: Annotated[str | None, QueryParameter(name="sortOrder", required=False,
+                                                             description="desc (default) or asc")] = None,
+    ) -> ListEnvelope[MemoryOut]:
+        # taken as text, so every bad value is reported at once, under its wire name, by one parser
+        raw = {"search": search, "type": type, "tags": tags, "createdAfter": created_after,
+               "createdBefore": created_before, "limit": limit, "offset": offset, "sortBy": sort_by,
+               "sortOrder": sort_order}
+        query = parse_memory_query({name: value for name, value in raw.items() if value is not None})
         return ListEnvelope.of(await list_memories(principal.owner_id, query))
 
     @get("/{memory_id:str}", operation_id="GetMemory", summary="Read one memory")
