@@ -69,3 +69,10 @@ async def test_cors_is_off_unless_origins_are_configured(world: World) -> None:
     assert "access-control-allow-origin" not in response.headers
 
 
+
+
+async def test_openapi_documents_every_list_parameter_under_its_wire_name(world: World) -> None:
+    document = (await world.client.get("/schema/openapi.json")).json()
+    names = {parameter["name"] for parameter in document["paths"]["/api/memories"]["get"]["parameters"]}
+    assert {"search", "type", "tags", "createdAfter", "createdBefore", "limit", "offset", "sortBy",
+            "sortOrder"} <= names
