@@ -269,9 +269,9 @@ def run_wrk(url: str, file: Path, seconds: float, args: argparse.Namespace, *, l
     result: dict[str, Any] = json.loads(found[-1].split(" ", 1)[1])
     hz = os.sysconf("SC_CLK_TCK")
     server_used = server1 - server0
-    # Server CPU over the whole wrk process life (file loading included), so a saturated server shows a bit
-    # under 100 %. "other" is what neither the server nor wrk used, as a share of the whole machine.
-    result["server_cpu_pct"] = round(100 * server_used / (wall * hz), 1) if server_pgid else None
+    # The server idles while wrk loads its file, so its share is taken over wrk's measured time: ~100 % means it
+    # was saturated. "other" is what neither the server nor wrk used, as a share of the whole machine.
+    result["server_cpu_pct"] = round(100 * server_used / (result["duration_s"] * hz), 1) if server_pgid else None
     result["wrk_cpu_pct"] = round(100 * wrk_used / (wall * hz), 1)
     other = (busy1 - busy0) - server_used - wrk_used
     result["other_cpu_pct"] = round(max(0.0, 100 * other / max(total1 - total0, 1)), 1) if server_pgid else None
@@ -558,6 +558,7 @@ class Summary:
     non2xx: int
     errors: int
     wrapped: int
+    server_cpu_pct: float | None
     other_cpu_max: float | None
 
 
@@ -573,6 +574,8 @@ def summarise(runs: list[Run]) -> list[Summary]:
                            statistics.median(r.p50_ms for r in rs), statistics.median(r.p90_ms for r in rs),
                            statistics.median(r.p99_ms for r in rs), max(r.max_ms for r in rs),
                            sum(r.non2xx for r in rs), sum(r.errors for r in rs), sum(r.wrapped for r in rs),
+                           statistics.median(cpu) if (cpu := [r.server_cpu_pct for r in rs
+                                                             if r.server_cpu_pct is not None]) else None,
                            max((v for r in rs for v in (r.other_cpu_pct, r.busy_before_pct) if v is not None),
                                default=None)))
     return out
@@ -596,14 +599,18 @@ def ratios(summaries: list[Summary], servers: list[str]) -> dict[str, float]:
     return out
 
 
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
 def table(summaries: list[Summary]) -> str:
-    rows = ["| scenario | server | rps | rps min-max | p50 ms | p99 ms | non-2xx | n | other CPU % |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = ["| scenario | server | rps | rps min-max | p50 ms | p99 ms | non-2xx | n | server CPU % | other CPU % |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for s in summaries:
         bad = f"{s.non2xx}" + (f" +{s.errors} errors" if s.errors else "") + (" WRAPPED" if s.wrapped else "")
         rows.append(f"| {s.scenario} | {s.server} | {s.rps:,.0f} | {s.rps_min:,.0f}-{s.rps_max:,.0f} | "
-                    f"{s.p50_ms:.2f} | {s.p99_ms:.2f} | {bad} | {s.n} | "
-                    f"{'-' if s.other_cpu_max is None else f'{s.other_cpu_max:.0f}'} |")
+                    f"{s.p50_ms:.2f} | {s.p99_ms:.2f} | {bad} | {s.n} | {percent(s.server_cpu_pct)} | "
+                    f"{percent(s.other_cpu_max)} |")
     return "\n".join(rows)
 
 
@@ -686,7 +693,9 @@ def report(runs: list[Run], args: argparse.Namespace, info: dict[str, Any]) -> N
         print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration:g}s, median of {args.repeat}; "
               f"{info['nproc']} CPUs ({info['cpu_model']}), server pinned to CPU 0 and wrk to CPU 1: {PIN}\n")
         print(table(summaries))
-        print("\nother CPU %: the most CPU (share of the whole machine) that processes other than the server and wrk "
+        print("\nserver CPU %: median share of one core the server used during the measured runs (~100: saturated, "
+              "so the rate is the server's, not wrk's).")
+        print("other CPU %: the most CPU (share of the whole machine) that processes other than the server and wrk "
               "used in any run of the row, during it or in the idle second before; above ~10 another job shared the "
               "machine and the row is noisy.\n")
         for name, value in found.items():

@@ -4,32 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
 from memo.client import sign_request
+from tests.support.postgres import POSTGRES_ADMIN_URL, create_database, drop_database
 from tests.support.server import free_port, serving, start_server, stop_server
 
-POSTGRES_ADMIN_URL = os.environ.get("MEMO_TEST_POSTGRES_URL")
 CREATES = 500
-
-
-async def postgres_admin(statement: str) -> None:
-    assert POSTGRES_ADMIN_URL
-    url = make_url(POSTGRES_ADMIN_URL)
-    connection = await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username,
-                                       database=url.database or "postgres")
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -40,13 +26,12 @@ def database_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dic
         return
     if not POSTGRES_ADMIN_URL:
         pytest.skip("MEMO_TEST_POSTGRES_URL is not set")
-    name = f"memo_crash_{uuid.uuid4().hex[:12]}"
-    asyncio.run(postgres_admin(f'CREATE DATABASE "{name}"'))
+    name = asyncio.run(create_database("memo_crash"))
     url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     try:
         yield {**env, "DATABASE_URL": url}
     finally:
-        asyncio.run(postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(drop_database(name))
 
 
 async def create_until_killed(port: int, key: dict[str, str], kill: asyncio.Event) -> set[str]:

@@ -5,22 +5,19 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import asyncpg
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import make_url
 
 from memo.adapters.storage.migrate import upgrade
-from memo.application.manage_keys import CreateOwner, IssueApiKey
 from memo.client import sign_request
-from memo.entrypoints.container import make_container
 from memo.entrypoints.http.app import create_app
 from memo.entrypoints.settings import Profile, Settings
+from tests.support.postgres import create_database, drop_database, seed_owner_and_key
 from tests.support.tcp_proxy import TcpProxy
 
 POSTGRES_ADMIN_URL = os.environ.get("MEMO_TEST_POSTGRES_URL")
@@ -43,22 +40,10 @@ class Running:
         return response.status_code, response.json().get("code"), time.monotonic() - started
 
 
-async def admin(statement: str) -> None:
-    assert POSTGRES_ADMIN_URL
-    url = make_url(POSTGRES_ADMIN_URL)
-    connection = await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username,
-                                       database=url.database or "postgres")
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 @pytest.fixture
 async def running() -> AsyncIterator[Running]:
     assert POSTGRES_ADMIN_URL
-    name = f"memo_faults_{uuid.uuid4().hex[:12]}"
-    await admin(f'CREATE DATABASE "{name}"')
+    name = await create_database("memo_faults")
     base = make_url(POSTGRES_ADMIN_URL)
     proxy = TcpProxy(base.host or "127.0.0.1", base.port or 5432)
     proxy.start()
@@ -66,19 +51,13 @@ async def running() -> AsyncIterator[Running]:
     await upgrade(url)
     settings = Settings.for_tests(profile=Profile.PRODUCTION, database_url=url, database_pool_size=2,
                                   database_statement_timeout_ms=1000)
-    seeding = make_container(settings)  # its own engine: the app's lives on the test client's loop
-    try:
-        async with seeding() as scope:
-            await (await scope.get(CreateOwner))("alice")
-            issued = await (await scope.get(IssueApiKey))("alice")
-    finally:
-        await seeding.close()
+    issued = await seed_owner_and_key(settings)
     try:
         async with AsyncTestClient(app=create_app(settings)) as client:
             yield Running(client=client, proxy=proxy, key_id=issued.key_id, secret=issued.secret)
     finally:
         proxy.close()
-        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await drop_database(name)
 
 
 async def test_database_down_answers_503_database_unavailable_fast_and_recovers(running: Running) -> None:

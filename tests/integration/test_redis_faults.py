@@ -13,12 +13,11 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import make_url
 
 from memo.adapters.storage.migrate import upgrade
-from memo.application.manage_keys import CreateOwner, IssueApiKey
 from memo.client import sign_request
-from memo.entrypoints.container import make_container
 from memo.entrypoints.http.app import create_app
 from memo.entrypoints.secret import Secret
 from memo.entrypoints.settings import Profile, Settings
+from tests.support.postgres import seed_owner_and_key
 from tests.support.tcp_proxy import TcpProxy
 
 REDIS_URL = os.environ.get("MEMO_TEST_REDIS_URL")
@@ -35,13 +34,7 @@ async def proxied(tmp_path: Path) -> AsyncIterator[tuple[AsyncTestClient, TcpPro
                                   redis_url=Secret(f"redis://127.0.0.1:{proxy.port}/{target.database or 0}"),
                                   redis_timeout_ms=300)
     await upgrade(settings.sqlalchemy_url)
-    seeding = make_container(settings)
-    try:
-        async with seeding() as scope:
-            await (await scope.get(CreateOwner))("alice")
-            issued = await (await scope.get(IssueApiKey))("alice")
-    finally:
-        await seeding.close()
+    issued = await seed_owner_and_key(settings)
     try:
         async with AsyncTestClient(app=create_app(settings)) as client:
             yield client, proxy, issued.key_id, issued.secret

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from click.testing import CliRunner
 
 from memo.client import sign_request
 from memo.entrypoints.cli import main
-from tests.integration.test_crash_durability import postgres_admin
+from tests.support.postgres import create_database, drop_database
 from tests.support.server import free_port, start_server, stop_server
 
 POSTGRES_ADMIN_URL = os.environ.get("MEMO_TEST_POSTGRES_URL")
@@ -33,8 +32,7 @@ def shared_env(tmp_path: Path) -> Iterator[dict[str, str]]:
 
     assert POSTGRES_ADMIN_URL
     assert REDIS_URL
-    name = f"memo_shared_{uuid.uuid4().hex[:12]}"
-    asyncio.run(postgres_admin(f'CREATE DATABASE "{name}"'))
+    name = asyncio.run(create_database("memo_shared"))
     redis.Redis.from_url(REDIS_URL).flushdb()
     env = {"DATABASE_URL": make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False),
            "REDIS_URL": REDIS_URL, "RATE_LIMIT_MAX_REQUESTS": "6", "MEMO_DATA_DIR": str(tmp_path / "data"),
@@ -43,7 +41,7 @@ def shared_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         yield env
     finally:
         redis.Redis.from_url(REDIS_URL).flushdb()
-        asyncio.run(postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(drop_database(name))
 
 
 @pytest.fixture
