@@ -1,0 +1,188 @@
+"""Memo on PostgreSQL with 100,000 memories: signed create, list with search, and get, on one worker and two.
+
+Run: `uv run python bench/postgres.py [--admin-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres]
+      [--memories 100000] [--duration 10] [--redis-url redis://127.0.0.1:6379/13] [--json FILE]`
+
+It makes a throwaway database, migrates it with `memo db upgrade`, makes a key with the CLI, loads the memories
+straight into the tables (one owner; words drawn so that `plumber` is in about 1 % of them and `garden` in about
+10 %), then starts `memo serve` on it and drives signed requests with wrk. The same run measures signed creates
+on the embedded default (SQLite), so the PostgreSQL/embedded ratio compares like with like. One worker runs
+pinned to CPU 0 with wrk on CPU 1; two workers share both CPUs with wrk and PostgreSQL, as on a real 2-core box.
+Everything it starts is stopped at the end; the database is dropped. Prints figures, asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import asyncpg
+from run import PROCS, clean_env, free_port, memo_cli, pinning, run_wrk, wait_ready
+from signed_requests import write_requests
+from sqlalchemy.engine import make_url
+
+HUGE = "100000000"
+WORDS = ("note kitchen call mother buy bread milk meeting friday invoice train ticket birthday gift book doctor "
+         "appointment walk dog paint fence holiday flight hotel report budget review recipe pasta coffee tea "
+         "lamp window car service tyre insurance school parent evening piano lesson swim football match").split()
+SCENARIOS = (
+    ("create", "POST", "/api/memories"),
+    ("list search=plumber (rare)", "GET", "/api/memories?search=plumber&limit=20"),
+    ("list search=garden (common)", "GET", "/api/memories?search=garden&limit=20"),
+    ('list search="paint fence" -car', "GET", "/api/memories?search=%22paint%20fence%22%20-car&limit=20"),
+    ("list newest 20", "GET", "/api/memories?limit=20"),
+    ("get by id", "GET", "/api/memories/{id}"),
+)
+
+
+async def admin(url: str, statement: str) -> None:
+    parsed = make_url(url)
+    connection = await asyncpg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username,
+                                       password=parsed.password, database=parsed.database or "postgres")
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def content(rng: random.Random, index: int) -> tuple[str, list[str]]:
+    words = rng.choices(WORDS, k=rng.randint(12, 40))
+    if index % 100 == 0:
+        words.insert(rng.randrange(len(words)), "plumber")
+    if index % 10 == 3:
+        words.insert(rng.randrange(len(words)), "garden")
+    tags = rng.sample(["home", "work", "family", "health", "money", "travel"], k=rng.randint(0, 3))
+    return " ".join(words), tags
+
+
+async def load(url: str, owner_name: str, count: int) -> list[str]:
+    """Insert `count` memories for the owner in batches; returns 2,000 of their ids for the get scenario."""
+    parsed = make_url(url)
+    connection = await asyncpg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username,
+                                       password=parsed.password, database=parsed.database)
+    rng, ids, start = random.Random(7), [], datetime.now(UTC) - timedelta(days=365)
+    try:
+        owner_id = await connection.fetchval("SELECT id FROM owners WHERE name = $1", owner_name)
+        for first in range(0, count, 5000):
+            memories, tags = [], []
+            for index in range(first, min(first + 5000, count)):
+                text, labels = content(rng, index)
+                memory_id = uuid.uuid4()
+                created = start + timedelta(seconds=index * 300)
+                memories.append((memory_id, owner_id, text, "note", json.dumps(labels), "{}", "api", created,
+                                 created, 1))
+                tags.extend((memory_id, tag, owner_id) for tag in labels)
+                if len(ids) < 2000 and index % 50 == 0:
+                    ids.append(str(memory_id))
+            async with connection.transaction():
+                await connection.executemany(
+                    "INSERT INTO memories (id, owner_id, content, type, tags, metadata, source, created_at, "
+                    "updated_at, version) VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8, $9, $10)", memories)
+                await connection.executemany(
+                    "INSERT INTO memory_tags (memory_id, tag, owner_id) VALUES ($1, $2, $3)", tags)
+        await connection.execute("ANALYZE")
+    finally:
+        await connection.close()
+    return ids
+
+
+def measure(env: dict[str, str], work: Path, key: dict[str, str], *, workers: int, name: str, method: str,
+            target: str, ids: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    port = free_port()
+    log = work / f"serve-{port}.log"
+    cpu = pinning("0") if workers == 1 else []
+    exe = Path(sys.executable).with_name("memo")
+    server = PROCS.start([*cpu, str(exe), "serve", "--port", str(port), "--workers", str(workers)], env=env,
+                         cwd=work, log=log)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/health", server, log)
+        wrk_args = SimpleNamespace(threads=1, connections=args.connections)
+        file = work / "requests.tsv"
+        lines = int(min(args.max_requests, max(args.duration * 6000, 20_000)))
+        write_requests(file, count=lines, method=method, target=target, key_id=key["keyId"], secret=key["secret"],
+                       ids=ids or None)
+        run_wrk(f"http://127.0.0.1:{port}", file, 2, wrk_args, log=work / "warmup.log", server_pgid=server.pid)
+        write_requests(file, count=lines, method=method, target=target, key_id=key["keyId"], secret=key["secret"],
+                       ids=ids or None)
+        result = run_wrk(f"http://127.0.0.1:{port}", file, args.duration, wrk_args, log=work / "wrk.log",
+                         server_pgid=server.pid)
+    finally:
+        PROCS.stop(server)
+    row = {"scenario": name, "workers": workers, **{k: result[k] for k in ("rps", "p50_ms", "p99_ms", "non2xx")}}
+    print(f"{name:<34} workers={workers}  {row['rps']:>8.0f} req/s  p50 {row['p50_ms']:>7.2f} ms  "
+          f"p99 {row['p99_ms']:>7.2f} ms  non-2xx {row['non2xx']}", flush=True)
+    return row
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--admin-url", default=os.environ.get("MEMO_TEST_POSTGRES_URL",
+                                                              "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--redis-url", default=None, help="share nonces and limits in Redis, as production does")
+    parser.add_argument("--memories", type=int, default=100_000)
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--max-requests", type=int, default=400_000)
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    name = f"memo_bench_{uuid.uuid4().hex[:10]}"
+    url = make_url(args.admin_url).set(database=name).render_as_string(hide_password=False)
+    asyncio.run(admin(args.admin_url, f'CREATE DATABASE "{name}"'))
+    rows: list[dict[str, Any]] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="memo-pg-bench-") as folder:
+            work = Path(folder)
+            base = clean_env([])
+            common = {"RATE_LIMIT_MAX_REQUESTS": HUGE, "RATE_LIMIT_IP_MAX_REQUESTS": HUGE, "LOG_LEVEL": "warning"}
+            pg_env = {**base, **common, "DATABASE_URL": url, "MEMO_DATA_DIR": str(work / "pg"),
+                      "DATABASE_POOL_SIZE": "20"}
+            if args.redis_url:
+                pg_env["REDIS_URL"] = args.redis_url
+            memo_cli(pg_env, work, "db", "upgrade")
+            memo_cli(pg_env, work, "owners", "create", "bench")
+            key = json.loads(memo_cli(pg_env, work, "keys", "create", "--owner", "bench", "--json"))
+            started = time.monotonic()
+            ids = asyncio.run(load(url, "bench", args.memories))
+            print(f"loaded {args.memories} memories in {time.monotonic() - started:.1f} s "
+                  f"(redis: {'yes' if args.redis_url else 'no, in process'})", flush=True)
+            for workers in (int(w) for w in args.workers.split(",")):
+                for label, method, target in SCENARIOS:
+                    rows.append(measure(pg_env, work, key, workers=workers, name=f"postgresql {label}",
+                                        method=method, target=target, ids=ids if "{id}" in target else [],
+                                        args=args))
+            light = argparse.Namespace(**{**vars(args), "connections": 4})
+            for label, method, target in SCENARIOS[1:4]:  # latency when the server is not saturated
+                rows.append(measure(pg_env, work, key, workers=1, name=f"postgresql {label} -c4", method=method,
+                                    target=target, ids=[], args=light))
+            sqlite_env = {**base, **common, "MEMO_DATA_DIR": str(work / "sqlite")}
+            memo_cli(sqlite_env, work, "owners", "create", "bench")
+            sqlite_key = json.loads(memo_cli(sqlite_env, work, "keys", "create", "--owner", "bench", "--json"))
+            rows.append(measure(sqlite_env, work, sqlite_key, workers=1, name="embedded (sqlite) create",
+                                method="POST", target="/api/memories", ids=[], args=args))
+    finally:
+        PROCS.stop_all()
+        asyncio.run(admin(args.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    pg_create = next(r["rps"] for r in rows if r["scenario"] == "postgresql create" and r["workers"] == 1)
+    sqlite_create = rows[-1]["rps"]
+    print(f"\npostgresql create / embedded create (one worker each): {pg_create / sqlite_create:.2f}")
+    if args.json:
+        args.json.write_text(json.dumps({"memories": args.memories, "redis": bool(args.redis_url), "rows": rows},
+                                        indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
