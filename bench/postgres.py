@@ -33,7 +33,12 @@ from signed_requests import write_requests
 from sqlalchemy.engine import make_url
 
 HUGE = "100000000"
-WORDS = ["note", "kitchen", "call", "mother", "buy", "bread", "milk", "meeting", "friday", "invoice", "train", "ticket", "birthday", "gift", "book", "doctor", "appointment", "walk", "dog", "paint", "fence", "holiday", "flight", "hotel", "report", "budget", "review", "recipe", "pasta", "coffee", "tea", "lamp", "window", "car", "service", "tyre", "insurance", "school", "parent", "evening", "piano", "lesson", "swim", "football", "match"]
+WORDS = (
+    "note", "kitchen", "call", "mother", "buy", "bread", "milk", "meeting", "friday", "invoice", "train", "ticket",
+    "birthday", "gift", "book", "doctor", "appointment", "walk", "dog", "paint", "fence", "holiday", "flight",
+    "hotel", "report", "budget", "review", "recipe", "pasta", "coffee", "tea", "lamp", "window", "car", "service",
+    "tyre", "insurance", "school", "parent", "evening", "piano", "lesson", "swim", "football", "match",
+)
 SCENARIOS = (
     ("create", "POST", "/api/memories"),
     ("list search=plumber (rare)", "GET", "/api/memories?search=plumber&limit=20"),
