@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 from dishka import Provider
@@ -21,6 +22,16 @@ from memo.entrypoints.settings import Environment, Settings
 log = logging.getLogger("memo")
 
 
+def freeze_startup_objects() -> None:
+    """Move everything alive at start (modules, routes, compiled statements) out of the collector's sight.
+
+    A full collection otherwise walks those hundreds of thousands of objects every few seconds under load,
+    a pause of about 100 ms that lands in the p99 of whatever requests are in flight.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings | None = None, *overrides: Provider) -> Litestar:
     settings = with_local_secrets(settings or Settings.from_env())
     if settings.accept_v1_signatures:
@@ -38,6 +49,7 @@ def create_app(settings: Settings | None = None, *overrides: Provider) -> Litest
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
         cors_config=cors,
+        on_startup=[freeze_startup_objects],
         on_shutdown=[container.close],
         logging_config=None,
     )
