@@ -48,9 +48,9 @@ class TrustingAuthenticator(RequestAuthenticator):
 
 
 class TrustingProvider(Provider):
-    """Overrides the HMAC authenticator in the same REQUEST scope, so only the authenticator's own work differs."""
+    """Overrides the HMAC authenticator in the same APP scope, so only the authenticator's own work differs."""
 
-    scope = Scope.REQUEST
+    scope = Scope.APP  # as the real authenticator: built once
 
     def __init__(self, authenticator: TrustingAuthenticator) -> None:
         super().__init__()

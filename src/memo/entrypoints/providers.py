@@ -59,7 +59,8 @@ class CoreProvider(Provider):
     list_memories = provide(ListMemories)
     update_memory = provide(UpdateMemory)
     delete_memory = provide(DeleteMemory)
-    authenticate_request = provide(AuthenticateRequest)
+    # built once: authentication runs on every request and holds no per-request state
+    authenticate_request = provide(AuthenticateRequest, scope=Scope.APP)
     create_owner = provide(CreateOwner)
     issue_api_key = provide(IssueApiKey)
     list_api_keys = provide(ListApiKeys)
@@ -79,7 +80,7 @@ class CoreProvider(Provider):
             raise RuntimeError(msg)
         return AesGcmSecretBox(settings.encryption_key.reveal())
 
-    @provide
+    @provide(scope=Scope.APP)
     def authenticator(self, keys: KeyStore, nonces: NonceStore, clock: Clock,
                       settings: Settings) -> RequestAuthenticator:
         v1_secret = settings.api_secret_key.reveal().encode() if (
@@ -187,7 +188,7 @@ class InMemoryProvider(Provider):
 
     store = provide(InMemoryStore, scope=Scope.APP)
     uow = provide(InMemoryUnitOfWork, scope=Scope.REQUEST, provides=UnitOfWork)
-    keys = provide(InMemoryKeyStore, scope=Scope.REQUEST, provides=KeyStore)
+    keys = provide(InMemoryKeyStore, scope=Scope.APP, provides=KeyStore)
 
     @provide(scope=Scope.APP)
     def health(self) -> DatabaseCheck:
