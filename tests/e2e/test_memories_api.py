@@ -201,3 +201,9 @@ async def test_delete_answers_the_contract_message_then_404(alice: Signer) -> No
     assert response.json() == {"success": True, "message": "Memory deleted successfully"}
     assert (await alice.get(path)).status_code == 404
     assert (await alice.delete(path)).status_code == 404
+
+
+async def test_a_nul_character_is_a_validation_error_not_a_storage_fault(alice: Signer) -> None:
+    response = await alice.request("POST", "/api/memories", content=b'{"content": "a\\u0000b"}',
+                                   headers={"Content-Type": "application/json"})
+    assert "content" in problems(response)

@@ -126,3 +126,17 @@ def test_merged_metadata_over_the_limit_is_refused() -> None:
 def test_updated_at_never_moves_backwards() -> None:
     memory = make()
     assert memory.revise(content="x", now=TEST_NOW - timedelta(seconds=1)).updated_at == TEST_NOW
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"content": "a\x00b"}, "content"),
+    ({"content": "half a pair \ud800"}, "content"),
+    ({"tags": ["ok", "nul\x00"]}, "tags[1]"),
+    ({"metadata": {"k": "a\x00"}}, "metadata"),
+    ({"metadata": {"a\x00": 1}}, "metadata"),
+    ({"metadata": {"deep": [{"x": "\udfff"}]}}, "metadata"),
+])
+def test_text_no_store_can_keep_is_refused(changes: dict[str, object], field: str) -> None:
+    with pytest.raises(ValidationFailed) as error:
+        make(**changes)
+    assert fields_of(error) == [field]

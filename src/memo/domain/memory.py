@@ -32,9 +32,32 @@ class Source(StrEnum):
     IMPORT = "import"
 
 
+def storable(text: str) -> bool:
+    """Text every store can keep: no NUL (PostgreSQL refuses it) and no lone surrogate (not valid UTF-8)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unstorable_string(value: object) -> bool:
+    if isinstance(value, str):
+        return not storable(value)
+    if isinstance(value, Mapping):
+        return any(_unstorable_string(key) or _unstorable_string(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_unstorable_string(item) for item in value)
+    return False
+
+
 def normalise_content(content: str, problems: list[FieldProblem]) -> str:
     text = content.strip()
-    if not text:
+    if not storable(text):
+        problems.append(FieldProblem("content", "must not contain NUL characters or unpaired surrogates"))
+    elif not text:
         problems.append(FieldProblem("content", "must not be empty or only white space"))
     elif len(text) > MAX_CONTENT_CHARS:
         problems.append(FieldProblem("content", f"must be at most {MAX_CONTENT_CHARS} characters after trimming"))
@@ -46,6 +69,9 @@ def normalise_tags(tags: Iterable[str], problems: list[FieldProblem]) -> tuple[s
     seen: dict[str, None] = {}
     for index, raw in enumerate(tags):
         tag = raw.strip().lower()
+        if not storable(tag):
+            problems.append(FieldProblem(f"tags[{index}]", "must not contain NUL characters or unpaired surrogates"))
+            continue
         if not tag or len(tag) > MAX_TAG_CHARS:
             problems.append(FieldProblem(f"tags[{index}]", f"each tag must be 1 to {MAX_TAG_CHARS} characters"))
             continue
@@ -60,7 +86,9 @@ def metadata_size(metadata: Mapping[str, Any]) -> int:
 
 
 def check_metadata(metadata: Mapping[str, Any], problems: list[FieldProblem]) -> dict[str, Any]:
-    if metadata_size(metadata) > MAX_METADATA_BYTES:
+    if _unstorable_string(metadata):
+        problems.append(FieldProblem("metadata", "must not contain NUL characters or unpaired surrogates"))
+    elif metadata_size(metadata) > MAX_METADATA_BYTES:
         problems.append(FieldProblem("metadata", f"must be at most {MAX_METADATA_BYTES} bytes serialised as JSON"))
     return dict(metadata)
 
