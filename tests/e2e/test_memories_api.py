@@ -207,3 +207,10 @@ async def test_a_nul_character_is_a_validation_error_not_a_storage_fault(alice: 
     response = await alice.request("POST", "/api/memories", content=b'{"content": "a\\u0000b"}',
                                    headers={"Content-Type": "application/json"})
     assert "content" in problems(response)
+
+
+@pytest.mark.parametrize(("depth", "field"), [(40, "metadata"), (1000, "body"), (100_000, "body")])
+async def test_deeply_nested_json_is_a_validation_error_not_a_500(alice: Signer, depth: int, field: str) -> None:
+    body = ('{"content": "x", "metadata": {"k": ' + "[" * depth + "]" * depth + "}}").encode()
+    response = await alice.request("POST", "/api/memories", content=body, headers={"Content-Type": "application/json"})
+    assert field in problems(response)

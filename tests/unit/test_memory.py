@@ -140,3 +140,16 @@ def test_text_no_store_can_keep_is_refused(changes: dict[str, object], field: st
     with pytest.raises(ValidationFailed) as error:
         make(**changes)
     assert fields_of(error) == [field]
+
+
+def test_metadata_may_nest_32_deep_and_no_deeper() -> None:
+    def nested(depth: int) -> dict[str, object]:
+        value: object = "leaf"
+        for _ in range(depth - 1):
+            value = [value]
+        return {"k": value}
+
+    assert make(metadata=nested(32)).metadata
+    with pytest.raises(ValidationFailed) as error:
+        make(metadata=nested(33))
+    assert fields_of(error) == ["metadata"]

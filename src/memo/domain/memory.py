@@ -16,6 +16,7 @@ MAX_CONTENT_CHARS = 10_000
 MAX_TAGS = 10
 MAX_TAG_CHARS = 50
 MAX_METADATA_BYTES = 16 * 1024
+MAX_METADATA_DEPTH = 32
 
 
 class MemoryType(StrEnum):
@@ -85,8 +86,27 @@ def metadata_size(metadata: Mapping[str, Any]) -> int:
     return len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
 
 
+def nesting_depth(value: object) -> int:
+    """How deep objects and arrays nest, counted without recursion so no input can exhaust the stack."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, Mapping):
+            children: Iterable[object] = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def check_metadata(metadata: Mapping[str, Any], problems: list[FieldProblem]) -> dict[str, Any]:
-    if _unstorable_string(metadata):
+    if nesting_depth(metadata) > MAX_METADATA_DEPTH:
+        problems.append(FieldProblem("metadata",
+                                     f"must not nest objects and arrays more than {MAX_METADATA_DEPTH} deep"))
+    elif _unstorable_string(metadata):
         problems.append(FieldProblem("metadata", "must not contain NUL characters or unpaired surrogates"))
     elif metadata_size(metadata) > MAX_METADATA_BYTES:
         problems.append(FieldProblem("metadata", f"must be at most {MAX_METADATA_BYTES} bytes serialised as JSON"))

@@ -87,6 +87,10 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         return error_response(request, 400, ErrorBody(error=exc.message, code=exc.code, details=details))
     if isinstance(exc, DomainError):
         return error_response(request, DOMAIN_STATUS.get(exc.code, 400), ErrorBody(error=exc.message, code=exc.code))
+    if isinstance(exc, RecursionError):  # only a body that nests deeper than any decoder will follow gets here
+        return error_response(request, 400, ErrorBody(error="The request is invalid.", code="VALIDATION_ERROR",
+                                                      details=[FieldError(field="body",
+                                                                          message="the JSON nests too deeply")]))
     if isinstance(exc, ValidationException):
         return error_response(request, 400, ErrorBody(error="The request is invalid.", code="VALIDATION_ERROR",
                                                       details=_validation_details(exc)))
