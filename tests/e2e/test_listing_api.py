@@ -92,6 +92,9 @@ async def test_list_shows_only_the_callers_memories(world: World, alice: Signer,
     ({"offset": "-1"}, "offset"), ({"sortBy": "content"}, "sortBy"), ({"sortOrder": "up"}, "sortOrder"),
     ({"type": "diary"}, "type"), ({"createdAfter": "yesterday"}, "createdAfter"),
     ({"createdBefore": "2026-11-28T10:00:00"}, "createdBefore"),
+    ({"createdAfter": "0001-01-01T00:00:00+01:00"}, "createdAfter"),
+    ({"createdBefore": "9999-12-31T23:59:59-05:00"}, "createdBefore"),
+    ({"offset": "1" + "0" * 30}, "offset"),
 ])
 async def test_invalid_query_parameters_answer_400_naming_them(alice: Signer, params: dict[str, str],
                                                                field: str) -> None:

@@ -13,6 +13,7 @@ from memo.domain.memory import MemoryType
 T = TypeVar("T")
 MAX_LIMIT = 100
 MAX_SEARCH_CHARS = 500
+MAX_OFFSET = 2**31 - 1  # every database takes it; a larger one would overflow a driver instead of paging
 
 
 def parse_instant(raw: str) -> datetime:
@@ -20,7 +21,10 @@ def parse_instant(raw: str) -> datetime:
     moment = datetime.fromisoformat(raw)
     if moment.tzinfo is None:
         raise ValueError
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 with a positive offset, 9999-12-31 with a negative one
+        raise ValueError from None
 
 
 def parse_whole(low: int, high: int | None) -> Callable[[str], int]:
@@ -61,7 +65,7 @@ def parse_memory_query(params: Mapping[str, str]) -> MemoryQuery:
     after = read.get("createdAfter", parse_instant, "must be an RFC 3339 time with a zone, like 2026-11-28T09:53:13Z")
     before = read.get("createdBefore", parse_instant, "must be an RFC 3339 time with a zone, like 2026-11-28T09:53:13Z")
     limit = read.get("limit", parse_whole(1, MAX_LIMIT), f"must be a whole number from 1 to {MAX_LIMIT}")
-    offset = read.get("offset", parse_whole(0, None), "must be a whole number of 0 or more")
+    offset = read.get("offset", parse_whole(0, MAX_OFFSET), f"must be a whole number from 0 to {MAX_OFFSET}")
     sort_by = read.get("sortBy", SortField, "must be createdAt or updatedAt")
     sort_order = read.get("sortOrder", SortOrder, "must be asc or desc")
     if read.problems:
