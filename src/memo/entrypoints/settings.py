@@ -60,6 +60,7 @@ class Settings:
     whatsapp_api_version: str = "v21.0"
     api_secret_key: Secret | None = None
     encryption_key: Secret | None = None
+    encryption_keys_previous: tuple[Secret, ...] = ()
     rate_limit_window_ms: int = 900_000
     rate_limit_max_requests: int = 100
     rate_limit_ip_max_requests: int = 300
@@ -68,6 +69,12 @@ class Settings:
     accept_v1_signatures: bool = False
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1_048_576
+    body_timeout_s: float = 10.0
+    header_timeout_s: float = 30.0
+    keepalive_timeout_s: float = 5.0
+    unauthenticated_body_budget_bytes: int = 64 * 1_048_576
+    max_connections: int = 4096
+    backlog: int = 2048
     signature_max_age_s: int = 300
     signature_max_skew_s: int = 60
     log_level: str = "info"
@@ -184,6 +191,8 @@ class _Reader:
             whatsapp_api_version=self.text("WHATSAPP_API_VERSION") or "v21.0",
             api_secret_key=self.secret("API_SECRET_KEY"),
             encryption_key=self.secret("ENCRYPTION_KEY"),
+            encryption_keys_previous=tuple(Secret(k.strip()) for k in (self.text("ENCRYPTION_KEYS_PREVIOUS") or "")
+                                           .split(",") if k.strip()),
             rate_limit_window_ms=self.integer("RATE_LIMIT_WINDOW_MS", 900_000, 1000, 86_400_000),
             rate_limit_max_requests=self.integer("RATE_LIMIT_MAX_REQUESTS", 100, 1, 100_000_000),
             rate_limit_ip_max_requests=self.integer("RATE_LIMIT_IP_MAX_REQUESTS", 300, 1, 100_000_000),
@@ -192,6 +201,13 @@ class _Reader:
             accept_v1_signatures=self.boolean("MEMO_ACCEPT_V1_SIGNATURES", default=False),
             cors_origins=tuple(o.strip() for o in (self.text("CORS_ORIGINS") or "").split(",") if o.strip()),
             max_body_bytes=self.integer("MEMO_MAX_BODY_BYTES", 1_048_576, 1024, 100 * 1_048_576),
+            body_timeout_s=self.integer("MEMO_BODY_TIMEOUT_S", 10, 1, 3600),
+            header_timeout_s=self.integer("MEMO_HEADER_TIMEOUT_S", 30, 1, 3600),
+            keepalive_timeout_s=self.integer("MEMO_KEEPALIVE_TIMEOUT_S", 5, 1, 3600),
+            unauthenticated_body_budget_bytes=self.integer("MEMO_UNAUTHENTICATED_BODY_BUDGET_BYTES", 64 * 1_048_576,
+                                                           1_048_576, 64 * 1_073_741_824),
+            max_connections=self.integer("MEMO_MAX_CONNECTIONS", 4096, 16, 1_000_000),
+            backlog=self.integer("MEMO_BACKLOG", 2048, 16, 65535),
             signature_max_age_s=self.integer("MEMO_SIGNATURE_MAX_AGE_S", 300, 1, 86_400),
             signature_max_skew_s=self.integer("MEMO_SIGNATURE_MAX_SKEW_S", 60, 0, 3600),
             log_level=self.parsed("LOG_LEVEL", "info", _log_level, "debug, info, warning or error"),
