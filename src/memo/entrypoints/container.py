@@ -1,4 +1,8 @@
-"""The composition root: which adapters each profile runs on."""
+"""The composition root: which adapters each profile runs on.
+
+`make_container` builds the core every entrypoint shares; the HTTP app adds its own providers on top, so the CLI
+and the worker never import the web framework.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ from collections.abc import Callable
 
 from dishka import AsyncContainer, Provider, make_async_container
 from dishka.entities.validation_settings import ValidationSettings
-from dishka.integrations.litestar import LitestarProvider
 
 from memo.entrypoints.providers import (
     CoreProvider,
@@ -31,10 +34,11 @@ def limits_for(settings: Settings) -> Provider:
         return RedisLimitsProvider()
     return InProcessLimitsProvider()
 
+
 STRICT = ValidationSettings(implicit_override=True, nothing_overridden=True)
 
 
 def make_container(settings: Settings, *overrides: Provider) -> AsyncContainer:
-    return make_async_container(CoreProvider(), LitestarProvider(), *PROFILES[settings.profile](),
+    return make_async_container(CoreProvider(), *PROFILES[settings.profile](),
                                 limits_for(settings), *overrides,
                                 context={Settings: settings}, validation_settings=STRICT)

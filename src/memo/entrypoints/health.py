@@ -3,28 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from memo.application.dto import CheckResult
 from memo.application.ports import HealthCheck, SecretBox
-
-
-@dataclass(frozen=True, slots=True)
-class HealthChecks:
-    items: Sequence[HealthCheck]
-
-
-@dataclass(frozen=True, slots=True)
-class DatabaseCheck:
-    """The storage provider's check, under its own type so the container can tell it from the others."""
-
-    check: HealthCheck
-
-
-@dataclass(frozen=True, slots=True)
-class LimitsCheck:
-    check: HealthCheck
 
 
 class SigningCheck(HealthCheck):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from dishka import Provider, Scope, from_context, provide
-from litestar import Request
+from dishka import Provider, Scope, collect, from_context, provide
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -26,6 +25,7 @@ from memo.application.manage_keys import CreateOwner, EnsureFirstKey, IssueApiKe
 from memo.application.ports import (
     AuditLog,
     Clock,
+    HealthCheck,
     IdGenerator,
     KeyStore,
     NonceStore,
@@ -36,21 +36,13 @@ from memo.application.ports import (
 )
 from memo.application.read_memories import GetMemory, ListMemories
 from memo.application.update_memory import UpdateMemory
-from memo.domain.owners import Principal
-from memo.entrypoints.health import (
-    IN_PROCESS_LIMITS,
-    NO_VECTOR_INDEX,
-    NO_WORKER,
-    DatabaseCheck,
-    HealthChecks,
-    LimitsCheck,
-    SigningCheck,
-)
-from memo.entrypoints.http.guards import PRINCIPAL_STATE
+from memo.entrypoints.health import IN_PROCESS_LIMITS, NO_VECTOR_INDEX, NO_WORKER, SigningCheck
 from memo.entrypoints.settings import Settings
 
 
 class CoreProvider(Provider):
+    """What every entrypoint shares (HTTP, CLI, worker): no web framework in sight."""
+
     scope = Scope.REQUEST
     settings = from_context(provides=Settings, scope=Scope.APP)
 
@@ -88,22 +80,24 @@ class CoreProvider(Provider):
         return HmacRequestAuthenticator(keys, nonces, clock, max_age_s=settings.signature_max_age_s,
                                         max_skew_s=settings.signature_max_skew_s, v1_secret=v1_secret)
 
-    @provide
-    def principal(self, request: Request) -> Principal:  # type: ignore[type-arg]
-        principal: Principal = request.scope["state"][PRINCIPAL_STATE]  # set by require_signed_request
-        return principal
+    # Every adapter family adds its own HealthCheck; /health reports whatever the container holds.
+    health_checks = collect(HealthCheck, scope=Scope.APP)
 
     @provide
-    def check_health(self, checks: HealthChecks) -> CheckHealth:
-        return CheckHealth(checks=checks.items)
+    def check_health(self, checks: list[HealthCheck]) -> CheckHealth:
+        return CheckHealth(checks=checks)
 
-    @provide(scope=Scope.APP)
-    def health_checks(self, signing: SigningCheck, database: DatabaseCheck, limits: LimitsCheck) -> HealthChecks:
-        return HealthChecks((signing, database.check, limits.check, NO_VECTOR_INDEX, NO_WORKER))
-
-    @provide(scope=Scope.APP)
+    @provide(scope=Scope.APP, provides=HealthCheck)
     def signing_check(self, box: SecretBox, settings: Settings) -> SigningCheck:
         return SigningCheck(box, accept_v1=settings.accept_v1_signatures)
+
+    @provide(scope=Scope.APP, provides=HealthCheck)
+    def vector_index_check(self) -> HealthCheck:
+        return NO_VECTOR_INDEX
+
+    @provide(scope=Scope.APP, provides=HealthCheck)
+    def worker_check(self) -> HealthCheck:
+        return NO_WORKER
 
 
 class SystemProvider(Provider):
@@ -123,9 +117,9 @@ class InProcessLimitsProvider(Provider):
     def limiter(self, clock: Clock) -> RateLimiter:
         return InProcessRateLimiter(clock)
 
-    @provide
-    def health(self) -> LimitsCheck:
-        return LimitsCheck(IN_PROCESS_LIMITS)
+    @provide(provides=HealthCheck)
+    def health(self) -> HealthCheck:
+        return IN_PROCESS_LIMITS
 
 
 class RedisLimitsProvider(Provider):
@@ -150,9 +144,9 @@ class RedisLimitsProvider(Provider):
     def limiter(self, client: Redis, settings: Settings) -> RateLimiter:
         return RedisRateLimiter(client, timeout_s=settings.redis_timeout_ms / 1000)
 
-    @provide
-    def health(self, client: Redis, settings: Settings) -> LimitsCheck:
-        return LimitsCheck(RedisHealthCheck(client, timeout_s=settings.redis_timeout_ms / 1000))
+    @provide(provides=HealthCheck)
+    def health(self, client: Redis, settings: Settings) -> HealthCheck:
+        return RedisHealthCheck(client, timeout_s=settings.redis_timeout_ms / 1000)
 
 
 class SqlStorageProvider(Provider):
@@ -178,9 +172,9 @@ class SqlStorageProvider(Provider):
         yield store
         await store.aclose()
 
-    @provide(scope=Scope.APP)
-    def health(self, engine: AsyncEngine) -> DatabaseCheck:
-        return DatabaseCheck(SqlDatabaseHealthCheck(engine))
+    @provide(scope=Scope.APP, provides=HealthCheck)
+    def health(self, engine: AsyncEngine) -> HealthCheck:
+        return SqlDatabaseHealthCheck(engine)
 
 
 class InMemoryProvider(Provider):
@@ -190,6 +184,6 @@ class InMemoryProvider(Provider):
     uow = provide(InMemoryUnitOfWork, scope=Scope.REQUEST, provides=UnitOfWork)
     keys = provide(InMemoryKeyStore, scope=Scope.APP, provides=KeyStore)
 
-    @provide(scope=Scope.APP)
-    def health(self) -> DatabaseCheck:
-        return DatabaseCheck(InMemoryHealthCheck())
+    @provide(scope=Scope.APP, provides=HealthCheck)
+    def health(self) -> HealthCheck:
+        return InMemoryHealthCheck()

@@ -6,7 +6,7 @@ import gc
 import logging
 
 from dishka import Provider
-from dishka.integrations.litestar import setup_dishka
+from dishka.integrations.litestar import LitestarProvider, setup_dishka
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 
@@ -16,6 +16,7 @@ from memo.entrypoints.http.errors import EXCEPTION_HANDLERS
 from memo.entrypoints.http.memories import MemoryController
 from memo.entrypoints.http.openapi import openapi_config
 from memo.entrypoints.http.ops import OpsController
+from memo.entrypoints.http.provider import HttpProvider
 from memo.entrypoints.local_secrets import with_local_secrets
 from memo.entrypoints.settings import Environment, Settings
 
@@ -37,7 +38,7 @@ def create_app(settings: Settings | None = None, *overrides: Provider) -> Litest
     if settings.accept_v1_signatures:
         log.warning("v1 signatures are accepted (MEMO_ACCEPT_V1_SIGNATURES=true): they bind neither method nor "
                     "path; use it only while migrating clients to v2")
-    container = make_container(settings, *overrides)
+    container = make_container(settings, LitestarProvider(), HttpProvider(), *overrides)
     cors = CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=False,
                       allow_headers=["Content-Type", "Idempotency-Key", "If-Match", "X-Request-ID", "X-Memo-Key-Id",
                                      "X-Memo-Timestamp", "X-Memo-Nonce", "X-Memo-Signature"],
