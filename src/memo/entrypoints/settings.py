@@ -1,20 +1,28 @@
-"""Settings read once at start from the environment and `.env`; every wrong value is reported in one message."""
+"""Settings read once at start from the environment and `.env`; every wrong value is reported in one message.
 
-from __future__ import annotations
+Each setting is declared once, as a field of `Settings`: its environment name and default (`setting(...)`) and its
+type and limits (the annotation, with msgspec's `Meta`). `from_env` decodes every given variable on its own with
+`msgspec.convert(..., strict=False)`, so one wrong value never hides the next, then checks what spans several
+settings: v1 needs its secret, production needs what it really uses.
+"""
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import dataclass, field, fields, replace
+from enum import Enum, StrEnum
+from functools import cache
 from pathlib import Path
-from typing import TypeVar
+from types import NoneType, UnionType
+from typing import Annotated, Any, Literal, Self, get_args, get_origin, get_type_hints
+
+import msgspec
+from msgspec import Meta
 
 from memo.entrypoints.secret import Secret
 
-T = TypeVar("T")
-
 WEAK_SECRETS = frozenset({"changeme", "change-me", "secret", "password", "development", "test", "example"})
 MIN_SECRET_CHARS = {"ENCRYPTION_KEY": 32, "WHATSAPP_APP_SECRET": 32, "API_SECRET_KEY": 64, "WHATSAPP_VERIFY_TOKEN": 16}
+MiB = 1_048_576
 
 
 class Environment(StrEnum):
@@ -29,56 +37,77 @@ class Profile(StrEnum):
     TEST = "test"
 
 
+PROFILE_OF_ENVIRONMENT = {Environment.DEVELOPMENT: Profile.EMBEDDED, Environment.TEST: Profile.TEST,
+                          Environment.PRODUCTION: Profile.PRODUCTION}
+
+
 class SettingsError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("Memo cannot start; fix these settings:\n" + "\n".join(f"  - {p}" for p in problems))
         self.problems = problems
 
 
+@dataclass(frozen=True, slots=True)
+class _Variable:
+    name: str
+    fold: Callable[[str], str] | None  # applied before decoding, for settings spelled in any case
+    prefixes: tuple[str, ...]  # a URL must start with one of them
+
+
+def setting(name: str, default: object = None, *, fold: Callable[[str], str] | None = None,
+        prefixes: tuple[str, ...] = ()) -> Any:  # noqa: ANN401 - a dataclass field stands for its default
+    """A field read from the environment variable `name`; the field's annotation gives its type and limits."""
+    return field(default=default, metadata={"env": _Variable(name, fold, prefixes)})
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
-    env: Environment = Environment.DEVELOPMENT
-    profile: Profile = Profile.EMBEDDED
-    host: str = "127.0.0.1"
-    port: int = 3001
-    data_dir: Path = Path(".memo")
-    database_url: str | None = None
-    database_pool_size: int = 10
-    database_statement_timeout_ms: int = 5000
-    sqlite_synchronous: str = "NORMAL"
-    redis_url: Secret | None = None
-    redis_timeout_ms: int = 500
-    openai_api_key: Secret | None = None
-    openai_base_url: str | None = None
-    pinecone_api_key: Secret | None = None
-    pinecone_index_host: str | None = None
-    whatsapp_app_secret: Secret | None = None
-    whatsapp_verify_token: Secret | None = None
-    whatsapp_access_token: Secret | None = None
-    whatsapp_phone_number_id: str | None = None
-    whatsapp_api_base_url: str = "https://graph.facebook.com"
-    whatsapp_api_version: str = "v21.0"
-    api_secret_key: Secret | None = None
-    encryption_key: Secret | None = None
-    encryption_keys_previous: tuple[Secret, ...] = ()
-    rate_limit_window_ms: int = 900_000
-    rate_limit_max_requests: int = 100
-    rate_limit_ip_max_requests: int = 300
-    send_rate_limit_window_ms: int = 60_000
-    send_rate_limit_max_requests: int = 20
-    accept_v1_signatures: bool = False
-    cors_origins: tuple[str, ...] = ()
-    max_body_bytes: int = 1_048_576
-    body_timeout_s: float = 10.0
-    header_timeout_s: float = 30.0
-    keepalive_timeout_s: float = 5.0
-    unauthenticated_body_budget_bytes: int = 64 * 1_048_576
-    max_connections: int = 4096
-    backlog: int = 2048
-    signature_max_age_s: int = 300
-    signature_max_skew_s: int = 60
-    log_level: str = "info"
-    log_file: Path | None = None
+    env: Environment = setting("MEMO_ENV", Environment.DEVELOPMENT)
+    profile: Profile = setting("MEMO_PROFILE", Profile.EMBEDDED)  # unset: PROFILE_OF_ENVIRONMENT[env]
+    host: str = setting("HOST", "127.0.0.1")
+    port: Annotated[int, Meta(ge=1, le=65535)] = setting("PORT", 3001)
+    data_dir: Path = setting("MEMO_DATA_DIR", Path(".memo"))
+    database_url: str | None = setting("DATABASE_URL", prefixes=("sqlite+aiosqlite://", "postgresql+asyncpg://"))
+    database_pool_size: Annotated[int, Meta(ge=1, le=500)] = setting("DATABASE_POOL_SIZE", 10)
+    database_statement_timeout_ms: Annotated[int, Meta(ge=100, le=600_000)] = setting(
+        "DATABASE_STATEMENT_TIMEOUT_MS", 5000)
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = setting("MEMO_SQLITE_SYNCHRONOUS", "NORMAL", fold=str.upper)
+    redis_url: Secret | None = setting("REDIS_URL", prefixes=("redis://", "rediss://", "unix://"))
+    redis_timeout_ms: Annotated[int, Meta(ge=50, le=60_000)] = setting("REDIS_TIMEOUT_MS", 500)
+    openai_api_key: Secret | None = setting("OPENAI_API_KEY")
+    openai_base_url: str | None = setting("OPENAI_BASE_URL")
+    pinecone_api_key: Secret | None = setting("PINECONE_API_KEY")
+    pinecone_index_host: str | None = setting("PINECONE_INDEX_HOST")
+    whatsapp_app_secret: Secret | None = setting("WHATSAPP_APP_SECRET")
+    whatsapp_verify_token: Secret | None = setting("WHATSAPP_VERIFY_TOKEN")
+    whatsapp_access_token: Secret | None = setting("WHATSAPP_ACCESS_TOKEN")
+    whatsapp_phone_number_id: str | None = setting("WHATSAPP_PHONE_NUMBER_ID")
+    whatsapp_api_base_url: str = setting("WHATSAPP_API_BASE_URL", "https://graph.facebook.com")
+    whatsapp_api_version: str = setting("WHATSAPP_API_VERSION", "v21.0")
+    api_secret_key: Secret | None = setting("API_SECRET_KEY")
+    encryption_key: Secret | None = setting("ENCRYPTION_KEY")
+    encryption_keys_previous: tuple[Secret, ...] = setting("ENCRYPTION_KEYS_PREVIOUS", ())  # comma-separated
+    rate_limit_window_ms: Annotated[int, Meta(ge=1000, le=86_400_000)] = setting("RATE_LIMIT_WINDOW_MS", 900_000)
+    rate_limit_max_requests: Annotated[int, Meta(ge=1, le=100_000_000)] = setting("RATE_LIMIT_MAX_REQUESTS", 100)
+    rate_limit_ip_max_requests: Annotated[int, Meta(ge=1, le=100_000_000)] = setting("RATE_LIMIT_IP_MAX_REQUESTS", 300)
+    send_rate_limit_window_ms: Annotated[int, Meta(ge=1000, le=86_400_000)] = setting(
+        "SEND_RATE_LIMIT_WINDOW_MS", 60_000)
+    send_rate_limit_max_requests: Annotated[int, Meta(ge=1, le=100_000_000)] = setting(
+        "SEND_RATE_LIMIT_MAX_REQUESTS", 20)
+    accept_v1_signatures: bool = setting("MEMO_ACCEPT_V1_SIGNATURES", default=False)
+    cors_origins: tuple[str, ...] = setting("CORS_ORIGINS", ())  # comma-separated
+    max_body_bytes: Annotated[int, Meta(ge=1024, le=100 * MiB)] = setting("MEMO_MAX_BODY_BYTES", MiB)
+    body_timeout_s: Annotated[float, Meta(ge=1, le=3600)] = setting("MEMO_BODY_TIMEOUT_S", 10.0)
+    header_timeout_s: Annotated[float, Meta(ge=1, le=3600)] = setting("MEMO_HEADER_TIMEOUT_S", 30.0)
+    keepalive_timeout_s: Annotated[float, Meta(ge=1, le=3600)] = setting("MEMO_KEEPALIVE_TIMEOUT_S", 5.0)
+    unauthenticated_body_budget_bytes: Annotated[int, Meta(ge=MiB, le=64 * 1024 * MiB)] = setting(
+        "MEMO_UNAUTHENTICATED_BODY_BUDGET_BYTES", 64 * MiB)
+    max_connections: Annotated[int, Meta(ge=16, le=1_000_000)] = setting("MEMO_MAX_CONNECTIONS", 4096)
+    backlog: Annotated[int, Meta(ge=16, le=65535)] = setting("MEMO_BACKLOG", 2048)
+    signature_max_age_s: Annotated[int, Meta(ge=1, le=86_400)] = setting("MEMO_SIGNATURE_MAX_AGE_S", 300)
+    signature_max_skew_s: Annotated[int, Meta(ge=0, le=3600)] = setting("MEMO_SIGNATURE_MAX_SKEW_S", 60)
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = setting("LOG_LEVEL", "info", fold=str.lower)
+    log_file: Path | None = setting("LOG_FILE")  # unset: stdout
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -86,16 +115,34 @@ class Settings:
         return self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'memo.db').resolve()}"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Self:
         values = {**(read_dotenv(dotenv) if dotenv else {}), **(os.environ if environ is None else environ)}
-        return _Reader(values).settings()
+        read, given, problems = _read(values)
+        read.setdefault("profile", PROFILE_OF_ENVIRONMENT[read.get("env", Environment.DEVELOPMENT)])
+        settings = cls(**read)
+        problems += _v1_problems(settings)
+        if settings.env is Environment.PRODUCTION:
+            problems += _production_problems(settings, given)
+        if problems:
+            raise SettingsError(problems)
+        return settings
 
     @classmethod
-    def for_tests(cls, **changes: object) -> Settings:
+    def for_tests(cls, **changes: Any) -> Self:  # noqa: ANN401 - any field, by name
         base = cls(env=Environment.TEST, profile=Profile.TEST, encryption_key=Secret("t" * 43),
                    whatsapp_app_secret=Secret("w" * 40), whatsapp_verify_token=Secret("v" * 24),
                    rate_limit_max_requests=10_000, rate_limit_ip_max_requests=10_000)
-        return replace(base, **changes)  # type: ignore[arg-type]
+        return replace(base, **changes)
+
+
+def environment_names() -> dict[str, str]:
+    """Every setting's environment name, by attribute: the one list docs/configuration.md must cover."""
+    return {item.name: item.metadata["env"].name for item in fields(Settings) if "env" in item.metadata}
+
+
+def whatsapp_enabled(given: set[str]) -> bool:
+    """WhatsApp is on as soon as any WHATSAPP_* variable is given; production then needs both of its secrets."""
+    return any(name.startswith("WHATSAPP_") for name in given)
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -115,128 +162,6 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
-class _Reader:
-    def __init__(self, values: Mapping[str, str]) -> None:
-        self._values = values
-        self.problems: list[str] = []
-
-    def text(self, name: str) -> str | None:
-        value = self._values.get(name, "").strip()
-        return value or None
-
-    def secret(self, name: str) -> Secret | None:
-        value = self.text(name)
-        return Secret(value) if value else None
-
-    def parsed(self, name: str, default: T, parse: Callable[[str], T], expected: str) -> T:
-        raw = self.text(name)
-        if raw is None:
-            return default
-        try:
-            return parse(raw)
-        except ValueError:
-            self.problems.append(f"{name} must be {expected} (got {raw[:40]!r})")
-            return default
-
-    def integer(self, name: str, default: int, low: int, high: int) -> int:
-        def parse(raw: str) -> int:
-            number = int(raw)
-            if not low <= number <= high:
-                raise ValueError
-            return number
-        return self.parsed(name, default, parse, f"a whole number from {low} to {high}")
-
-    def boolean(self, name: str, *, default: bool) -> bool:
-        def parse(raw: str) -> bool:
-            lowered = raw.lower()
-            if lowered in {"1", "true", "yes", "on"}:
-                return True
-            if lowered in {"0", "false", "no", "off"}:
-                return False
-            raise ValueError
-        return self.parsed(name, default, parse, "true or false")
-
-    def settings(self) -> Settings:
-        env = self.parsed("MEMO_ENV", Environment.DEVELOPMENT, Environment, "development, test or production")
-        default_profile = {Environment.TEST: Profile.TEST, Environment.PRODUCTION: Profile.PRODUCTION}.get(
-            env, Profile.EMBEDDED)
-        database_url = self.text("DATABASE_URL")
-        if database_url and not database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-            self.problems.append("DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
-        log_file = self.text("LOG_FILE")
-        redis_url = self.text("REDIS_URL")
-        if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-            self.problems.append("REDIS_URL must start with redis://, rediss:// or unix://")
-        settings = Settings(
-            env=env,
-            profile=self.parsed("MEMO_PROFILE", default_profile, Profile, "embedded, production or test"),
-            host=self.text("HOST") or "127.0.0.1",
-            port=self.integer("PORT", 3001, 1, 65535),
-            data_dir=Path(self.text("MEMO_DATA_DIR") or ".memo"),
-            database_url=database_url,
-            database_pool_size=self.integer("DATABASE_POOL_SIZE", 10, 1, 500),
-            database_statement_timeout_ms=self.integer("DATABASE_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
-            sqlite_synchronous=self.parsed("MEMO_SQLITE_SYNCHRONOUS", "NORMAL", _sqlite_synchronous, "normal or full"),
-            redis_url=self.secret("REDIS_URL"),
-            redis_timeout_ms=self.integer("REDIS_TIMEOUT_MS", 500, 50, 60_000),
-            openai_api_key=self.secret("OPENAI_API_KEY"),
-            openai_base_url=self.text("OPENAI_BASE_URL"),
-            pinecone_api_key=self.secret("PINECONE_API_KEY"),
-            pinecone_index_host=self.text("PINECONE_INDEX_HOST"),
-            whatsapp_app_secret=self.secret("WHATSAPP_APP_SECRET"),
-            whatsapp_verify_token=self.secret("WHATSAPP_VERIFY_TOKEN"),
-            whatsapp_access_token=self.secret("WHATSAPP_ACCESS_TOKEN"),
-            whatsapp_phone_number_id=self.text("WHATSAPP_PHONE_NUMBER_ID"),
-            whatsapp_api_base_url=self.text("WHATSAPP_API_BASE_URL") or "https://graph.facebook.com",
-            whatsapp_api_version=self.text("WHATSAPP_API_VERSION") or "v21.0",
-            api_secret_key=self.secret("API_SECRET_KEY"),
-            encryption_key=self.secret("ENCRYPTION_KEY"),
-            encryption_keys_previous=tuple(Secret(k.strip()) for k in (self.text("ENCRYPTION_KEYS_PREVIOUS") or "")
-                                           .split(",") if k.strip()),
-            rate_limit_window_ms=self.integer("RATE_LIMIT_WINDOW_MS", 900_000, 1000, 86_400_000),
-            rate_limit_max_requests=self.integer("RATE_LIMIT_MAX_REQUESTS", 100, 1, 100_000_000),
-            rate_limit_ip_max_requests=self.integer("RATE_LIMIT_IP_MAX_REQUESTS", 300, 1, 100_000_000),
-            send_rate_limit_window_ms=self.integer("SEND_RATE_LIMIT_WINDOW_MS", 60_000, 1000, 86_400_000),
-            send_rate_limit_max_requests=self.integer("SEND_RATE_LIMIT_MAX_REQUESTS", 20, 1, 100_000_000),
-            accept_v1_signatures=self.boolean("MEMO_ACCEPT_V1_SIGNATURES", default=False),
-            cors_origins=tuple(o.strip() for o in (self.text("CORS_ORIGINS") or "").split(",") if o.strip()),
-            max_body_bytes=self.integer("MEMO_MAX_BODY_BYTES", 1_048_576, 1024, 100 * 1_048_576),
-            body_timeout_s=self.integer("MEMO_BODY_TIMEOUT_S", 10, 1, 3600),
-            header_timeout_s=self.integer("MEMO_HEADER_TIMEOUT_S", 30, 1, 3600),
-            keepalive_timeout_s=self.integer("MEMO_KEEPALIVE_TIMEOUT_S", 5, 1, 3600),
-            unauthenticated_body_budget_bytes=self.integer("MEMO_UNAUTHENTICATED_BODY_BUDGET_BYTES", 64 * 1_048_576,
-                                                           1_048_576, 64 * 1_073_741_824),
-            max_connections=self.integer("MEMO_MAX_CONNECTIONS", 4096, 16, 1_000_000),
-            backlog=self.integer("MEMO_BACKLOG", 2048, 16, 65535),
-            signature_max_age_s=self.integer("MEMO_SIGNATURE_MAX_AGE_S", 300, 1, 86_400),
-            signature_max_skew_s=self.integer("MEMO_SIGNATURE_MAX_SKEW_S", 60, 0, 3600),
-            log_level=self.parsed("LOG_LEVEL", "info", _log_level, "debug, info, warning or error"),
-            log_file=Path(log_file) if log_file else None,
-        )
-        self._check_v1(settings)
-        if settings.env is Environment.PRODUCTION:
-            self._check_production(settings)
-        if self.problems:
-            raise SettingsError(self.problems)
-        return settings
-
-    def _check_v1(self, settings: Settings) -> None:
-        if settings.accept_v1_signatures and settings.api_secret_key is None:
-            self.problems.append("MEMO_ACCEPT_V1_SIGNATURES=true needs API_SECRET_KEY")
-
-    def _check_production(self, settings: Settings) -> None:
-        if settings.database_url is None:
-            self.problems.append("DATABASE_URL is required in production")
-        required = {"ENCRYPTION_KEY": settings.encryption_key, "WHATSAPP_APP_SECRET": settings.whatsapp_app_secret,
-                    "WHATSAPP_VERIFY_TOKEN": settings.whatsapp_verify_token}
-        if settings.accept_v1_signatures or settings.api_secret_key is not None:
-            required["API_SECRET_KEY"] = settings.api_secret_key
-        for name, value in required.items():
-            problem = secret_problem(name, value)
-            if problem:
-                self.problems.append(problem)
-
-
 def secret_problem(name: str, value: Secret | None) -> str | None:
     if value is None:
         return f"{name} is required in production"
@@ -248,15 +173,108 @@ def secret_problem(name: str, value: Secret | None) -> str | None:
     return None
 
 
-def _log_level(raw: str) -> str:
-    level = raw.lower()
-    if level not in {"debug", "info", "warning", "error", "critical"}:
-        raise ValueError
-    return level
+def _read(values: Mapping[str, str]) -> tuple[dict[str, Any], set[str], list[str]]:
+    """The given settings by attribute, the names of the variables given, and one problem per wrong value."""
+    read: dict[str, Any] = {}
+    given: set[str] = set()
+    problems: list[str] = []
+    for item in fields(Settings):
+        variable: _Variable | None = item.metadata.get("env")
+        if variable is None or not (raw := values.get(variable.name, "").strip()):
+            continue
+        given.add(variable.name)
+        try:
+            read[item.name] = _decode(raw, _hints()[item.name], variable)
+        except ValueError as problem:
+            problems.append(f"{variable.name} {problem}")
+    return read, given, problems
 
 
-def _sqlite_synchronous(raw: str) -> str:
-    mode = raw.upper()
-    if mode not in {"NORMAL", "FULL"}:
-        raise ValueError
-    return mode
+@cache
+def _hints() -> dict[str, Any]:
+    return get_type_hints(Settings, include_extras=True)
+
+
+_BOOLEAN_WORDS = {"yes": "true", "on": "true", "no": "false", "off": "false"}
+
+
+def _decode(raw: str, hint: object, variable: _Variable) -> object:
+    if variable.prefixes and not raw.startswith(variable.prefixes):
+        raise ValueError(f"must start with {_either(variable.prefixes)}")
+    kind = _kind(hint)
+    value: object = variable.fold(raw) if variable.fold else raw
+    if get_origin(kind) is tuple:
+        value = [part.strip() for part in raw.split(",") if part.strip()]
+    elif kind is bool:
+        value = _BOOLEAN_WORDS.get(raw.lower(), raw)
+    try:
+        return msgspec.convert(value, hint, strict=False, dec_hook=_from_text)
+    except msgspec.ValidationError:
+        shown = "" if Secret in (kind, *get_args(kind)) else f" (got {raw[:40]!r})"
+        raise ValueError(f"must be {_expected(hint)}{shown}") from None
+
+
+def _from_text(kind: type, value: object) -> object:
+    if kind in {Secret, Path} and isinstance(value, str):
+        return kind(value)
+    raise NotImplementedError
+
+
+def _kind(hint: object) -> Any:  # noqa: ANN401 - a type, whatever its form
+    """The type under `Annotated[...]` and `... | None`."""
+    if isinstance(hint, UnionType):
+        hint = next(arg for arg in get_args(hint) if arg is not NoneType)
+    return get_args(hint)[0] if get_origin(hint) is Annotated else hint
+
+
+def _expected(hint: object) -> str:
+    kind = _kind(hint)
+    limits = next((meta for meta in get_args(hint)[1:] if isinstance(meta, Meta)), Meta()) \
+        if get_origin(hint) is Annotated else Meta()
+    if kind is bool:
+        return "true or false"
+    if kind in {int, float}:
+        return f"{'a whole number' if kind is int else 'a number'} from {limits.ge} to {limits.le}"
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        return _either(tuple(str(member.value) for member in kind))
+    if get_origin(kind) is Literal:
+        return _either(tuple(str(choice).lower() for choice in get_args(kind)))
+    return "text"
+
+
+def _either(choices: tuple[str, ...]) -> str:
+    return choices[0] if len(choices) == 1 else f"{', '.join(choices[:-1])} or {choices[-1]}"
+
+
+def _v1_problems(settings: Settings) -> list[str]:
+    if settings.accept_v1_signatures and settings.api_secret_key is None:
+        return ["MEMO_ACCEPT_V1_SIGNATURES=true needs API_SECRET_KEY"]
+    return []
+
+
+def _production_problems(settings: Settings, given: set[str]) -> list[str]:
+    """What production really uses: durable storage, the encryption key, and the secrets of what is enabled."""
+    problems: list[str] = []
+    if settings.profile is Profile.TEST:
+        problems.append("MEMO_PROFILE=test keeps every memory in process memory and loses it on restart; "
+                        "production needs MEMO_PROFILE=production, its default")
+    if settings.database_url is None:
+        problems.append("DATABASE_URL is required in production")
+    required = {"ENCRYPTION_KEY": settings.encryption_key}
+    if whatsapp_enabled(given):
+        required |= {"WHATSAPP_APP_SECRET": settings.whatsapp_app_secret,
+                     "WHATSAPP_VERIFY_TOKEN": settings.whatsapp_verify_token}
+    if settings.accept_v1_signatures or settings.api_secret_key is not None:
+        required["API_SECRET_KEY"] = settings.api_secret_key
+    for name, value in required.items():
+        problem = secret_problem(name, value)
+        if problem and value is None and name.startswith("WHATSAPP_"):
+            enabling = sorted(variable for variable in given if variable.startswith("WHATSAPP_"))
+            problem += f" once WhatsApp is enabled (by {', '.join(enabling)})"
+        if problem:
+            problems.append(problem)
+    for number, key in enumerate(settings.encryption_keys_previous, start=1):
+        problem = secret_problem("ENCRYPTION_KEY", key)
+        if problem:
+            problems.append(problem.replace("ENCRYPTION_KEY", f"ENCRYPTION_KEYS_PREVIOUS entry {number}", 1))
+    return problems
