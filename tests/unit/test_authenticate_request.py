@@ -14,7 +14,7 @@ from memo.adapters.signing.hmac import HmacRequestAuthenticator
 from memo.adapters.system import TEST_NOW, FixedClock
 from memo.application import authenticate_request as module
 from memo.application.authenticate_request import AuthenticateRequest, RateLimits
-from memo.application.dto import ActiveKey, RateLimitDecision, SignedRequest
+from memo.application.dto import ActiveKey, IncomingRequest, RateLimitDecision, SignedRequest
 from memo.application.errors import AuthenticationFailed, NonceStoreUnavailable, RateLimited, RateLimiterUnavailable
 from memo.application.ports import KeyStore, NonceStore, RateLimiter
 from memo.application.throttled_log import ThrottledWarning
@@ -36,9 +36,21 @@ class ScriptedAuthenticator:
         return Principal(owner_id=uuid4(), key_id=request.headers["x-memo-key-id"])
 
 
-def request(ip: str = "10.0.0.1") -> SignedRequest:
-    return SignedRequest(method="GET", path="/api/memories", query="", body=b"", client_ip=ip,
-                         headers={"x-memo-key-id": "mk_test_key", "x-memo-signature": SIGNATURE})
+class Body:
+    """A body source that says whether it was read."""
+
+    def __init__(self, content: bytes = b"") -> None:
+        self.content, self.reads = content, 0
+
+    async def __call__(self) -> bytes:
+        self.reads += 1
+        return self.content
+
+
+def request(ip: str = "10.0.0.1", body: Body | None = None,
+            headers: dict[str, str] | None = None) -> IncomingRequest:
+    return IncomingRequest(method="GET", path="/api/memories", query="", client_ip=ip, read_body=body or Body(),
+                           headers=headers or {"x-memo-key-id": "mk_test_key", "x-memo-signature": SIGNATURE})
 
 
 def use_case(authenticator: ScriptedAuthenticator | HmacRequestAuthenticator, audit: RecordingAuditLog, *,
@@ -114,9 +126,11 @@ async def test_failing_address_is_refused_without_calling_the_authenticator() ->
     for _ in range(2):
         with pytest.raises(AuthenticationFailed):
             await authenticate(request())
+    unread = Body(b'{"content": "held in memory"}')
     with pytest.raises(RateLimited):
-        await authenticate(request())
+        await authenticate(request(body=unread))
     assert authenticator.calls == 2
+    assert unread.reads == 0  # a blocked address cannot make the server read, and hold, its body
     authenticator.accept = True
     assert (await authenticate(request(ip="10.0.0.2"))).principal.key_id == "mk_test_key"
 
@@ -162,7 +176,7 @@ async def test_the_limiter_down_warning_repeats_at_most_every_30_s(
     await authenticate(request())
     first, second = limiter_warnings(caplog)
     assert "0 more" in first.getMessage()
-    assert "3 more since the last warning" in second.getMessage()  # the 1st request's hit, the 2nd's peek and hit
+    assert "3 more since the last line" in second.getMessage()  # the 1st request's hit, the 2nd's peek and hit
 
 
 async def test_with_the_limiter_down_a_refusal_is_still_the_refusal(
@@ -182,8 +196,7 @@ async def test_with_the_nonce_store_down_signed_requests_are_refused_not_let_thr
     authenticator = HmacRequestAuthenticator(OneKey(), DownNonceStore(), clock)
     headers = sign_request(method="GET", url_or_path_and_query="/api/memories", body=b"", key_id="mk_test_key",
                            secret=OneKey.key.secret, timestamp=math.floor(TEST_NOW.timestamp()))
-    signed = SignedRequest(method="GET", path="/api/memories", query="", body=b"", client_ip="10.0.0.1",
-                           headers={name.lower(): value for name, value in headers.items()})
+    signed = request(headers={name.lower(): value for name, value in headers.items()})
     limiter = InProcessRateLimiter(clock)
     with pytest.raises(NonceStoreUnavailable):
         await use_case(authenticator, audit, limiter=limiter)(signed)

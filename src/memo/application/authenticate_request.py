@@ -1,6 +1,7 @@
 """Authenticate a signed request and apply the rate limits that surround it (API.md 2.3).
 
-An address that keeps failing authentication is refused before any HMAC work, so guessing is slow;
+An address that keeps failing authentication is refused before its body is read or any HMAC work is done, so
+guessing is slow and a blocked address cannot make the server hold its bodies;
 a caller that authenticates is limited per key instead, and its address is never counted.
 
 When the limiter cannot be reached the limits fail open: a request is let through uncounted and a throttled warning
@@ -13,7 +14,7 @@ import logging
 import math
 from dataclasses import dataclass
 
-from memo.application.dto import RateLimitDecision, SecurityEvent, SignedRequest
+from memo.application.dto import IncomingRequest, RateLimitDecision, SecurityEvent, SignedRequest
 from memo.application.errors import AuthenticationFailed, RateLimited, RateLimiterUnavailable
 from memo.application.ports import AuditLog, RateLimiter, RequestAuthenticator
 from memo.application.throttled_log import ThrottledWarning
@@ -44,12 +45,15 @@ class AuthenticateRequest:
     audit: AuditLog
     limits: RateLimits
 
-    async def __call__(self, request: SignedRequest) -> Authenticated:
-        ip_key = f"auth-fail:{request.client_ip}"
+    async def __call__(self, incoming: IncomingRequest) -> Authenticated:
+        ip_key = f"auth-fail:{incoming.client_ip}"
         blocked = await self._count(ip_key, self.limits.per_ip, peek=True)
         if not blocked.allowed:
-            self._audit("RATE_LIMITED_IP", request)
+            self._audit("RATE_LIMITED_IP", incoming)
             raise RateLimited(limit=blocked.limit, retry_after_s=blocked.reset_after_s)
+        request = SignedRequest(method=incoming.method, path=incoming.path, query=incoming.query,
+                                headers=incoming.headers, body=await incoming.read_body(),
+                                client_ip=incoming.client_ip)
         try:
             principal = await self.authenticator.authenticate(request)
         except AuthenticationFailed as failure:
@@ -73,7 +77,7 @@ class AuthenticateRequest:
             LIMITER_DOWN_WARNING(f"the rate limiter is unavailable: {cause}")
             return RateLimitDecision(allowed=True, limit=limit, remaining=limit, reset_after_s=math.ceil(window_s))
 
-    def _audit(self, reason: str, request: SignedRequest) -> None:
+    def _audit(self, reason: str, request: IncomingRequest | SignedRequest) -> None:
         key_id = request.headers.get("x-memo-key-id")
         self.audit.security_event(SecurityEvent(reason=reason, key_id=key_id[:64] if key_id else None,
                                                 client_ip=request.client_ip, path=request.path[:512]))

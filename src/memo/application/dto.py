@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -78,13 +78,25 @@ class UpdateMemoryCommand:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class IncomingRequest:
+    """A request whose body is not read yet: authentication reads it only once the caller may still try."""
+
+    method: str
+    path: str  # raw path as sent, percent-encoding untouched
+    query: str  # raw query string without '?'
+    headers: Mapping[str, str]  # every header, lower-case names, the first of repeated ones
+    client_ip: str
+    read_body: Callable[[], Awaitable[bytes]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SignedRequest:
     """What an authenticator may look at: the request exactly as received."""
 
     method: str
     path: str  # raw path as sent, percent-encoding untouched
     query: str  # raw query string without '?'
-    headers: Mapping[str, str]  # lower-case names
+    headers: Mapping[str, str]  # every header, lower-case names: the authenticator picks the ones it reads
     body: bytes
     client_ip: str
 

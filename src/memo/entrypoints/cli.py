@@ -18,7 +18,7 @@ from memo.entrypoints.client_commands import client_commands
 from memo.entrypoints.container import make_container
 from memo.entrypoints.local_secrets import save_first_key, with_local_secrets
 from memo.entrypoints.logs import configure_logging
-from memo.entrypoints.settings import Profile, Settings, SettingsError
+from memo.entrypoints.settings import Environment, Profile, Settings, SettingsError
 
 T = TypeVar("T")
 
@@ -57,12 +57,20 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Overrides HOST.")
 @click.option("--port", type=int, default=None, help="Overrides PORT.")
-@click.option("--server", type=click.Choice(["granian", "uvicorn"]), default="granian", show_default=True)
-@click.option("--workers", type=int, default=1, show_default=True)
-def serve(host: str | None, port: int | None, server: str, workers: int) -> None:
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes; more than one needs REDIS_URL, so that every worker counts the same limits.")
+def serve(host: str | None, port: int | None, workers: int) -> None:
     """Run the API; on a first start, create the default owner and key."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_file)
+    if workers > 1 and settings.redis_url is None:
+        raise click.ClickException(
+            f"--workers {workers} needs REDIS_URL: without it each worker would count rate limits on its own, "
+            "so a client would get up to that many times its limit. Set REDIS_URL, or run one worker.")
+    if settings.env is Environment.PRODUCTION and settings.redis_url is None:
+        click.echo("Without REDIS_URL, rate limits are counted in this process only: behind a load balancer, a "
+                   "client gets its limit once per instance. Nonces are kept in the database, so replay "
+                   "protection holds across instances and restarts.", err=True)
 
     async def first_key(scope: AsyncContainer) -> None:
         issued = await (await scope.get(EnsureFirstKey))()
@@ -73,18 +81,10 @@ def serve(host: str | None, port: int | None, server: str, workers: int) -> None
 
     run_with_container(settings, first_key)
     address, listen_port = host or settings.host, port or settings.port
-    click.echo(f"Memo listening on http://{address}:{listen_port} ({server}, {workers} worker(s))", err=True)
-    if server == "granian":
-        from granian.constants import Interfaces  # noqa: PLC0415 - only the chosen server is imported
-        from granian.server import Server  # noqa: PLC0415
+    click.echo(f"Memo listening on http://{address}:{listen_port} ({workers} worker(s))", err=True)
+    from memo.entrypoints import serving  # noqa: PLC0415 - the server is loaded only to serve
 
-        Server("memo.entrypoints.http.asgi:app_factory", address=address, port=listen_port,
-               interface=Interfaces.ASGI, workers=workers, factory=True, log_access=False).serve()
-    else:
-        import uvicorn  # noqa: PLC0415
-
-        uvicorn.run("memo.entrypoints.http.asgi:app_factory", factory=True, host=address, port=listen_port,
-                    workers=workers, access_log=False, log_config=None)
+    serving.serve(settings, host=address, port=listen_port, workers=workers)
 
 
 @main.group()

@@ -11,8 +11,10 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 
 from memo.entrypoints.container import make_container
-from memo.entrypoints.http.context import request_context
+from memo.entrypoints.http.body import BODY_EXCEPTION_HANDLERS, BodyBudget
+from memo.entrypoints.http.context import RequestContext
 from memo.entrypoints.http.errors import EXCEPTION_HANDLERS
+from memo.entrypoints.http.guards import BODY_BUDGET_STATE
 from memo.entrypoints.http.memories import MemoryController
 from memo.entrypoints.http.openapi import openapi_config
 from memo.entrypoints.http.ops import OpsController
@@ -46,7 +48,7 @@ def create_app(settings: Settings | None = None, *overrides: Provider) -> Litest
                                       "RateLimit-Reset", "Retry-After"]) if settings.cors_origins else None
     app = Litestar(
         route_handlers=[MemoryController, OpsController],
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers={**EXCEPTION_HANDLERS, **BODY_EXCEPTION_HANDLERS},  # type: ignore[dict-item]
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
         cors_config=cors,
@@ -54,6 +56,8 @@ def create_app(settings: Settings | None = None, *overrides: Provider) -> Litest
         on_shutdown=[container.close],
         logging_config=None,
     )
+    app.state[BODY_BUDGET_STATE] = BodyBudget(settings.unauthenticated_body_budget_bytes)
     setup_dishka(container, app)
-    app.asgi_handler = request_context(app.asgi_handler, production=settings.env is Environment.PRODUCTION)
+    app.asgi_handler = RequestContext(app.asgi_handler, production=settings.env is Environment.PRODUCTION,
+                                      body_timeout_s=settings.body_timeout_s)
     return app

@@ -1,11 +1,12 @@
 """The outermost ASGI layer: request ids, security headers and rate-limit headers on every response,
-404s and faults outside any route included, and a last-resort 500 envelope."""
+404s and faults outside any route included, the body deadline, and a last-resort envelope."""
 
 from __future__ import annotations
 
 import logging
 import re
 import uuid
+from collections.abc import Sequence
 from typing import Any, cast
 
 import msgspec
@@ -13,6 +14,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from memo.application.dto import RateLimitDecision
+from memo.entrypoints.http.body import CLOSE_STATE, ClientDisconnected, RequestBodyTimeout, with_body_deadline
 from memo.entrypoints.http.schemas import ErrorBody
 
 log = logging.getLogger("memo.http")
@@ -32,48 +34,70 @@ def _incoming_request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
-def request_context(app: ASGIApp, *, production: bool) -> ASGIApp:
-    fixed: list[tuple[bytes, bytes]] = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-                                        (b"referrer-policy", b"no-referrer"),
-                                        (b"cross-origin-resource-policy", b"same-origin")]
-    if production:
-        fixed.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+def _state_headers(state: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+    """Headers that what happened to the request calls for: its rate limit, a connection that must close."""
+    headers: list[tuple[bytes, bytes]] = []
+    rate = state.get(RATE_STATE)
+    if isinstance(rate, RateLimitDecision):
+        headers += [(b"ratelimit-limit", str(rate.limit).encode()),
+                    (b"ratelimit-remaining", str(rate.remaining).encode()),
+                    (b"ratelimit-reset", str(rate.reset_after_s).encode())]
+    if state.get(CLOSE_STATE):
+        headers.append((b"connection", b"close"))  # a body left unread: the connection cannot be reused
+    return headers
 
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+
+class RequestContext:
+    """Wraps the app: every response gets the fixed headers and the request id, whatever raised on the way."""
+
+    def __init__(self, app: ASGIApp, *, production: bool, body_timeout_s: float) -> None:
+        self._app, self._body_timeout_s = app, body_timeout_s
+        self._fixed: list[tuple[bytes, bytes]] = [
+            (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"no-referrer"), (b"cross-origin-resource-policy", b"same-origin")]
+        if production:
+            self._fixed.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
-            await app(scope, receive, send)
+            await self._app(scope, receive, send)
             return
         request_id = _incoming_request_id(scope)
         state: dict[str, Any] = cast("dict[str, Any]", scope).setdefault("state", {})
         state["request_id"] = request_id
         csp = DOCS_CSP if scope["path"].startswith("/schema") and not scope["path"].endswith(".json") else API_CSP
+        fixed = [*self._fixed, (b"content-security-policy", csp), (b"x-request-id", request_id.encode())]
         started = False
 
         async def send_with_headers(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                headers = [*message.get("headers", ()), *fixed, (b"content-security-policy", csp),
-                           (b"x-request-id", request_id.encode())]
-                rate = state.get(RATE_STATE)
-                if isinstance(rate, RateLimitDecision):
-                    headers += [(b"ratelimit-limit", str(rate.limit).encode()),
-                                (b"ratelimit-remaining", str(rate.remaining).encode()),
-                                (b"ratelimit-reset", str(rate.reset_after_s).encode())]
+                headers = [*message.get("headers", ()), *fixed, *_state_headers(state)]
                 message = cast("Message", {**message, "headers": headers})
             await send(message)
 
         try:
-            await app(scope, receive, send_with_headers)
+            await self._app(scope, with_body_deadline(receive, state, self._body_timeout_s), send_with_headers)
+        except RequestBodyTimeout:  # read outside any route handler
+            if not started:
+                await answer(send_with_headers, 408, ErrorBody(error="The request body did not arrive in time.",
+                                                               code="REQUEST_TIMEOUT", request_id=request_id))
+        except ClientDisconnected:
+            return
         except Exception:
             log.exception("fault outside any route", extra={"request_id": request_id, "path": scope["path"]})
             if started:
                 raise
-            body = msgspec.json.encode(ErrorBody(error="An unexpected error occurred; it has been logged.",
-                                                 code="INTERNAL_ERROR", request_id=request_id))
-            await send_with_headers(cast("Message", {
-                "type": "http.response.start", "status": 500,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}))
-            await send(cast("Message", {"type": "http.response.body", "body": body}))
+            await answer(send_with_headers, 500, ErrorBody(error="An unexpected error occurred; it has been logged.",
+                                                           code="INTERNAL_ERROR", request_id=request_id))
 
-    return middleware
+
+async def answer(send: Send, status: int, error: ErrorBody, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    """Send one error envelope straight to ASGI, for answers given outside Litestar."""
+    body = msgspec.json.encode(error)
+    await send(cast("Message", {
+        "type": "http.response.start", "status": status,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                    *headers]}))
+    await send(cast("Message", {"type": "http.response.body", "body": body}))

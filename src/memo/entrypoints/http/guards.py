@@ -1,6 +1,8 @@
 """The signed-request guard: it hands the raw request to the AuthenticateRequest use case and keeps the answer.
 
-The guard knows no signing scheme: the scheme is whatever RequestAuthenticator adapter the container holds.
+The guard knows no signing scheme and no header name: the scheme is whatever RequestAuthenticator adapter the
+container holds, and it reads the headers it needs from all of them. What the guard adds is the body budget:
+the bytes of a request not yet authenticated count against the process's budget until authentication ends.
 """
 
 from __future__ import annotations
@@ -14,20 +16,22 @@ from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
 
 from memo.application.authenticate_request import AuthenticateRequest
-from memo.application.dto import SignedRequest
+from memo.application.dto import IncomingRequest
+from memo.entrypoints.http.body import BodyBudget
 from memo.entrypoints.http.context import RATE_STATE
 
 PRINCIPAL_STATE = "principal"
-SIGNING_HEADERS = ("x-memo-signature", "x-memo-timestamp", "x-memo-key-id", "x-memo-nonce")
+BODY_BUDGET_STATE = "body_budget"
 
 
-def _signing_headers(scope: Any) -> dict[str, str]:  # noqa: ANN401 - an ASGI scope
-    wanted: dict[str, str] = {}
+def all_headers(scope: Any) -> dict[str, str]:  # noqa: ANN401 - an ASGI scope
+    """Every header by lower-case name; of a repeated one, the first (as the signature covers one value)."""
+    headers: dict[str, str] = {}
     for raw_name, raw_value in scope["headers"]:
         name = raw_name.decode("latin-1").lower()
-        if name in SIGNING_HEADERS and name not in wanted:
-            wanted[name] = raw_value.decode("latin-1")
-    return wanted
+        if name not in headers:
+            headers[name] = raw_value.decode("latin-1")
+    return headers
 
 
 def client_ip(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
@@ -37,14 +41,27 @@ def client_ip(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
 async def require_signed_request(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     container: AsyncContainer = connection.state.dishka_container
     authenticate = await container.get(AuthenticateRequest)
+    budget: BodyBudget = connection.app.state[BODY_BUDGET_STATE]
     scope: Any = connection.scope
-    body = await Request[Any, Any, Any](scope, connection.receive).body()
+    reserved = 0
+
+    async def read_body() -> bytes:
+        nonlocal reserved
+        request = Request[Any, Any, Any](scope, connection.receive)
+        limit = scope["route_handler"].resolve_request_max_body_size() or budget.total
+        declared = request.content_length  # an unreadable Content-Length is a 400 here, before any wait
+        reserved = await budget.reserve(limit if declared is None else min(declared, limit))
+        return await request.body()
+
     # some ASGI clients (Litestar's test client among them) leave the query in raw_path; the path ends at '?'
     raw_path: bytes = (scope.get("raw_path") or scope["path"].encode()).split(b"?", 1)[0]
-    result = await authenticate(SignedRequest(
-        method=scope["method"], path=raw_path.decode("utf-8", "surrogateescape"),
-        query=scope["query_string"].decode("utf-8", "surrogateescape"), headers=_signing_headers(scope), body=body,
-        client_ip=client_ip(connection)))
+    try:
+        result = await authenticate(IncomingRequest(
+            method=scope["method"], path=raw_path.decode("utf-8", "surrogateescape"),
+            query=scope["query_string"].decode("utf-8", "surrogateescape"), headers=all_headers(scope),
+            client_ip=client_ip(connection), read_body=read_body))
+    finally:
+        budget.release(reserved)
     state = scope["state"]
     state[PRINCIPAL_STATE] = result.principal
     state[RATE_STATE] = result.rate

@@ -1,0 +1,189 @@
+"""`memo serve`: uvicorn with Memo's connection deadlines, and no serving process that outlives the server.
+
+One worker runs in this very process, so a SIGKILL of it leaves nothing behind. More workers are forked children
+of this process, sharing one listening socket; each asks the kernel to kill it when its parent dies
+(`PR_SET_PDEATHSIG`), so a supervisor's SIGKILL of the parent takes every worker with it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import resource
+import signal
+import socket
+import sys
+import time
+from types import FrameType
+from typing import Any, ClassVar
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from memo.entrypoints.settings import Settings
+
+log = logging.getLogger("memo.serve")
+
+APP_FACTORY = "memo.entrypoints.http.asgi:app_factory"  # by name: the CLI module never imports the web framework
+PR_SET_PDEATHSIG = 1
+GRACEFUL_STOP_S = 30.0
+RESPAWN_PAUSE_S = 1.0
+
+
+class DeadlineH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with the two deadlines it lacks.
+
+    - A connection is idle from its first moment: one that never sends a byte is closed after the keep-alive
+      timeout, as one that went quiet after a response already is.
+    - The request head must arrive within `header_timeout_s` of its first byte; a head trickled in slowly
+      (the slowloris way) loses its connection.
+    The body has its own deadline, kept by the ASGI layer, which can answer `408` in the error envelope.
+    """
+
+    header_timeout_s: ClassVar[float] = 30.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401 - uvicorn's own signature
+        super().__init__(*args, **kwargs)
+        self._head_deadline: Any = None  # an asyncio.TimerHandle while a request head is arriving
+
+    def connection_made(self, transport: Any) -> None:  # noqa: ANN401
+        super().connection_made(transport)
+        self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
+
+    def data_received(self, data: bytes) -> None:
+        between_requests = self.cycle is None or self.cycle.response_complete
+        if between_requests and self._head_deadline is None:
+            self._head_deadline = self.loop.call_later(self.header_timeout_s, self._head_too_slow)
+        super().data_received(data)
+        if self._head_deadline is not None and self.cycle is not None and not self.cycle.response_complete:
+            self._head_deadline.cancel()  # the head is in: a request is being served
+            self._head_deadline = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+        super().connection_lost(exc)
+
+    def _head_too_slow(self) -> None:
+        self._head_deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+def raise_open_file_limit() -> int:
+    """Every connection is a descriptor: take the hard limit, so `max_connections` is not a promise on paper."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if wanted > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):
+            return soft
+    return wanted
+
+
+def listen(host: str, port: int, backlog: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    sock.set_inheritable(True)
+    return sock
+
+
+def uvicorn_config(settings: Settings) -> uvicorn.Config:
+    DeadlineH11Protocol.header_timeout_s = settings.header_timeout_s
+    return uvicorn.Config(
+        APP_FACTORY, factory=True, http=DeadlineH11Protocol, lifespan="on", access_log=False, log_config=None,
+        timeout_keep_alive=int(settings.keepalive_timeout_s), limit_concurrency=settings.max_connections,
+        backlog=settings.backlog, timeout_graceful_shutdown=int(GRACEFUL_STOP_S), server_header=False)
+
+
+def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    descriptors = raise_open_file_limit()
+    if descriptors < settings.max_connections + 64:
+        log.warning("only %d file descriptors are allowed: fewer connections than MEMO_MAX_CONNECTIONS=%d "
+                    "can be held", descriptors, settings.max_connections)
+    sock = listen(host, port, settings.backlog)
+    config = uvicorn_config(settings)
+    if workers == 1:
+        uvicorn.Server(config).run(sockets=[sock])
+        return
+    Supervisor(config, sock, workers).run()
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Ask the kernel for SIGKILL when the parent goes; if it already went, go now."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            log.warning("could not ask to die with the server process (errno %d)", ctypes.get_errno())
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+class Supervisor:
+    """Forks the workers, restarts one that dies, and stops them all on SIGTERM or SIGINT."""
+
+    def __init__(self, config: uvicorn.Config, sock: socket.socket, workers: int) -> None:
+        self._config, self._sock, self._workers = config, sock, workers
+        self._children: set[int] = set()
+        self._stopping = False
+
+    def run(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._stop)
+        for _ in range(self._workers):
+            self._spawn()
+        stop_deadline: float | None = None
+        while self._children:
+            if self._stopping and stop_deadline is None:
+                stop_deadline = time.monotonic() + GRACEFUL_STOP_S
+                self._signal_all(signal.SIGTERM)
+            if stop_deadline is not None and time.monotonic() > stop_deadline:
+                self._signal_all(signal.SIGKILL)
+            self._reap()
+            time.sleep(0.1)
+
+    def _spawn(self) -> None:
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 0
+            try:
+                die_with_parent(parent)
+                for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                    signal.signal(signum, signal.SIG_DFL)
+                uvicorn.Server(self._config).run(sockets=[self._sock])
+            except BaseException:
+                log.exception("worker %d failed", os.getpid())
+                code = 1
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        self._children.add(pid)
+        log.info("started worker %d", pid)
+
+    def _reap(self) -> None:
+        for pid in list(self._children):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done == 0:
+                continue
+            self._children.discard(pid)
+            if not self._stopping:
+                log.error("worker %d exited (status %d); starting another", pid, status)
+                time.sleep(RESPAWN_PAUSE_S)
+                self._spawn()
+
+    def _signal_all(self, signum: int) -> None:
+        for pid in self._children:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                continue
+
+    def _stop(self, _signum: int, _frame: FrameType | None) -> None:
+        self._stopping = True
