@@ -1,4 +1,8 @@
-"""Secrets the embedded default makes for itself, kept in the data dir (mode 0600) so restarts keep them."""
+"""Secrets the embedded default makes for itself, kept in the data dir (mode 0600) so restarts keep them.
+
+Every start goes through `with_local_secrets` (`memo serve`, the CLI, `create_app`), so it is also where an
+existing data dir that other users can read is made private, in production too.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import secrets
 from dataclasses import replace
 from pathlib import Path
 
+from memo.adapters.private_files import PRIVATE_FILE, create_private_dir, make_private
 from memo.application.dto import IssuedKey
 from memo.entrypoints.secret import Secret
 from memo.entrypoints.settings import Environment, Settings
@@ -17,15 +22,18 @@ FIRST_KEY_FILE = "default-key.json"
 
 
 def write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    create_private_dir(path.parent)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    os.fchmod(descriptor, PRIVATE_FILE)  # before the secret is written, whatever the umask or the old mode
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         handle.write(text)
-    path.chmod(0o600)
 
 
 def with_local_secrets(settings: Settings) -> Settings:
-    """Fill the secrets a developer did not set; production never gets here without all of them."""
+    """Fill the secrets a developer did not set; production generates none (its settings checks asked for them)."""
+    make_private(settings.data_dir)
+    for name in (SECRETS_FILE, FIRST_KEY_FILE):
+        make_private(settings.data_dir / name)
     if settings.env is Environment.PRODUCTION:
         return settings
     missing = {name for name, value in (("ENCRYPTION_KEY", settings.encryption_key),

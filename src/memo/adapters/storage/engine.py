@@ -9,6 +9,9 @@ SQLite, on every new connection:
 - statements run on the event loop thread (`sqlite_inline.py`), so a unit of work runs without interleaving;
 - `foreign_keys=ON` (off by default in SQLite), `busy_timeout` so a second writer waits instead of failing at once.
 
+The database file is created 0600 before SQLite first opens it (and its folder 0700 when missing), so its
+`-wal` and `-shm` files, which SQLite creates with the database's own mode, are private too.
+
 Keyword search needs nothing from the connection: FTS5 and its triggers (migration 0002) live in the database,
 so every writer (Memo, or any SQLite client with FTS5) keeps the index in step.
 
@@ -26,10 +29,12 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from memo.adapters.private_files import create_private_dir, create_private_file, make_private
 from memo.adapters.storage.sqlite_inline import inline_connector
 
 SQLITE_SYNCHRONOUS_MODES = ("NORMAL", "FULL")
 SQLITE_BUSY_TIMEOUT_MS = 5_000
+SQLITE_COMPANION_SUFFIXES = ("-wal", "-shm", "-journal")
 
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
 
@@ -52,9 +57,21 @@ def sqlite_file(url: URL) -> Path | None:
 
 
 def ensure_sqlite_directory(url: URL) -> None:
+    """Make the database private before SQLite opens it: a missing folder is created 0700, the file 0600.
+
+    SQLite gives the `-wal` and `-shm` files it creates the database file's mode, so they are 0600 too; an
+    existing database, `-wal`, `-shm` or `-journal` that group or others can read is made private (with a
+    warning). An existing folder is left as it is: it may be shared, like `/tmp` (the data dir is checked apart).
+    """
     path = sqlite_file(url)
-    if path is not None:
-        path.expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if path is None:
+        return
+    path = path.expanduser()
+    if not path.parent.is_dir():
+        create_private_dir(path.parent)
+    create_private_file(path)
+    for suffix in SQLITE_COMPANION_SUFFIXES:
+        make_private(path.with_name(path.name + suffix))
 
 
 def create_engine(
