@@ -1,26 +1,11 @@
-"""polyfactory factories for domain objects, commands and request bodies."""
+"""polyfactory factories for commands."""
 
 from __future__ import annotations
 
 from polyfactory.factories import DataclassFactory
-from polyfactory.factories.msgspec_factory import MsgspecFactory
 
-from memo.adapters.system import TEST_NOW
 from memo.application.dto import CreateMemoryCommand
-from memo.domain.memory import Memory, MemoryType, Source
-from memo.entrypoints.http.schemas import CreateMemoryBody
-
-
-class MemoryFactory(DataclassFactory[Memory]):
-    __check_model__ = False
-    content = "a memory worth keeping"
-    type = MemoryType.NOTE
-    tags = ("home",)
-    metadata = {}  # noqa: RUF012
-    source = Source.API
-    created_at = TEST_NOW
-    updated_at = TEST_NOW
-    version = 1
+from memo.domain.memory import MemoryType, Source
 
 
 class CreateMemoryCommandFactory(DataclassFactory[CreateMemoryCommand]):
@@ -31,18 +16,3 @@ class CreateMemoryCommandFactory(DataclassFactory[CreateMemoryCommand]):
     metadata = {}  # noqa: RUF012
     source = Source.API
     idempotency_key = None
-
-
-class CreateMemoryBodyFactory(MsgspecFactory[CreateMemoryBody]):
-    __check_model__ = False
-    content = "call the plumber about the kitchen sink"
-    type = MemoryType.REMINDER
-    source = "api"
-
-    @classmethod
-    def tags(cls) -> list[str]:
-        return ["home", "todo"]
-
-    @classmethod
-    def metadata(cls) -> dict[str, object]:
-        return {"priority": "high"}

@@ -9,7 +9,7 @@ import pytest
 
 from memo.adapters.system import TEST_NOW
 from memo.domain.errors import ValidationFailed
-from memo.domain.memory import MAX_METADATA_BYTES, Memory, MemoryType
+from memo.domain.memory import MAX_METADATA_BYTES, Memory, MemoryType, distinct_tags
 
 
 def make(**changes: object) -> Memory:
@@ -45,6 +45,12 @@ def test_content_one_char_over_the_limit_is_refused() -> None:
 
 def test_tags_are_lower_cased_trimmed_and_deduplicated_in_first_seen_order() -> None:
     assert make(tags=["Home", " work ", "HOME", "work"]).tags == ("home", "work")
+
+
+def test_a_tags_filter_asks_for_tags_in_the_form_they_are_stored_in() -> None:
+    spelled = ["Home", " work ", "", "  ", "HOME", "Ünïcode\t"]
+    assert distinct_tags(spelled) == ("home", "work", "ünïcode")
+    assert distinct_tags(spelled) == make(tags=[tag for tag in spelled if tag.strip()]).tags
 
 
 def test_ten_distinct_tags_are_kept_and_eleven_refused() -> None:

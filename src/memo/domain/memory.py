@@ -65,11 +65,21 @@ def normalise_content(content: str, problems: list[FieldProblem]) -> str:
     return text
 
 
+def tag_key(raw: str) -> str:
+    """The one form a tag is stored, filtered and compared in: trimmed and lower-cased."""
+    return raw.strip().lower()
+
+
+def distinct_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    """Tags in their stored form, blanks dropped, each once in first-seen order: what a tags filter asks for."""
+    return tuple(dict.fromkeys(tag for raw in tags if (tag := tag_key(raw))))
+
+
 def normalise_tags(tags: Iterable[str], problems: list[FieldProblem]) -> tuple[str, ...]:
-    """Lower-case, trim and de-duplicate, keeping first-seen order; the limit counts distinct tags."""
+    """The tags a memory keeps: `tag_key` of each, de-duplicated in first-seen order; the limit counts distinct tags."""
     seen: dict[str, None] = {}
     for index, raw in enumerate(tags):
-        tag = raw.strip().lower()
+        tag = tag_key(raw)
         if not storable(tag):
             problems.append(FieldProblem(f"tags[{index}]", "must not contain NUL characters or unpaired surrogates"))
             continue

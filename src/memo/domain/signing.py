@@ -6,7 +6,6 @@ import hashlib
 import hmac
 
 V2_PREFIX = "v2="
-EMPTY_BODY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 def v2_signed_string(*, timestamp: str, nonce: str, key_id: str, method: str, path: str, query: str,

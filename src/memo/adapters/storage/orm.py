@@ -145,10 +145,6 @@ def memory_values(memory: Memory) -> dict[str, Any]:
             "created_at": memory.created_at, "updated_at": memory.updated_at, "version": memory.version}
 
 
-def memory_from_domain(memory: Memory) -> MemoryRow:
-    return MemoryRow(**memory_values(memory))
-
-
 def tag_rows(memory: Memory) -> list[dict[str, Any]]:
     return [{"memory_id": memory.id, "owner_id": memory.owner_id, "tag": tag} for tag in memory.tags]
 

@@ -4,7 +4,7 @@ Semantics both stores implement (and the contract suite pins):
 - `search`: full-text, as `memo.domain.search` defines it (words, phrases, OR, exclusions, no prefixes); the SQL
   stores render it in `fulltext.py`, the in-memory one evaluates it in Python. An empty string filters nothing;
   a text without any word matches nothing.
-- `type`: equality. `tags`: the memory carries every one of them (compared trimmed and lower-cased, as stored).
+- `type`: equality. `tags`: the memory carries every one of them (compared in `memo.domain.memory.tag_key` form).
 - `created_after` is strict (`>`), `created_before` is strict (`<`): paging by "after the last one I saw" never
   repeats that memory.
 - Sort by `createdAt` or `updatedAt`, then by id in the same direction, so equal times still have one order
@@ -14,10 +14,11 @@ Semantics both stores implement (and the contract suite pins):
 from __future__ import annotations
 
 from memo.application.dto import MemoryQuery, SortField
+from memo.domain.memory import distinct_tags
 
 SORT_ATTRIBUTES: dict[SortField, str] = {SortField.CREATED_AT: "created_at", SortField.UPDATED_AT: "updated_at"}
 
 
 def wanted_tags(query: MemoryQuery) -> tuple[str, ...]:
-    """The distinct tags a match must carry, normalised as tags are stored."""
-    return tuple(dict.fromkeys(tag.strip().lower() for tag in query.tags if tag.strip()))
+    """The distinct tags a match must carry, in the form tags are stored in."""
+    return distinct_tags(query.tags)

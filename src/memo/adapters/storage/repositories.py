@@ -86,7 +86,8 @@ class SqlAlchemyMemoryRepository(MemoryRepository):
         if affected(result) == 0:
             return False
         await self._session.execute(delete(MemoryTagRow).where(MemoryTagRow.memory_id == memory.id))
-        await self._add_tags(memory)
+        if memory.tags:
+            await self._session.execute(_INSERT_TAGS, tag_rows(memory))
         return True
 
     @translating
@@ -98,10 +99,6 @@ class SqlAlchemyMemoryRepository(MemoryRepository):
             delete(MemoryRow).where(MemoryRow.id == memory_id, MemoryRow.owner_id == owner_id)
             .execution_options(synchronize_session=False))
         return affected(result) > 0
-
-    async def _add_tags(self, memory: Memory) -> None:
-        if memory.tags:
-            await self._session.execute(insert(MemoryTagRow), tag_rows(memory))
 
 
 def _memory_filters(dialect: str, owner_id: UUID, query: MemoryQuery) -> list[ColumnElement[bool]]:

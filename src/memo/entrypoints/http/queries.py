@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from memo.application.dto import MemoryQuery, SortField, SortOrder
 from memo.domain.errors import FieldProblem, ValidationFailed
-from memo.domain.memory import MemoryType
+from memo.domain.memory import MemoryType, distinct_tags
 
 T = TypeVar("T")
 MAX_LIMIT = 100
@@ -61,7 +61,7 @@ def parse_memory_query(params: Mapping[str, str]) -> MemoryQuery:
         read.problems.append(FieldProblem("search", f"must be at most {MAX_SEARCH_CHARS} characters"))
     kinds = ", ".join(kind.value for kind in MemoryType)
     memory_type = read.get("type", MemoryType, f"must be one of {kinds}")
-    tags = tuple(dict.fromkeys(t.strip().lower() for t in params.get("tags", "").split(",") if t.strip()))
+    tags = distinct_tags(params.get("tags", "").split(","))
     after = read.get("createdAfter", parse_instant, "must be an RFC 3339 time with a zone, like 2026-11-28T09:53:13Z")
     before = read.get("createdBefore", parse_instant, "must be an RFC 3339 time with a zone, like 2026-11-28T09:53:13Z")
     limit = read.get("limit", parse_whole(1, MAX_LIMIT), f"must be a whole number from 1 to {MAX_LIMIT}")
