@@ -1,4 +1,8 @@
-"""SIGKILL during 500 concurrent signed creates: after a restart, every acknowledged memory is there."""
+"""SIGKILL during 500 concurrent signed creates: after a restart, every acknowledged memory is there.
+
+The kill takes the server's whole process group, and the restart waits until no process of it is left and the
+port is free, so the restarted server is the only one that can answer.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from memo.client import sign_request
 from tests.support.postgres import POSTGRES_ADMIN_URL, create_database, drop_database
-from tests.support.server import free_port, serving, start_server, stop_server
+from tests.support.server import free_port, group_members, kill_group, port_is_free, serving, start_server
 
 CREATES = 500
 
@@ -68,7 +72,7 @@ def test_every_acknowledged_create_survives_a_sigkill(tmp_path: Path, database_e
 
         async def killer() -> None:
             await kill.wait()
-            stop_server(process, kill=True)
+            await asyncio.to_thread(kill_group, process)
 
         killing = asyncio.create_task(killer())
         acknowledged = await create_until_killed(port, key, kill)
@@ -79,6 +83,8 @@ def test_every_acknowledged_create_survives_a_sigkill(tmp_path: Path, database_e
     acknowledged = asyncio.run(load_and_kill())
     assert len(acknowledged) >= CREATES // 4
     assert process.returncode == -9
+    assert group_members(process.pid) == []
+    assert port_is_free(port)
 
     with serving(tmp_path, port, database_env):
         async def stored_ids() -> set[str]:
