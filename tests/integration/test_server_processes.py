@@ -53,7 +53,7 @@ def test_worker_processes_die_with_a_sigkilled_server(tmp_path: Path) -> None:
 
 def test_several_workers_without_redis_refuse_to_start_and_say_why(tmp_path: Path) -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("MEMO_", "DATABASE_URL", "REDIS_URL"))}
-    done = subprocess.run([sys.executable, "-m", "memo", "serve", "--port", str(free_port()), "--workers", "2"],
+    done = subprocess.run([sys.executable, "-m", "memo", "serve", "--port", str(free_port()), "--workers", "2"],  # noqa: S603
                           cwd=tmp_path, env={**clean, "MEMO_DATA_DIR": str(tmp_path / "data")},
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode != 0
