@@ -8,11 +8,11 @@ import logging
 from dishka import Provider
 from dishka.integrations.litestar import LitestarProvider, setup_dishka
 from litestar import Litestar
-from litestar.config.cors import CORSConfig
 
 from memo.entrypoints.container import make_container
 from memo.entrypoints.http.body import BODY_EXCEPTION_HANDLERS, BodyBudget
 from memo.entrypoints.http.context import RequestContext
+from memo.entrypoints.http.cors import Cors
 from memo.entrypoints.http.errors import EXCEPTION_HANDLERS
 from memo.entrypoints.http.guards import BODY_BUDGET_STATE
 from memo.entrypoints.http.memories import MemoryController
@@ -41,23 +41,18 @@ def create_app(settings: Settings | None = None, *overrides: Provider) -> Litest
         log.warning("v1 signatures are accepted (MEMO_ACCEPT_V1_SIGNATURES=true): they bind neither method nor "
                     "path; use it only while migrating clients to v2")
     container = make_container(settings, LitestarProvider(), HttpProvider(), *overrides)
-    cors = CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=False,
-                      allow_headers=["Content-Type", "Idempotency-Key", "If-Match", "X-Request-ID", "X-Memo-Key-Id",
-                                     "X-Memo-Timestamp", "X-Memo-Nonce", "X-Memo-Signature"],
-                      expose_headers=["X-Request-ID", "ETag", "RateLimit-Limit", "RateLimit-Remaining",
-                                      "RateLimit-Reset", "Retry-After"]) if settings.cors_origins else None
     app = Litestar(
         route_handlers=[MemoryController, OpsController],
         exception_handlers={**EXCEPTION_HANDLERS, **BODY_EXCEPTION_HANDLERS},  # type: ignore[dict-item]
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
-        cors_config=cors,
         on_startup=[freeze_startup_objects],
         on_shutdown=[container.close],
         logging_config=None,
     )
     app.state[BODY_BUDGET_STATE] = BodyBudget(settings.unauthenticated_body_budget_bytes)
     setup_dishka(container, app)
-    app.asgi_handler = RequestContext(app.asgi_handler, production=settings.env is Environment.PRODUCTION,
+    handler = Cors(app.asgi_handler, settings.cors_origins) if settings.cors_origins else app.asgi_handler
+    app.asgi_handler = RequestContext(handler, production=settings.env is Environment.PRODUCTION,
                                       body_timeout_s=settings.body_timeout_s)
     return app
