@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, cast
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from memo.entrypoints.http.context import answer
@@ -43,8 +44,8 @@ class Cors:
         self._simple = [(b"access-control-expose-headers", _joined(EXPOSED_HEADERS)), (b"vary", b"Origin")]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        origin = _header(scope, b"origin") if scope["type"] == "http" else None
-        if origin is None:
+        origin = _header(scope, b"origin") if scope["type"] == ScopeType.HTTP else None
+        if origin is None or scope["type"] != ScopeType.HTTP:
             await self._app(scope, receive, send)
             return
         allowed = origin in self._origins
