@@ -1,25 +1,34 @@
-"""One contract for NonceStore and RateLimiter, run on the in-process adapters and on Redis.
+"""One contract for NonceStore and RateLimiter, run on the in-process adapters, the SQL nonce store and Redis.
 
 Redis runs when MEMO_TEST_REDIS_URL is set (e.g. redis://127.0.0.1:6379/15). Each test writes under its own key
-prefix and deletes only those keys afterwards, so a shared server and database are safe. Time moves on a fake clock
-in process and for real on Redis, where TTLs are kept to about a second. The fault tests need no Redis at all: they
-point the Redis adapters at a closed port and at a server that accepts and never answers.
+prefix and deletes only those keys afterwards, so a shared server and database are safe. The SQL nonce store runs
+on a migrated SQLite file always, and on PostgreSQL when MEMO_TEST_POSTGRES_URL is set (the session's throwaway
+database of conftest.py, emptied after each test). Time moves on a fake clock in process and in SQL (the store
+asks the clock, never the database), and for real on Redis, where TTLs are kept to about a second. The fault tests
+need no server at all: they point the adapters at a closed port and at a server that accepts and never answers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from memo.adapters.limits.memory import InProcessNonceStore, InProcessRateLimiter
 from memo.adapters.limits.redis import RedisHealthCheck, RedisNonceStore, RedisRateLimiter, redis_client
+from memo.adapters.storage.engine import create_engine
+from memo.adapters.storage.nonces import SqlNonceStore
+from memo.adapters.storage.orm import NonceRow
 from memo.adapters.system import FixedClock
 from memo.application.errors import NonceStoreUnavailable, RateLimiterUnavailable
 from memo.application.ports import NonceStore, RateLimiter
@@ -61,7 +70,6 @@ class RedisWorld:
 @dataclass
 class Backend:
     name: str
-    nonces: NonceStore
     limiter: RateLimiter
     pass_time: Callable[[float], Awaitable[None]]
 
@@ -85,55 +93,193 @@ def backend(request: pytest.FixtureRequest) -> Backend:
         async def advance(seconds: float) -> None:
             clock.advance(seconds=seconds)
 
-        return Backend("in-process", InProcessNonceStore(clock), InProcessRateLimiter(clock), advance)
+        return Backend("in-process", InProcessRateLimiter(clock), advance)
     world: RedisWorld = request.getfixturevalue("redis_world")
-    nonces, limiter = world.instance()
-    return Backend("redis", nonces, limiter, asyncio.sleep)
+    return Backend("redis", world.instance()[1], asyncio.sleep)
+
+
+@dataclass
+class SqlWorld:
+    """One database seen by any number of processes, each with its own engine and store, on one fake clock."""
+
+    url: str
+    clock: FixedClock = field(default_factory=FixedClock)
+    engines: list[AsyncEngine] = field(default_factory=list)
+    stores: list[SqlNonceStore] = field(default_factory=list)
+
+    def instance(self, **options: float) -> SqlNonceStore:
+        engine = create_engine(self.url)
+        store = SqlNonceStore(engine, self.clock, **options)  # type: ignore[arg-type]
+        self.engines.append(engine)
+        self.stores.append(store)
+        return store
+
+    async def rows(self) -> int:
+        async with self.engines[0].connect() as connection:
+            count: int = (await connection.execute(select(func.count()).select_from(NonceRow))).scalar_one()
+            return count
+
+    async def close(self) -> None:
+        try:
+            for store in self.stores:
+                await store.aclose()
+            if self.engines:  # PostgreSQL's database outlives the test: leave it empty for the next one
+                async with self.engines[0].begin() as connection:
+                    await connection.execute(text("DELETE FROM nonces"))
+        finally:
+            for engine in self.engines:
+                await engine.dispose()
+
+
+def sql_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated database: a copy of the session's SQLite template, or the session's PostgreSQL database."""
+    if kind == "postgres":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+    path = tmp_path / "memo.db"
+    shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def sql_world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlWorld]:
+    world = SqlWorld(sql_url(request.param, request, tmp_path))
+    try:
+        yield world
+    finally:
+        await world.close()
+
+
+@pytest.fixture
+async def sql_worlds() -> AsyncIterator[list[SqlWorld]]:
+    """Closes the worlds a synchronous fixture opened (one that can still ask for the async `redis_world`)."""
+    worlds: list[SqlWorld] = []
+    try:
+        yield worlds
+    finally:
+        for world in worlds:
+            await world.close()
+
+
+@dataclass
+class Nonces:
+    name: str
+    store: NonceStore
+    pass_time: Callable[[float], Awaitable[None]]
+
+
+@pytest.fixture(params=["in-process", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres),
+                        pytest.param("redis", marks=pytest.mark.redis)])
+def nonces(request: pytest.FixtureRequest, tmp_path: Path, sql_worlds: list[SqlWorld]) -> Nonces:
+    if request.param == "in-process":
+        clock = FixedClock()
+
+        async def advance(seconds: float) -> None:
+            clock.advance(seconds=seconds)
+
+        return Nonces("in-process", InProcessNonceStore(clock), advance)
+    if request.param == "redis":
+        return Nonces("redis", request.getfixturevalue("redis_world").instance()[0], asyncio.sleep)
+    world = SqlWorld(sql_url(request.param, request, tmp_path))
+    sql_worlds.append(world)
+
+    async def advance_world(seconds: float) -> None:
+        world.clock.advance(seconds=seconds)
+
+    return Nonces(request.param, world.instance(), advance_world)
 
 
 # --- nonce store contract ---------------------------------------------------------------------------------------
 
 
-async def test_a_nonce_is_new_once_and_then_seen(backend: Backend) -> None:
-    assert await backend.nonces.remember("mk_key_0001", "nonce-0123456789abcdef", 360) is True
-    assert await backend.nonces.remember("mk_key_0001", "nonce-0123456789abcdef", 360) is False
+async def test_a_nonce_is_new_once_and_then_seen(nonces: Nonces) -> None:
+    assert await nonces.store.remember("mk_key_0001", "nonce-0123456789abcdef", 360) is True
+    assert await nonces.store.remember("mk_key_0001", "nonce-0123456789abcdef", 360) is False
 
 
-async def test_the_same_nonce_under_another_scope_is_new(backend: Backend) -> None:
-    assert await backend.nonces.remember("mk_key_0001", "same-nonce-000000", 360)
-    assert await backend.nonces.remember("mk_key_0002", "same-nonce-000000", 360)
+async def test_the_same_nonce_under_another_scope_is_new(nonces: Nonces) -> None:
+    assert await nonces.store.remember("mk_key_0001", "same-nonce-000000", 360)
+    assert await nonces.store.remember("mk_key_0002", "same-nonce-000000", 360)
 
 
 @pytest.mark.parametrize(("first", "second"), [(("ab", "c"), ("a", "bc")), (("a:b", "c"), ("a", "b:c"))])
-async def test_scope_and_nonce_cannot_run_into_each_other(backend: Backend, first: tuple[str, str],
+async def test_scope_and_nonce_cannot_run_into_each_other(nonces: Nonces, first: tuple[str, str],
                                                           second: tuple[str, str]) -> None:
-    assert await backend.nonces.remember(*first, 60)
-    assert await backend.nonces.remember(*second, 60)
+    assert await nonces.store.remember(*first, 60)
+    assert await nonces.store.remember(*second, 60)
 
 
-async def test_hostile_scopes_and_nonces_are_still_told_apart(backend: Backend) -> None:
+async def test_hostile_scopes_and_nonces_are_still_told_apart(nonces: Nonces) -> None:
     huge, odd = "x" * 100_000, "nonce\n\x00:~ä\udcff"
     for scope, nonce in [(huge, "n" * 16), ("mk_key_0001", huge), (odd, odd), ("~" + "a" * 64, "nonce-0123456789ab")]:
-        assert await backend.nonces.remember(scope, nonce, 60), (scope[:20], nonce[:20])
-        assert not await backend.nonces.remember(scope, nonce, 60), (scope[:20], nonce[:20])
+        assert await nonces.store.remember(scope, nonce, 60), (scope[:20], nonce[:20])
+        assert not await nonces.store.remember(scope, nonce, 60), (scope[:20], nonce[:20])
 
 
-async def test_a_nonce_is_forgotten_once_its_ttl_has_passed(backend: Backend) -> None:
-    assert await backend.nonces.remember("scope", "nonce-0123456789ab", 1)
-    await backend.pass_time(0.5)
-    assert not await backend.nonces.remember("scope", "nonce-0123456789ab", 1)
-    await backend.pass_time(0.7)
-    assert await backend.nonces.remember("scope", "nonce-0123456789ab", 1)
+async def test_a_nonce_is_forgotten_once_its_ttl_has_passed(nonces: Nonces) -> None:
+    assert await nonces.store.remember("scope", "nonce-0123456789ab", 1)
+    await nonces.pass_time(0.5)
+    assert not await nonces.store.remember("scope", "nonce-0123456789ab", 1)
+    await nonces.pass_time(0.7)
+    assert await nonces.store.remember("scope", "nonce-0123456789ab", 1)
 
 
-async def test_concurrent_uses_of_one_nonce_let_exactly_one_through(backend: Backend) -> None:
-    results = await asyncio.gather(*(backend.nonces.remember("scope", "nonce-0123456789ab", 60) for _ in range(200)))
+async def test_concurrent_uses_of_one_nonce_let_exactly_one_through(nonces: Nonces) -> None:
+    results = await asyncio.gather(*(nonces.store.remember("scope", "nonce-0123456789ab", 60) for _ in range(200)))
     assert results.count(True) == 1
 
 
-async def test_a_nonce_ttl_must_be_positive(backend: Backend) -> None:
+async def test_a_nonce_ttl_must_be_positive(nonces: Nonces) -> None:
     with pytest.raises(ValueError, match="ttl_s"):
-        await backend.nonces.remember("scope", "nonce-0123456789ab", 0)
+        await nonces.store.remember("scope", "nonce-0123456789ab", 0)
+
+
+# shared records: a v1 read's signature may be seen again, but only by reads, and never after a write used it
+
+
+async def test_shared_uses_of_a_shared_record_all_pass(nonces: Nonces) -> None:
+    for _ in range(3):
+        assert await nonces.store.remember("v1", "a" * 64, 360, shared=True)
+
+
+async def test_a_use_that_is_not_shared_is_refused_on_a_shared_record(nonces: Nonces) -> None:
+    assert await nonces.store.remember("v1", "a" * 64, 360, shared=True)
+    assert not await nonces.store.remember("v1", "a" * 64, 360)
+
+
+async def test_once_used_unshared_a_record_refuses_shared_uses_too(nonces: Nonces) -> None:
+    assert await nonces.store.remember("v1", "a" * 64, 360, shared=True)
+    assert not await nonces.store.remember("v1", "a" * 64, 360)  # refused, yet it counts as a use
+    assert not await nonces.store.remember("v1", "a" * 64, 360, shared=True)
+
+
+async def test_a_shared_use_is_refused_on_a_record_made_unshared(nonces: Nonces) -> None:
+    assert await nonces.store.remember("v1", "a" * 64, 360)
+    assert not await nonces.store.remember("v1", "a" * 64, 360, shared=True)
+
+
+async def test_a_refused_use_keeps_the_records_expiry(nonces: Nonces) -> None:
+    assert await nonces.store.remember("v1", "a" * 64, 1, shared=True)
+    await nonces.pass_time(0.5)
+    assert not await nonces.store.remember("v1", "a" * 64, 1)
+    await nonces.pass_time(0.7)  # 1.2 s after the first use: the record it made has expired, refused use or not
+    assert await nonces.store.remember("v1", "a" * 64, 1)
+
+
+async def test_an_expired_record_is_new_again_in_either_mode(nonces: Nonces) -> None:
+    assert await nonces.store.remember("v1", "a" * 64, 1)
+    await nonces.pass_time(1.2)
+    assert await nonces.store.remember("v1", "a" * 64, 1, shared=True)
+    assert await nonces.store.remember("v1", "a" * 64, 1, shared=True)
+    await nonces.pass_time(1.2)
+    assert await nonces.store.remember("v1", "a" * 64, 1)
+    assert not await nonces.store.remember("v1", "a" * 64, 1, shared=True)
+
+
+async def test_concurrent_shared_uses_all_pass_and_a_later_unshared_one_is_refused(nonces: Nonces) -> None:
+    results = await asyncio.gather(*(nonces.store.remember("v1", "a" * 64, 60, shared=True) for _ in range(50)))
+    assert all(results)
+    assert not await nonces.store.remember("v1", "a" * 64, 60)
 
 
 # --- rate limiter contract --------------------------------------------------------------------------------------
@@ -222,6 +368,109 @@ async def test_a_limit_needs_sane_bounds(backend: Backend, limit: int, window_s:
         await backend.limiter.hit("key:a", limit=limit, window_s=window_s)
     with pytest.raises(ValueError, match="rate limit"):
         await backend.limiter.peek("key:a", limit=limit, window_s=window_s)
+
+
+# --- SQL: shared by every process and every restart ---------------------------------------------------------------
+
+
+async def test_a_nonce_recorded_by_one_process_is_refused_by_another_and_after_a_restart(sql_world: SqlWorld) -> None:
+    first, second = sql_world.instance(), sql_world.instance()
+    assert await first.remember("mk_key_0001", "nonce-0123456789abcdef", 60)
+    assert not await second.remember("mk_key_0001", "nonce-0123456789abcdef", 60)
+    await first.aclose()
+    restarted = sql_world.instance()
+    assert not await restarted.remember("mk_key_0001", "nonce-0123456789abcdef", 60)
+    assert await restarted.remember("mk_key_0002", "nonce-0123456789abcdef", 60)
+
+
+async def test_processes_racing_on_one_nonce_let_exactly_one_through(sql_world: SqlWorld) -> None:
+    """Each store has its own engine, as a worker process would; on PostgreSQL their claims truly overlap."""
+    stores = [sql_world.instance() for _ in range(4)]
+    exclusive = await asyncio.gather(*(store.remember("scope", "nonce-0123456789ab", 60)
+                                       for store in stores for _ in range(20)))
+    assert exclusive.count(True) == 1
+    uses = [(store, shared) for store in stores for shared in (False, True) for _ in range(10)]
+    mixed = await asyncio.gather(*(store.remember("scope", "nonce-mixed-000000", 60, shared=shared)
+                                   for store, shared in uses))
+    won_unshared = sum(won for won, (_, shared) in zip(mixed, uses, strict=True) if not shared)
+    won_shared = sum(won for won, (_, shared) in zip(mixed, uses, strict=True) if shared)
+    assert (won_unshared, min(won_shared, 1)) in {(1, 0), (0, 1)}  # one unshared use alone, or shared ones only
+
+
+async def test_rows_follow_the_live_window_as_expired_ones_are_purged(sql_world: SqlWorld) -> None:
+    store, ttl_s, per_second = sql_world.instance(purge_every=16, purge_batch=64), 5, 20
+    largest = 0
+    for second in range(30):
+        for i in range(per_second):
+            assert await store.remember("mk_key_0001", f"nonce-{second:04d}-{i:08d}", ttl_s)
+        largest = max(largest, await sql_world.rows())
+        sql_world.clock.advance(seconds=1)
+    assert largest <= ttl_s * per_second + 16
+
+
+async def test_a_purge_is_bounded_and_a_quiet_spell_drains_by_time(sql_world: SqlWorld) -> None:
+    store = sql_world.instance(purge_every=100, purge_batch=101, purge_after_s=60)
+    for i in range(150):
+        await store.remember("scope", f"old-{i:08d}", 10)
+    sql_world.clock.advance(seconds=61)  # no claim count reached: the time does it, one bounded batch
+    await store.remember("scope", "first-after-the-pause", 10)
+    assert await sql_world.rows() == 150 - 101 + 1
+
+
+async def test_the_first_claim_of_a_new_process_purges_what_an_old_one_left(sql_world: SqlWorld) -> None:
+    old = sql_world.instance(purge_every=10_000, purge_batch=10_001)
+    for i in range(50):
+        await old.remember("scope", f"old-{i:08d}", 10)
+    sql_world.clock.advance(seconds=11)
+    await sql_world.instance().remember("scope", "fresh-nonce-000000", 10)
+    assert await sql_world.rows() == 1
+
+
+async def test_the_purge_needs_a_batch_larger_than_its_period(sql_world: SqlWorld) -> None:
+    with pytest.raises(ValueError, match="purge"):
+        sql_world.instance(purge_every=64, purge_batch=64)
+
+
+async def test_a_database_without_the_nonce_table_fails_closed(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'unmigrated.db'}")
+    store = SqlNonceStore(engine, FixedClock())
+    try:
+        with pytest.raises(NonceStoreUnavailable):
+            await store.remember("mk_key_0001", "nonce-0123456789ab", 60)
+        with pytest.raises(NonceStoreUnavailable):  # the held connection was replaced, and fails the same way
+            await store.remember("mk_key_0001", "nonce-0123456789ab", 60)
+    finally:
+        await store.aclose()
+        await engine.dispose()
+
+
+async def test_an_unreachable_postgresql_fails_nonces_closed_and_fast() -> None:
+    engine = create_engine("postgresql+asyncpg://memo:hunter2-password@127.0.0.1:1/memo", connect_timeout_s=0.5)
+    store = SqlNonceStore(engine, FixedClock())
+    try:
+        assert await elapsed(store.remember("mk_key_0001", "nonce-0123456789ab", 60), NonceStoreUnavailable) < FAST_S
+    finally:
+        await engine.dispose()
+
+
+async def test_the_sqlite_claims_skip_fsync_and_give_the_pool_back_its_durability(tmp_path: Path,
+                                                                                 sqlite_template: Path) -> None:
+    """Under MEMO_SQLITE_SYNCHRONOUS=full the held connection claims with NORMAL, and is FULL again once released."""
+    path = tmp_path / "memo.db"
+    shutil.copyfile(sqlite_template, path)
+    engine = create_engine(f"sqlite+aiosqlite:///{path}", sqlite_synchronous="FULL", pool_size=1, max_overflow=0)
+    store = SqlNonceStore(engine, FixedClock())
+    try:
+        await store.remember("mk_key_0001", "nonce-0123456789ab", 60)
+        held = store._held  # the connection the claims run on
+        assert held is not None
+        assert (await held.exec_driver_sql("PRAGMA synchronous")).scalar_one() == 1
+        await store.aclose()
+        async with engine.connect() as connection:  # the pool's only connection: the one the store held
+            assert (await connection.exec_driver_sql("PRAGMA synchronous")).scalar_one() == 2
+    finally:
+        await store.aclose()
+        await engine.dispose()
 
 
 # --- Redis: shared by every instance ------------------------------------------------------------------------------
@@ -323,6 +572,22 @@ async def test_cancelled_calls_give_their_connection_back(redis_world: RedisWorl
     await asyncio.gather(*calls, return_exceptions=True)
     for _ in range(10):  # a leaked slot would leave these waiting for a connection that never comes back
         assert (await limiter.peek("key:a", limit=1_000, window_s=60)).allowed
+
+
+@pytest.mark.redis
+async def test_the_nonce_store_survives_an_emptied_script_cache(redis_world: RedisWorld) -> None:
+    nonces, _ = redis_world.instance()
+    assert await nonces.remember("mk_key_0001", "nonce-0123456789abcdef", 60)
+    await redis_world.clients[0].script_flush()
+    assert not await nonces.remember("mk_key_0001", "nonce-0123456789abcdef", 60)
+    assert await nonces.remember("mk_key_0001", "nonce-0123456789abcdeg", 60)
+
+
+@pytest.mark.redis
+async def test_a_nonce_recorded_before_modes_existed_stays_exclusive(redis_world: RedisWorld) -> None:
+    nonces, _ = redis_world.instance()
+    await redis_world.clients[0].set(nonces.key("v1", "a" * 64), b"1", ex=60)  # what `SET NX` used to write
+    assert not await nonces.remember("v1", "a" * 64, 60, shared=True)
 
 
 @pytest.mark.redis

@@ -52,10 +52,12 @@ class RecordingNonceStore(NonceStore):
     def __init__(self, inner: NonceStore) -> None:
         self.inner = inner
         self.calls: list[tuple[str, str, int]] = []
+        self.shared: list[bool] = []
 
-    async def remember(self, scope: str, nonce: str, ttl_s: int) -> bool:
+    async def remember(self, scope: str, nonce: str, ttl_s: int, *, shared: bool = False) -> bool:
         self.calls.append((scope, nonce, ttl_s))
-        return await self.inner.remember(scope, nonce, ttl_s)
+        self.shared.append(shared)
+        return await self.inner.remember(scope, nonce, ttl_s, shared=shared)
 
 
 @dataclass

@@ -92,8 +92,9 @@ class SecretBox(Protocol):
 
 
 class NonceStore(Protocol):
-    async def remember(self, scope: str, nonce: str, ttl_s: int) -> bool:
-        """Record (scope, nonce) for ttl_s seconds, atomically; False when it was already there."""
+    async def remember(self, scope: str, nonce: str, ttl_s: int, *, shared: bool = False) -> bool:
+        """Record (scope, nonce) for ttl_s seconds, atomically; False when it was already recorded, unless this
+        use and every earlier one are `shared`. A use that is not shared makes the record exclusive for good."""
         ...
 
 

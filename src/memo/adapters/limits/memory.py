@@ -18,6 +18,7 @@ from memo.application.errors import NonceStoreUnavailable
 from memo.application.ports import Clock, NonceStore, RateLimiter
 
 PURGE_BATCH = 64  # expired entries dropped per call: more than the one a call can add, so expired ones drain
+_EXCLUSIVE, _SHARED = 1, 2  # a nonce's mode: any use refuses the next one, or only non-shared uses do
 
 
 class _ExpiringTable:
@@ -74,21 +75,28 @@ class InProcessNonceStore(NonceStore):
         self._table = _ExpiringTable()
         self._lock = threading.Lock()
 
-    async def remember(self, scope: str, nonce: str, ttl_s: int) -> bool:
+    async def remember(self, scope: str, nonce: str, ttl_s: int, *, shared: bool = False) -> bool:
         if ttl_s <= 0:
             raise ValueError("ttl_s must be positive")
         now = self._clock.now().timestamp()
         key = _table_key(scope, nonce)
+        mode = _SHARED if shared else _EXCLUSIVE
         with self._lock:
             table = self._table
             table.purge(now)
-            if table.live(key, now) is not None:
+            live = table.live(key, now)
+            if live is not None:
+                expires_at, recorded = live
+                if recorded == _SHARED and mode == _SHARED:
+                    return True
+                if recorded == _SHARED:  # a use that is not shared: no later use may share this record
+                    table.put(key, expires_at, _EXCLUSIVE)
                 return False
             if key not in table.entries and len(table.entries) >= self._max_entries:
                 table.purge(now, limit=None)
                 if len(table.entries) >= self._max_entries:
                     raise NonceStoreUnavailable
-            table.put(key, now + ttl_s, 1)
+            table.put(key, now + ttl_s, mode)
             return True
 
     def __len__(self) -> int:

@@ -1,7 +1,7 @@
 """Replay and rate-limit state in Redis (REDIS_URL), shared by every API instance.
 
-Each operation is one round trip that Redis runs atomically (`SET NX EX`, or a short Lua script), so two instances
-racing on one nonce or one counter cannot both win or lose a count. Every call runs under a deadline on top of the
+Each operation is one round trip that Redis runs atomically (a short Lua script), so two instances racing on one
+nonce or one counter cannot both win or lose a count. Every call runs under a deadline on top of the
 client's socket timeouts, so a dead or silent Redis costs a request at most `timeout_s`, never a hang. Faults are
 translated at this edge: the nonce store raises NonceStoreUnavailable (replay protection fails closed), the limiter
 raises RateLimiterUnavailable (the use case lets the request through and logs it). Error details never carry the
@@ -49,6 +49,23 @@ if ttl < 0 then
   ttl = tonumber(ARGV[1])
 end
 return {count, ttl}
+"""
+# A nonce's value is its mode: "s" while every use has been shared (a v1 read), anything else exclusive ("1" is what
+# plain `SET NX` wrote before modes existed). A live record refuses unless both it and this use are shared, and a
+# use that is not shared turns a shared record exclusive, keeping its TTL: one script, so no instance sees half.
+_REMEMBER = """
+local current = redis.call('GET', KEYS[1])
+if not current then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  return 1
+end
+if current == 's' then
+  if ARGV[1] == 's' then
+    return 1
+  end
+  redis.call('SET', KEYS[1], 'x', 'KEEPTTL')
+end
+return 0
 """
 # Count and TTL read together, so a window cannot end between the two reads.
 _PEEK = """
@@ -106,7 +123,7 @@ def redis_client(url: str, *, timeout_s: float, max_connections: int = 16,
                  health_check_interval_s: int = 30) -> Redis:
     """A client that fails fast: short connect/read timeouts, no retries, a small pool that waits at most timeout_s.
 
-    No retries on purpose: a retried `SET NX` whose first reply was lost would report a fresh nonce as replayed,
+    No retries on purpose: a retried nonce claim whose first reply was lost would report a fresh nonce as replayed,
     and a retried INCR counts twice. Stale pooled connections (a restarted Redis) are still replaced on checkout.
     """
     _check_deadline(timeout_s)
@@ -132,21 +149,24 @@ def _check_deadline(timeout_s: float) -> float:
 
 
 class RedisNonceStore(NonceStore):
-    """`SET memo:nonce:{scope}:{nonce} 1 NX EX ttl`: the first instance to record a nonce wins, every other sees it."""
+    """`memo:nonce:{scope}:{nonce}` set with a TTL by one script: the first instance to record a nonce wins, every
+    other sees it (shared records excepted, see `_REMEMBER`). One EVALSHA round trip, like the `SET NX` it replaces.
+    """
 
     def __init__(self, client: Redis, *, prefix: str = DEFAULT_PREFIX, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-        self._client, self._prefix = client, f"{prefix}nonce:"
+        self._prefix = f"{prefix}nonce:"
         self._timeout_s = _check_deadline(timeout_s)
+        self._remember = client.register_script(_REMEMBER)
 
     def key(self, scope: str, nonce: str) -> str:
         return f"{self._prefix}{_part(scope, _NONCE_PART)}:{_part(nonce, _NONCE_PART)}"
 
-    async def remember(self, scope: str, nonce: str, ttl_s: int) -> bool:
+    async def remember(self, scope: str, nonce: str, ttl_s: int, *, shared: bool = False) -> bool:
         if ttl_s <= 0:
             raise ValueError("ttl_s must be positive")
         try:
             async with asyncio.timeout(self._timeout_s):
-                stored = await self._client.set(self.key(scope, nonce), b"1", nx=True, ex=ttl_s)
+                stored = await self._remember(keys=[self.key(scope, nonce)], args=["s" if shared else "x", ttl_s])
         except _FAULTS as error:
             raise NonceStoreUnavailable from error
         return bool(stored)

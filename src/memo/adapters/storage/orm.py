@@ -28,7 +28,7 @@ from uuid import UUID
 
 from advanced_alchemy.base import CommonTableAttributes, create_registry
 from advanced_alchemy.types import GUID, DateTimeUTC
-from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -110,6 +110,16 @@ class IdempotencyKeyRow(Base):
     request_hash: Mapped[str] = mapped_column(String(128))
     memory_id: Mapped[UUID] = mapped_column(GUID())  # no FK: the record may outlive a deleted memory
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class NonceRow(Base):
+    """A recorded nonce (migration 0003): written only by `nonces.SqlNonceStore`, through Core statements."""
+
+    __tablename__ = "nonces"
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    mode: Mapped[str] = mapped_column(String(1))
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
 
 
 def owner_to_domain(row: OwnerRow) -> Owner:
