@@ -32,6 +32,9 @@ from run import PROCS, clean_env, free_port, memo_cli, pinning, run_wrk, wait_re
 from signed_requests import write_requests
 from sqlalchemy.engine import make_url
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for the suite's helpers
+from tests.support.postgres import create_database, database_url, drop_database
+
 HUGE = "100000000"
 WORDS = (
     "note", "kitchen", "call", "mother", "buy", "bread", "milk", "meeting", "friday", "invoice", "train", "ticket",
@@ -47,16 +50,6 @@ SCENARIOS = (
     ("list newest 20", "GET", "/api/memories?limit=20"),
     ("get by id", "GET", "/api/memories/{id}"),
 )
-
-
-async def admin(url: str, statement: str) -> None:
-    parsed = make_url(url)
-    connection = await asyncpg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username,
-                                       password=parsed.password, database=parsed.database or "postgres")
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 def content(rng: random.Random, index: int) -> tuple[str, list[str]]:
@@ -141,9 +134,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    name = f"memo_bench_{uuid.uuid4().hex[:10]}"
-    url = make_url(args.admin_url).set(database=name).render_as_string(hide_password=False)
-    asyncio.run(admin(args.admin_url, f'CREATE DATABASE "{name}"'))
+    name = asyncio.run(create_database("memo_bench", args.admin_url))
+    url = database_url(name, args.admin_url)
     rows: list[dict[str, Any]] = []
     try:
         with tempfile.TemporaryDirectory(prefix="memo-pg-bench-") as folder:
@@ -177,7 +169,7 @@ def main() -> int:
                                 method="POST", target="/api/memories", ids=[], args=args))
     finally:
         PROCS.stop_all()
-        asyncio.run(admin(args.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(drop_database(name, args.admin_url))
     pg_create = next(r["rps"] for r in rows if r["scenario"] == "postgresql create" and r["workers"] == 1)
     sqlite_create = rows[-1]["rps"]
     print(f"\npostgresql create / embedded create (one worker each): {pg_create / sqlite_create:.2f}")

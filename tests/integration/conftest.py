@@ -9,9 +9,7 @@ as `SQLAlchemyAsyncConfig` would install it, to prove it never rewrites the doma
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,9 +17,8 @@ from typing import TypeVar
 
 import pytest
 from advanced_alchemy._listeners import touch_updated_timestamp
-from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import sessionmaker
 
 from memo.adapters.storage.memory import InMemoryHealthCheck, InMemoryKeyStore, InMemoryStore, InMemoryUnitOfWork
@@ -34,8 +31,8 @@ from memo.adapters.storage.sqlalchemy import (
     create_engine,
 )
 from memo.application.ports import HealthCheck, KeyStore, SecretBox, UnitOfWork
+from tests.support.postgres import POSTGRES_ADMIN_URL, create_database, database_url, drop_database
 
-POSTGRES_ADMIN_URL = os.environ.get("MEMO_TEST_POSTGRES_URL")
 T = TypeVar("T")
 
 
@@ -132,24 +129,13 @@ def postgres_url() -> Iterator[str]:
     """A migrated throwaway database on the server named by MEMO_TEST_POSTGRES_URL, dropped at the end."""
     if not POSTGRES_ADMIN_URL:
         pytest.skip("set MEMO_TEST_POSTGRES_URL to run the PostgreSQL contract")
-    admin = make_url(POSTGRES_ADMIN_URL)
-    name = f"memo_test_{uuid.uuid4().hex[:12]}"
-    url = admin.set(database=name).render_as_string(hide_password=False)
-
-    async def admin_sql(statement: str) -> None:
-        engine = create_async_engine(admin, isolation_level="AUTOCOMMIT")
-        try:
-            async with engine.connect() as connection:
-                await connection.execute(text(statement))
-        finally:
-            await engine.dispose()
-
-    run_in_own_loop(lambda: admin_sql(f'CREATE DATABASE "{name}"'))
+    name = run_in_own_loop(lambda: create_database("memo_test"))
     try:
+        url = database_url(name)
         run_in_own_loop(lambda: upgrade(url))
         yield url
     finally:
-        run_in_own_loop(lambda: admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        run_in_own_loop(lambda: drop_database(name))
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
