@@ -316,7 +316,7 @@ def memo_cli(env: dict[str, str], cwd: Path, *cli_args: str) -> str:
 
 
 def server_cmd(server: str, factory: str, port: int) -> list[str]:
-    if server == "granian":  # the options `memo serve` uses: ASGI, one worker, no access log
+    if server == "granian":  # ASGI, one worker, no access log (`memo serve` itself runs uvicorn, see serving.py)
         return [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--host", HOST,
                 "--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning",
                 f"apps:{factory}"]
