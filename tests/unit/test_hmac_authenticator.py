@@ -136,7 +136,7 @@ async def test_each_key_acts_for_its_own_owner(world: World) -> None:
 
 async def test_the_nonce_is_remembered_per_key_for_the_whole_window(world: World) -> None:
     await world.authenticate(v2())
-    assert world.nonces.calls == [(KEY_ID, NONCE, 300 + 60)]
+    assert world.nonces.calls == [(KEY_ID, NONCE, 300 + 60 + 1)]
 
 
 # --- v2: every refusal of API.md 2.3 --------------------------------------------------------------------------------
@@ -316,8 +316,18 @@ async def test_no_refused_request_burns_its_nonce(world: World, refused: str) ->
 
 async def test_a_nonce_is_accepted_again_once_its_window_has_passed(world: World) -> None:
     await world.authenticate(v2())
-    world.clock.advance(seconds=360)
-    assert await world.authenticate(v2(timestamp=NOW_S + 360))
+    world.clock.advance(seconds=361)
+    assert await world.authenticate(v2(timestamp=NOW_S + 361))
+
+
+async def test_the_last_second_of_a_future_timestamps_window_cannot_be_replayed(world: World) -> None:
+    """Stamped 60 s ahead, a request is accepted until floor(now) - T > 300, i.e. for 361 s: so lives its nonce."""
+    ahead = v2(timestamp=NOW_S + 60)
+    assert await world.authenticate(ahead)
+    world.clock.advance(seconds=360.3 - (TEST_NOW.timestamp() - NOW_S))  # NOW_S + 360.3: T + 300 still in window
+    assert (await world.refusal(ahead)).code == "REPLAYED_REQUEST"
+    world.clock.advance(seconds=1)  # the window has closed: too old now, whatever the nonce store says
+    assert (await world.refusal(ahead)).code == "EXPIRED_TIMESTAMP"
 
 
 # --- v1 ----------------------------------------------------------------------------------------------------------
@@ -381,10 +391,16 @@ async def test_v1_without_a_default_owner_is_unknown_key(v1_world: World) -> Non
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
-async def test_v1_reads_are_not_replay_checked(v1_world: World, method: str) -> None:
-    for _ in range(3):
+async def test_a_v1_read_may_repeat_its_signature(v1_world: World, method: str) -> None:
+    for _ in range(3):  # two reads in one second sign the same "<ts>.": both are the client's own
         assert await v1_world.authenticate(v1(method=method, body=b""))
-    assert v1_world.nonces.calls == []
+    assert v1_world.nonces.shared == [True, True, True]
+
+
+async def test_v1_reads_are_remembered_by_their_signature(v1_world: World) -> None:
+    read = v1(method="GET", body=b"")
+    await v1_world.authenticate(read)
+    assert v1_world.nonces.calls == [("v1", read.headers["x-memo-signature"], 300 + 60 + 1)]
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
@@ -392,6 +408,47 @@ async def test_v1_writes_are_replay_checked(v1_world: World, method: str) -> Non
     await v1_world.authenticate(v1(method=method))
     assert (await v1_world.refusal(v1(method=method))).code == "REPLAYED_REQUEST"
     assert [call[0] for call in v1_world.nonces.calls] == ["v1", "v1"]
+    assert v1_world.nonces.shared == [False, False]
+
+
+@pytest.mark.parametrize(("path", "query"), [
+    ("/api/memories", "x=1"), ("/api/%6Demories", ""), ("/api/%6demories", ""), ("/api/memories/", ""),
+    ("//api/memories", ""), ("/api//memories", ""), ("/%61pi/memories", ""),
+])
+async def test_a_v1_write_is_refused_again_on_every_spelling_of_its_route(v1_world: World, path: str,
+                                                                          query: str) -> None:
+    assert await v1_world.authenticate(v1())
+    assert (await v1_world.refusal(v1(path=path, query=query))).code == "REPLAYED_REQUEST"
+
+
+async def test_a_v1_write_is_refused_again_on_any_route_and_method(v1_world: World) -> None:
+    assert await v1_world.authenticate(v1())
+    assert (await v1_world.refusal(v1(method="PATCH", path="/api/memories/0193a0b2-7c4d-7e5f-8a9b-0c1d2e3f4a5b"))
+            ).code == "REPLAYED_REQUEST"
+
+
+async def test_a_captured_v1_read_signature_cannot_authorise_a_delete(v1_world: World) -> None:
+    assert await v1_world.authenticate(v1(method="GET", body=b""))
+    delete = v1(method="DELETE", path="/api/memories/0193a0b2-7c4d-7e5f-8a9b-0c1d2e3f4a5b", body=b"")
+    assert (await v1_world.refusal(delete)).code == "REPLAYED_REQUEST"
+
+
+async def test_once_a_write_used_a_v1_signature_no_read_may_use_it(v1_world: World) -> None:
+    assert await v1_world.authenticate(v1(method="DELETE", path="/api/memories/a", body=b""))
+    assert (await v1_world.refusal(v1(method="GET", body=b""))).code == "REPLAYED_REQUEST"
+
+
+async def test_a_refused_v1_write_still_ends_the_reads_of_its_signature(v1_world: World) -> None:
+    assert await v1_world.authenticate(v1(method="GET", body=b""))
+    assert (await v1_world.refusal(v1(method="DELETE", body=b""))).code == "REPLAYED_REQUEST"
+    assert (await v1_world.refusal(v1(method="GET", body=b""))).code == "REPLAYED_REQUEST"
+
+
+async def test_a_v1_method_in_another_case_is_a_write_not_a_read(v1_world: World) -> None:
+    assert await v1_world.authenticate(v1(method="GET", body=b""))
+    assert (await v1_world.refusal(v1(method="get", body=b""))).code == "REPLAYED_REQUEST"
+    assert await v1_world.authenticate(v1(method="head", body=b"", timestamp=NOW_S - 1))
+    assert (await v1_world.refusal(v1(method="HEAD", body=b"", timestamp=NOW_S - 1))).code == "REPLAYED_REQUEST"
 
 
 async def test_v1_replay_cannot_hide_behind_another_spelling_of_the_signature(v1_world: World) -> None:
@@ -402,9 +459,13 @@ async def test_v1_replay_cannot_hide_behind_another_spelling_of_the_signature(v1
     assert (await v1_world.refusal(v1(method="post"))).code == "REPLAYED_REQUEST"
 
 
-async def test_v1_writes_to_different_targets_in_one_second_are_both_accepted(v1_world: World) -> None:
+async def test_two_bodiless_v1_writes_in_one_second_sign_alike_so_the_second_is_refused(v1_world: World) -> None:
+    """The price of a signature-only replay key: v1 cannot tell these apart from a replay (v2 can)."""
     assert await v1_world.authenticate(v1(method="DELETE", path="/api/memories/a", body=b""))
-    assert await v1_world.authenticate(v1(method="DELETE", path="/api/memories/b", body=b""))
+    assert (await v1_world.refusal(v1(method="DELETE", path="/api/memories/b", body=b""))).code == "REPLAYED_REQUEST"
+    next_second = v1(method="DELETE", path="/api/memories/b", body=b"", timestamp=NOW_S + 1)
+    v1_world.clock.advance(seconds=1)
+    assert await v1_world.authenticate(next_second)
 
 
 async def test_v2_still_works_while_v1_is_enabled(v1_world: World) -> None:

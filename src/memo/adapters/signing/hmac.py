@@ -9,8 +9,6 @@ expected signature, a secret or a signed string.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import re
 
@@ -46,8 +44,10 @@ class HmacRequestAuthenticator(RequestAuthenticator):
         self._keys, self._nonces, self._clock = keys, nonces, clock
         self._max_age_s, self._max_skew_s = max_age_s, max_skew_s
         self._v1_secret, self._v1_owner_name = v1_secret, v1_owner_name
-        # A nonce must outlive every moment its timestamp is still accepted: at most max_age + max_skew from now.
-        self._replay_ttl_s = max(1, max_age_s + max_skew_s)
+        # A nonce must outlive every moment its timestamp is still accepted. A timestamp T is at most now + max_skew
+        # and is accepted while floor(now) - T <= max_age, that is until T + max_age + 1 (exclusive): the last whole
+        # second of the window is the reason for the + 1.
+        self._replay_ttl_s = max_age_s + max_skew_s + 1
 
     async def authenticate(self, request: SignedRequest) -> Principal:
         headers = request.headers
@@ -104,13 +104,15 @@ class HmacRequestAuthenticator(RequestAuthenticator):
         owner_id = await self._keys.owner_id_by_name(self._v1_owner_name)
         if owner_id is None:
             raise AuthenticationFailed("UNKNOWN_KEY", "No owner is configured for v1 signatures.")
-        if request.method not in _V1_READS:  # exact case: only a true GET or HEAD skips the replay check
-            # Normalised method and digest, so "post", "sha256=" or upper-case hex cannot pass a replay off as new.
-            replay_key = hashlib.sha256(
-                json.dumps([request.method.upper(), request.path, request.query, digest]).encode()).hexdigest()
-            if not await self._nonces.remember(V1_KEY_ID, replay_key, self._replay_ttl_s):
-                raise AuthenticationFailed("REPLAYED_REQUEST", "This signed request was already received.",
-                                           "v1 cannot tell two identical writes apart; use v2 signatures.")
+        # v1 signs neither method nor path nor query, so the replay key is the (lower-cased) digest alone: no other
+        # spelling of the route, the method or the signature makes a seen signature new. Reads may repeat one (two
+        # reads in one second sign the same "<ts>."), but a write may not, and once a write has used a signature no
+        # read may use it again. Exact case: only a true GET or HEAD is a read.
+        if not await self._nonces.remember(V1_KEY_ID, digest, self._replay_ttl_s,
+                                           shared=request.method in _V1_READS):
+            raise AuthenticationFailed("REPLAYED_REQUEST", "This signed request was already received.",
+                                       "A v1 signature may be repeated by GET and HEAD requests only, never by or "
+                                       "after a write; use v2 signatures.")
         return Principal(owner_id=owner_id, key_id=V1_KEY_ID)
 
     def _check_window(self, timestamp: str, *, old_code: str) -> None:
