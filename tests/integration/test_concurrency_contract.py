@@ -1,4 +1,10 @@
-"""Use cases racing each other on every store: one idempotent create, one winner per version."""
+"""Use cases racing each other: one idempotent create, one winner per version.
+
+Only PostgreSQL runs them: there, two units of work really interleave on separate connections. The in-memory
+store never awaits inside a unit of work and SQLite runs its statements inline on the event loop
+(`sqlite_inline.py`), so racers on those run one after the other and the race cannot happen; their sequential
+rules (a replayed key, a stale version) are pinned in tests/unit/test_memory_use_cases.py.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,9 @@ from memo.domain.owners import Owner
 from tests.integration.conftest import Storage
 
 CLOCK, IDS = SystemClock(), UuidV7Ids()
+
+pytestmark = pytest.mark.parametrize("storage", [pytest.param("postgres", marks=pytest.mark.postgres)],
+                                     indirect=True)
 
 
 async def make_owner(storage: Storage) -> UUID:
