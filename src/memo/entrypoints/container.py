@@ -13,6 +13,7 @@ from dishka.entities.validation_settings import ValidationSettings
 
 from memo.entrypoints.providers import (
     CoreProvider,
+    DatabaseNoncesProvider,
     InMemoryProvider,
     InProcessLimitsProvider,
     RedisLimitsProvider,
@@ -29,10 +30,13 @@ PROFILES: dict[Profile, Callable[[], list[Provider]]] = {
 
 
 def limits_for(settings: Settings) -> Provider:
-    """REDIS_URL decides, on any profile but `test`: with it every instance shares nonces and counters."""
-    if settings.redis_url is not None and settings.profile is not Profile.TEST:
+    """On any profile but `test`: with REDIS_URL every instance shares nonces and counters in Redis; without it,
+    nonces are kept in the database (every worker and restart sees them) and counters in process."""
+    if settings.profile is Profile.TEST:
+        return InProcessLimitsProvider()
+    if settings.redis_url is not None:
         return RedisLimitsProvider()
-    return InProcessLimitsProvider()
+    return DatabaseNoncesProvider()
 
 
 STRICT = ValidationSettings(implicit_override=True, nothing_overridden=True)

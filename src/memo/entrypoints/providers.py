@@ -15,6 +15,7 @@ from memo.adapters.limits.redis import RedisHealthCheck, RedisNonceStore, RedisR
 from memo.adapters.signing.hmac import HmacRequestAuthenticator
 from memo.adapters.storage.engine import create_engine
 from memo.adapters.storage.memory import InMemoryHealthCheck, InMemoryKeyStore, InMemoryStore, InMemoryUnitOfWork
+from memo.adapters.storage.nonces import SqlNonceStore
 from memo.adapters.storage.sqlalchemy import SqlAlchemyKeyStore, SqlAlchemyUnitOfWork, SqlDatabaseHealthCheck
 from memo.adapters.system import SystemClock, UuidV7Ids
 from memo.application.authenticate_request import AuthenticateRequest, RateLimits
@@ -36,7 +37,7 @@ from memo.application.ports import (
 )
 from memo.application.read_memories import GetMemory, ListMemories
 from memo.application.update_memory import UpdateMemory
-from memo.entrypoints.health import IN_PROCESS_LIMITS, NO_VECTOR_INDEX, NO_WORKER, SigningCheck
+from memo.entrypoints.health import IN_PROCESS_LIMITS, NO_VECTOR_INDEX, NO_WORKER, FixedCheck, SigningCheck
 from memo.entrypoints.settings import Settings
 
 
@@ -107,6 +108,8 @@ class SystemProvider(Provider):
 
 
 class InProcessLimitsProvider(Provider):
+    """The test profile: nothing outlives the container, so nothing needs sharing."""
+
     scope = Scope.APP
 
     @provide
@@ -120,6 +123,32 @@ class InProcessLimitsProvider(Provider):
     @provide(provides=HealthCheck)
     def health(self) -> HealthCheck:
         return IN_PROCESS_LIMITS
+
+
+DATABASE_NONCES = FixedCheck("redis", "database nonces, in-process limits",
+                             "nonces live in the database, which every worker and restart sees; rate limits live "
+                             "in each process: set REDIS_URL to share them between instances")
+
+
+class DatabaseNoncesProvider(Provider):
+    """No REDIS_URL on SQL storage: nonces in the database, so a request is refused twice across worker processes
+    and restarts; rate limits stay in process (each worker counting alone is looser, never a replay)."""
+
+    scope = Scope.APP
+
+    @provide
+    async def nonces(self, engine: AsyncEngine, clock: Clock) -> AsyncIterator[NonceStore]:
+        store = SqlNonceStore(engine, clock)
+        yield store
+        await store.aclose()
+
+    @provide
+    def limiter(self, clock: Clock) -> RateLimiter:
+        return InProcessRateLimiter(clock)
+
+    @provide(provides=HealthCheck)
+    def health(self) -> HealthCheck:
+        return DATABASE_NONCES
 
 
 class RedisLimitsProvider(Provider):
