@@ -20,6 +20,7 @@ from tests.support.postgres import POSTGRES_ADMIN_URL, create_database, drop_dat
 from tests.support.server import free_port, group_members, kill_group, port_is_free, serving, start_server
 
 CREATES = 500
+pytestmark = pytest.mark.slow  # starts, kills and restarts `memo serve`
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -13,6 +13,8 @@ from memo.client import sign_request
 from memo.entrypoints.cli import main
 from tests.support.server import free_port, serving
 
+pytestmark = pytest.mark.slow  # each test starts `memo serve` processes
+
 
 def signed(port: int, method: str, path: str, key: dict[str, str], body: bytes = b"") -> dict[str, object]:
     headers = sign_request(method=method, url_or_path_and_query=path, body=body, key_id=key["keyId"],

@@ -19,7 +19,7 @@ from tests.support.server import free_port, start_server, stop_server
 
 POSTGRES_ADMIN_URL = os.environ.get("MEMO_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("MEMO_TEST_REDIS_URL")
-pytestmark = [pytest.mark.postgres, pytest.mark.redis,
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis,
               pytest.mark.skipif(not (POSTGRES_ADMIN_URL and REDIS_URL),
                                  reason="needs MEMO_TEST_POSTGRES_URL and MEMO_TEST_REDIS_URL")]
 

@@ -86,6 +86,7 @@ def test_an_unknown_sqlite_synchronous_mode_is_refused(tmp_path: Path) -> None:
         create_engine(f"sqlite+aiosqlite:///{tmp_path / 'memo.db'}", sqlite_synchronous="OFF")
 
 
+@pytest.mark.slow  # starts a writer process
 async def test_an_acknowledged_sqlite_commit_survives_killing_the_process(sqlite_url: str) -> None:
     engine = create_engine(sqlite_url)
     async with AsyncSession(engine) as session, SqlAlchemyUnitOfWork(session) as uow:

@@ -6,11 +6,14 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from memo.application.check_health import CheckHealth
 from memo.entrypoints.container import make_container
 from memo.entrypoints.settings import Settings
 
 
+@pytest.mark.slow  # a fresh interpreter imports the whole CLI
 def test_cli_and_core_container_work_where_litestar_cannot_be_imported() -> None:
     # advanced-alchemy imports Litestar when it can (an optional integration): forbid it outright instead
     script = textwrap.dedent("""
