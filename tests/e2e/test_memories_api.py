@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -55,25 +56,29 @@ async def test_created_memory_can_be_read_back(alice: Signer) -> None:
     assert response.json()["data"] == made
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"content": ""}, "content"),
-    ({"content": "   "}, "content"),
-    ({"content": "x" * 10_001}, "content"),
-    ({"content": 5}, "content"),
-    ({}, "body"),
-    ({"content": "ok", "type": "diary"}, "type"),
-    ({"content": "ok", "tags": [f"t{i}" for i in range(11)]}, "tags"),
-    ({"content": "ok", "tags": ["x" * 51]}, "tags[0]"),
-    ({"content": "ok", "tags": [""]}, "tags[0]"),
-    ({"content": "ok", "tags": "home"}, "tags"),
-    ({"content": "ok", "metadata": ["not", "an", "object"]}, "metadata"),
-    ({"content": "ok", "metadata": {"k": "x" * MAX_METADATA_BYTES}}, "metadata"),
-    ({"content": "ok", "source": "whatsapp"}, "source"),
-    ({"content": "ok", "colour": "red"}, "body"),
+@pytest.mark.parametrize(("body", "field", "message"), [
+    ({"content": ""}, "content", "must not be empty or only white space"),
+    ({"content": "   "}, "content", "must not be empty or only white space"),
+    ({"content": "x" * 10_001}, "content", "must be at most 10000 characters after trimming"),
+    ({"content": 5}, "content", "Expected `str`, got `int`"),
+    ({}, "content", "is required"),
+    ({"type": "note"}, "content", "is required"),
+    ({"content": "ok", "type": "diary"}, "type", "Invalid enum value 'diary'"),
+    ({"content": "ok", "tags": [f"t{i}" for i in range(11)]}, "tags", "at most 10 distinct tags"),
+    ({"content": "ok", "tags": ["x" * 51]}, "tags[0]", "each tag must be 1 to 50 characters"),
+    ({"content": "ok", "tags": ["ok", ""]}, "tags[1]", "each tag must be 1 to 50 characters"),
+    ({"content": "ok", "tags": ["ok", 3]}, "tags[1]", "Expected `str`, got `int`"),
+    ({"content": "ok", "tags": "home"}, "tags", "Expected `array`, got `str`"),
+    ({"content": "ok", "metadata": ["not", "an", "object"]}, "metadata", "Expected `object`, got `array`"),
+    ({"content": "ok", "metadata": {"k": "x" * MAX_METADATA_BYTES}}, "metadata",
+     f"must be at most {MAX_METADATA_BYTES} bytes serialised as JSON"),
+    ({"content": "ok", "source": "whatsapp"}, "source", "Invalid enum value 'whatsapp'"),
+    ({"content": "ok", "colour": "red"}, "colour", "is not a known field"),
+    ({"content": "ok", "createdAt": "2026-01-01T00:00:00Z"}, "createdAt", "is not a known field"),
 ])
-async def test_invalid_create_bodies_answer_400_naming_the_field(alice: Signer, body: dict[str, Any],
-                                                                 field: str) -> None:
-    assert field in problems(await alice.post("/api/memories", body))
+async def test_invalid_create_bodies_answer_400_naming_the_wire_field_and_what_is_wrong(
+        alice: Signer, body: dict[str, Any], field: str, message: str) -> None:
+    assert problems(await alice.post("/api/memories", body)) == {field: message}
 
 
 async def test_content_at_the_limit_is_accepted(alice: Signer) -> None:
@@ -81,13 +86,27 @@ async def test_content_at_the_limit_is_accepted(alice: Signer) -> None:
 
 
 async def test_non_object_json_body_is_a_validation_error(alice: Signer) -> None:
-    assert "body" in problems(await alice.post("/api/memories", ["content"]))
+    assert problems(await alice.post("/api/memories", ["content"])) == {"body": "Expected `object`, got `array`"}
+
+
+async def test_an_empty_body_is_a_validation_error_asking_for_an_object(alice: Signer) -> None:
+    response = await alice.request("POST", "/api/memories", content=b"", headers={"Content-Type": "application/json"})
+    assert problems(response) == {"body": "a JSON object body is required"}
 
 
 async def test_malformed_json_is_a_validation_error_not_a_500(alice: Signer) -> None:
     response = await alice.request("POST", "/api/memories", content=b'{"content": "x",',
                                    headers={"Content-Type": "application/json"})
-    assert "body" in problems(response)
+    assert problems(response) == {"body": "Input data was truncated"}
+
+
+async def test_a_body_that_is_not_utf8_is_a_validation_error_not_a_logged_fault(
+        alice: Signer, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR):
+        response = await alice.request("POST", "/api/memories", content=b'{"content": "\xff"}',
+                                       headers={"Content-Type": "application/json"})
+    assert problems(response) == {"body": "is not valid UTF-8"}
+    assert [record for record in caplog.records if record.levelno >= logging.ERROR] == []
 
 
 async def test_body_in_another_media_type_answers_415(alice: Signer) -> None:
@@ -151,7 +170,7 @@ async def test_unknown_memory_is_not_found(alice: Signer) -> None:
 
 
 async def test_malformed_memory_id_is_a_validation_error(alice: Signer) -> None:
-    assert "id" in problems(await alice.get("/api/memories/not-a-uuid"))
+    assert problems(await alice.get("/api/memories/not-a-uuid")) == {"id": "must be a UUID"}
 
 
 async def test_update_changes_only_given_fields_merges_metadata_and_bumps_version(world: World,
@@ -180,17 +199,35 @@ async def test_update_with_current_if_match_succeeds_and_stale_answers_412(alice
 async def test_malformed_if_match_is_a_validation_error(alice: Signer) -> None:
     made = await create(alice)
     response = await alice.put(f"/api/memories/{made['id']}", {"content": "x"}, headers={"If-Match": "abc"})
-    assert "If-Match" in problems(response)
+    assert problems(response) == {"If-Match": 'must be the memory\'s version number, like 3 or "3"'}
 
 
 async def test_empty_update_is_a_validation_error(alice: Signer) -> None:
     made = await create(alice)
-    assert "body" in problems(await alice.put(f"/api/memories/{made['id']}", {}))
+    assert problems(await alice.put(f"/api/memories/{made['id']}", {})) == {
+        "body": "give at least one of content, type, tags or metadata"}
+
+
+async def test_an_update_naming_a_field_that_cannot_change_names_it(alice: Signer) -> None:
+    made = await create(alice)
+    response = await alice.put(f"/api/memories/{made['id']}", {"content": "x", "createdAt": "2026-01-01T00:00:00Z"})
+    assert problems(response) == {"createdAt": "is not a known field"}
+
+
+async def test_list_query_errors_name_each_parameter_by_its_camel_case_wire_name(alice: Signer) -> None:
+    response = await alice.get("/api/memories", params={"createdAfter": "yesterday", "createdBefore": "2026-01-01",
+                                                        "sortBy": "created_at", "sortOrder": "up", "limit": "0"})
+    assert problems(response) == {
+        "createdAfter": "must be an RFC 3339 time with a zone, like 2026-11-28T09:53:13Z",
+        "createdBefore": "must be an RFC 3339 time with a zone, like 2026-11-28T09:53:13Z",
+        "limit": "must be a whole number from 1 to 100", "sortBy": "must be createdAt or updatedAt",
+        "sortOrder": "must be asc or desc"}
 
 
 async def test_update_applies_the_create_rules(alice: Signer) -> None:
     made = await create(alice)
-    assert "content" in problems(await alice.put(f"/api/memories/{made['id']}", {"content": " "}))
+    assert problems(await alice.put(f"/api/memories/{made['id']}", {"content": " "})) == {
+        "content": "must not be empty or only white space"}
 
 
 async def test_delete_answers_the_contract_message_then_404(alice: Signer) -> None:
@@ -206,7 +243,7 @@ async def test_delete_answers_the_contract_message_then_404(alice: Signer) -> No
 async def test_a_nul_character_is_a_validation_error_not_a_storage_fault(alice: Signer) -> None:
     response = await alice.request("POST", "/api/memories", content=b'{"content": "a\\u0000b"}',
                                    headers={"Content-Type": "application/json"})
-    assert "content" in problems(response)
+    assert problems(response) == {"content": "must not contain NUL characters or unpaired surrogates"}
 
 
 @pytest.mark.parametrize(("depth", "field"), [(40, "metadata"), (1000, "body"), (100_000, "body")])

@@ -1,4 +1,10 @@
-"""Every failure, the framework's included, leaves as the one error envelope of API.md section 1."""
+"""Every failure, the framework's included, leaves as the one error envelope of API.md section 1.
+
+Errors are mapped by exception type, never by code string: a type that is not in `STATUS_BY_TYPE` (a domain
+error included) is a fault of the server, answered `500 INTERNAL_ERROR` with a fixed sentence and logged at
+error with the request id, so an internal message (a stored secret that does not open, say) never reaches the
+caller and always reaches the operator.
+"""
 
 from __future__ import annotations
 
@@ -8,27 +14,44 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.params import ParameterKwarg
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.utils.scope.state import ScopeState
 
-from memo.application.errors import AuthenticationFailed, RateLimited
-from memo.domain.errors import DomainError, ValidationFailed
+from memo.application.errors import (
+    AuthenticationFailed,
+    NonceStoreUnavailable,
+    RateLimited,
+    StorageUnavailable,
+)
+from memo.domain.errors import (
+    ApiKeyNotFound,
+    DomainError,
+    IdempotencyConflict,
+    MemoryNotFound,
+    OwnerAlreadyExists,
+    OwnerNotFound,
+    ValidationFailed,
+    VersionConflict,
+)
 from memo.entrypoints.http.schemas import ErrorBody, FieldError
 
 log = logging.getLogger("memo.http")
 
 WWW_AUTHENTICATE = {"WWW-Authenticate": "Memo-HMAC-SHA256"}
 
-DOMAIN_STATUS = {
-    "VALIDATION_ERROR": 400,
-    "MEMORY_NOT_FOUND": 404,
-    "OWNER_NOT_FOUND": 404,
-    "KEY_NOT_FOUND": 404,
-    "OWNER_EXISTS": 409,
-    "IDEMPOTENCY_CONFLICT": 409,
-    "VERSION_CONFLICT": 412,
-    "RATE_LIMIT_EXCEEDED": 429,
-    "DATABASE_UNAVAILABLE": 503,
-    "NONCE_STORE_UNAVAILABLE": 503,
+# The errors that are the caller's to fix, or a dependency's outage they may retry. A subclass maps as its
+# nearest listed ancestor; DomainError itself is absent on purpose (SecretUnreadable, for one, is a 500).
+STATUS_BY_TYPE: dict[type[DomainError], int] = {
+    ValidationFailed: 400,
+    MemoryNotFound: 404,
+    OwnerNotFound: 404,
+    ApiKeyNotFound: 404,
+    OwnerAlreadyExists: 409,
+    IdempotencyConflict: 409,
+    VersionConflict: 412,
+    StorageUnavailable: 503,
+    NonceStoreUnavailable: 503,
 }
 
 FRAMEWORK_CODES = {
@@ -39,7 +62,14 @@ FRAMEWORK_CODES = {
     415: ("UNSUPPORTED_MEDIA_TYPE", "Send the body as application/json."),
 }
 
+INVALID = "The request is invalid."
+INTERNAL = "An unexpected error occurred; it has been logged."
+BODY = "body"
+
 _MSGSPEC_PATH = re.compile(r"^\$\.?")
+# msgspec names a missing or unknown field in its message, and the object holding it in the path
+_NAMED_FIELD = re.compile(r"^Object (?P<kind>missing required|contains unknown) field `(?P<name>[^`]+)`$")
+_NAMED_FIELD_MESSAGES = {"missing required": "is required", "contains unknown": "is not a known field"}
 
 
 def request_id_of(request: Request[Any, Any, Any]) -> str | None:
@@ -56,23 +86,71 @@ def error_response(request: Request[Any, Any, Any], status: int, body: ErrorBody
     return Response(body, status_code=status, headers=headers, media_type="application/json")
 
 
-def _field_name(key: str) -> str:
-    return "body" if key in {"data", ""} else _MSGSPEC_PATH.sub("", key)
+def invalid(field: str, message: str) -> ErrorBody:
+    return ErrorBody(error=INVALID, code="VALIDATION_ERROR", details=[FieldError(field=field, message=message)])
 
 
-def _validation_details(exc: ValidationException) -> list[FieldError]:
-    details: list[FieldError] = []
-    for item in exc.extra if isinstance(exc.extra, list) else []:
-        if not isinstance(item, dict):
-            continue
-        key, message = str(item.get("key", "")), str(item.get("message", "invalid"))
-        if key == "data" and message == "'data'":
-            message = "a JSON object body is required"
-        details.append(FieldError(field=_field_name(key), message=message))
-    return details or [FieldError(field="body", message=str(exc.detail))]
+def status_of(exc: DomainError) -> int | None:
+    return next((STATUS_BY_TYPE[kind] for kind in type(exc).__mro__ if kind in STATUS_BY_TYPE), None)
 
 
-def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:  # noqa: PLR0911
+def _wire_name(request: Request[Any, Any, Any], key: str) -> str:
+    """A handler parameter's name as sent (`createdAfter`, `Idempotency-Key`), not as the handler spells it."""
+    signature = getattr(request.route_handler, "parsed_fn_signature", None)
+    parameter = signature.parameters.get(key) if signature is not None else None
+    kwarg = parameter.kwarg_definition if parameter is not None else None
+    return kwarg.name if isinstance(kwarg, ParameterKwarg) and kwarg.name else key
+
+
+def _field_error(request: Request[Any, Any, Any], item: dict[str, Any]) -> FieldError:
+    """The wire field at fault: the path to the value, or to the object and then the field msgspec names."""
+    key, message = str(item.get("key", "")), str(item.get("message", "invalid"))
+    if key == "data" and message == "'data'":
+        return FieldError(field=BODY, message="a JSON object body is required")
+    path = "" if key in {"data", ""} else _MSGSPEC_PATH.sub("", key)
+    if path and item.get("source") != BODY:
+        path = _wire_name(request, path)
+    named = _NAMED_FIELD.match(message)
+    if named is None:
+        return FieldError(field=path or BODY, message=message)
+    field = f"{path}.{named['name']}" if path else named["name"]
+    return FieldError(field=field, message=_NAMED_FIELD_MESSAGES[named["kind"]])
+
+
+def _validation_details(request: Request[Any, Any, Any], exc: ValidationException) -> list[FieldError]:
+    items = exc.extra if isinstance(exc.extra, list) else []
+    details = [_field_error(request, item) for item in items if isinstance(item, dict)]
+    return details or [FieldError(field=BODY, message=str(exc.detail))]
+
+
+def _is_the_body(request: Request[Any, Any, Any], exc: UnicodeDecodeError) -> bool:
+    """Whether the bytes that failed to decode come from the request body (the caller's), not from us.
+
+    msgspec reports the undecodable string alone, so it is looked for inside the body the request read.
+    """
+    body = ScopeState.from_scope(request.scope).body
+    return isinstance(body, bytes) and bytes(exc.object) in body
+
+
+def _framework_response(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody] | None:
+    """The framework's and the decoders' refusals of what the caller sent; None for anything else."""
+    if isinstance(exc, RecursionError):  # only a body that nests deeper than any decoder will follow gets here
+        return error_response(request, 400, invalid(BODY, "the JSON nests too deeply"))
+    if isinstance(exc, UnicodeDecodeError) and _is_the_body(request, exc):
+        return error_response(request, 400, invalid(BODY, "is not valid UTF-8"))
+    if isinstance(exc, ValidationException):
+        return error_response(request, 400, ErrorBody(error=INVALID, code="VALIDATION_ERROR",
+                                                      details=_validation_details(request, exc)))
+    if isinstance(exc, HTTPException) and exc.status_code < HTTP_500_INTERNAL_SERVER_ERROR:
+        code, sentence = FRAMEWORK_CODES.get(exc.status_code, ("CLIENT_ERROR", "The request cannot be served."))
+        body = ErrorBody(error=sentence, code=code)
+        if exc.status_code == 400:  # noqa: PLR2004 - the framework's 400s are all about an unreadable body
+            body = invalid(BODY, exc.detail or "the body cannot be read")
+        return error_response(request, exc.status_code, body, dict(exc.headers or {}))
+    return None
+
+
+def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
     if isinstance(exc, AuthenticationFailed):
         body = ErrorBody(error=exc.message, code=exc.code)
         if exc.details:
@@ -85,25 +163,12 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
     if isinstance(exc, ValidationFailed):
         details = [FieldError(field=p.field, message=p.message) for p in exc.problems]
         return error_response(request, 400, ErrorBody(error=exc.message, code=exc.code, details=details))
-    if isinstance(exc, DomainError):
-        return error_response(request, DOMAIN_STATUS.get(exc.code, 400), ErrorBody(error=exc.message, code=exc.code))
-    if isinstance(exc, RecursionError):  # only a body that nests deeper than any decoder will follow gets here
-        return error_response(request, 400, ErrorBody(error="The request is invalid.", code="VALIDATION_ERROR",
-                                                      details=[FieldError(field="body",
-                                                                          message="the JSON nests too deeply")]))
-    if isinstance(exc, ValidationException):
-        return error_response(request, 400, ErrorBody(error="The request is invalid.", code="VALIDATION_ERROR",
-                                                      details=_validation_details(exc)))
-    if isinstance(exc, HTTPException) and exc.status_code < HTTP_500_INTERNAL_SERVER_ERROR:
-        code, sentence = FRAMEWORK_CODES.get(exc.status_code, ("CLIENT_ERROR", "The request cannot be served."))
-        body = ErrorBody(error=sentence, code=code)
-        if exc.status_code == 400:  # noqa: PLR2004 - the framework's 400s are all about an unreadable body
-            body = ErrorBody(error="The request is invalid.", code="VALIDATION_ERROR",
-                             details=[FieldError(field="body", message=exc.detail or "the body cannot be read")])
-        return error_response(request, exc.status_code, body, dict(exc.headers or {}))
+    if isinstance(exc, DomainError) and (status := status_of(exc)) is not None:
+        return error_response(request, status, ErrorBody(error=exc.message, code=exc.code))
+    if (refused := _framework_response(request, exc)) is not None:
+        return refused
     log.error("unexpected fault", exc_info=exc, extra={"request_id": request_id_of(request), "path": request.url.path})
-    return error_response(request, 500, ErrorBody(error="An unexpected error occurred; it has been logged.",
-                                                  code="INTERNAL_ERROR"))
+    return error_response(request, 500, ErrorBody(error=INTERNAL, code="INTERNAL_ERROR"))
 
 
 EXCEPTION_HANDLERS = {Exception: handle_exception}
