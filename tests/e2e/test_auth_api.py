@@ -10,6 +10,8 @@ from dataclasses import replace
 import pytest
 from litestar.testing import AsyncTestClient
 
+from memo.adapters.crypto.aesgcm import AesGcmSecretBox, generate_encryption_key
+from memo.adapters.storage.memory import InMemoryStore
 from memo.client import sign_request
 from memo.entrypoints.http.app import create_app
 from memo.entrypoints.secret import Secret
@@ -186,3 +188,56 @@ async def test_v1_when_enabled_acts_for_the_default_owner_and_checks_writes_for_
                                                            "X-Memo-Timestamp": old})
         assert (stale.status_code, stale.json()["code"]) == (401, "INVALID_SIGNATURE")
         assert "old" in stale.json()["details"]
+
+
+async def reseal_under(world: World, signer: Signer, encryption_key: str) -> bytes:
+    """Store the signer's secret as another ENCRYPTION_KEY sealed it: what a changed or lost key looks like."""
+    store = await world.app.state.dishka_container.get(InMemoryStore)
+    key = store.api_keys[signer.key_id]
+    sealed = AesGcmSecretBox(encryption_key).seal(signer.secret.encode(), key_id=signer.key_id)
+    store.api_keys[signer.key_id] = replace(key, sealed_secret=sealed)
+    return sealed
+
+
+async def test_a_stored_secret_that_does_not_open_is_a_500_for_the_caller_an_error_log_and_an_audit_event(
+        world: World, alice: Signer, caplog: pytest.LogCaptureFixture) -> None:
+    sealed = await reseal_under(world, alice, generate_encryption_key())
+    with caplog.at_level(logging.WARNING):
+        response = await alice.get("/api/memories")
+
+    assert response.status_code == 500
+    assert response.json() == {"success": False, "error": "An unexpected error occurred; it has been logged.",
+                               "code": "INTERNAL_ERROR", "requestId": response.headers["x-request-id"]}
+    faults = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert [(record.name, getattr(record, "request_id", None)) for record in faults] == [
+        ("memo.http", response.headers["x-request-id"])]
+    assert faults[0].exc_info is not None
+    assert "ENCRYPTION_KEY" in str(faults[0].exc_info[1])  # the operator is told what to look at
+    events = [record for record in caplog.records if record.name == "memo.audit"]
+    assert [(getattr(event, "reason", None), getattr(event, "key_id", None)) for event in events] == [
+        ("SECRET_UNREADABLE", alice.key_id)]
+    for leak in (alice.secret, sealed.hex(), repr(sealed)):
+        assert leak not in caplog.text
+        assert leak not in response.text
+
+
+async def test_a_stored_secret_that_does_not_open_never_counts_against_the_callers_address(
+        world: World) -> None:
+    app = create_app(settings_for_tests(rate_limit_ip_max_requests=2), FixedClockProvider(world.clock))
+    async with AsyncTestClient(app=app) as client:
+        rotated = World(app=app, client=client, clock=world.clock)
+        victim = await rotated.signer_for("erin")
+        await reseal_under(rotated, victim, generate_encryption_key())
+        assert [(await victim.get("/api/memories")).status_code for _ in range(3)] == [500, 500, 500]
+
+
+async def test_a_previous_encryption_key_still_opens_the_secrets_it_sealed(world: World) -> None:
+    previous = generate_encryption_key()
+    settings = settings_for_tests(encryption_keys_previous=(Secret(previous),))
+    app = create_app(settings, FixedClockProvider(world.clock))
+    async with AsyncTestClient(app=app) as client:
+        rotated = World(app=app, client=client, clock=world.clock)
+        signer = await rotated.signer_for("frank")
+        await reseal_under(rotated, signer, previous)
+        assert (await signer.get("/api/memories")).status_code == 200
+        assert (await client.get("/health")).json()["checks"]["hmac"]["status"] == "ok"

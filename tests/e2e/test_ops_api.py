@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from memo.adapters.crypto.aesgcm import AesGcmSecretBox, generate_encryption_key
+from memo.adapters.storage.memory import InMemoryStore
 from tests.e2e.conftest import Signer, World
 
 
@@ -76,3 +80,24 @@ async def test_openapi_documents_every_list_parameter_under_its_wire_name(world:
     names = {parameter["name"] for parameter in document["paths"]["/api/memories"]["get"]["parameters"]}
     assert {"search", "type", "tags", "createdAfter", "createdBefore", "limit", "offset", "sortBy",
             "sortOrder"} <= names
+
+
+async def test_health_opens_a_stored_secret_and_is_unhealthy_when_encryption_key_does_not_open_it(
+        world: World, alice: Signer) -> None:
+    assert (await world.client.get("/health")).json()["checks"]["hmac"]["status"] == "ok"
+    store = await world.app.state.dishka_container.get(InMemoryStore)
+    key = store.api_keys[alice.key_id]
+    other = AesGcmSecretBox(generate_encryption_key())  # as if ENCRYPTION_KEY changed since the key was made
+    store.api_keys[alice.key_id] = replace(key, sealed_secret=other.seal(alice.secret.encode(), key_id=key.key_id))
+
+    response = await world.client.get("/health")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unhealthy"
+    hmac_check = body["checks"]["hmac"]
+    assert hmac_check["status"] == "error"
+    assert hmac_check["detail"] == ("a stored API key secret does not open with ENCRYPTION_KEY or "
+                                    "ENCRYPTION_KEYS_PREVIOUS (a changed key, or an altered value); "
+                                    "see docs/operations.md")
+    assert alice.key_id not in response.text  # /health is unsigned: it names no key

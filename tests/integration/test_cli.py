@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -11,16 +12,18 @@ import pytest
 from click.testing import CliRunner
 from litestar.testing import AsyncTestClient
 
+from memo.adapters.crypto.aesgcm import generate_encryption_key
 from memo.client import sign_request
 from memo.entrypoints.cli import main
 from memo.entrypoints.http.app import create_app
 from memo.entrypoints.settings import Settings
+from tests.support.sealed_v1 import seal_as_format_1
 
 
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    for name in ("MEMO_ENV", "MEMO_PROFILE", "DATABASE_URL", "ENCRYPTION_KEY"):
+    for name in ("MEMO_ENV", "MEMO_PROFILE", "DATABASE_URL", "ENCRYPTION_KEY", "ENCRYPTION_KEYS_PREVIOUS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MEMO_DATA_DIR", str(tmp_path / "data"))
     return tmp_path / "data"
@@ -102,3 +105,77 @@ async def test_memories_survive_a_restart(data_dir: Path) -> None:
                                secret=issued["secret"])
         again = await client.get(path, headers=headers)
         assert again.json()["data"]["content"] == "still here after a restart"
+
+
+async def signed_get(issued: dict[str, str], path: str = "/api/memories") -> tuple[int, int, str]:
+    """(status of a signed GET, status of /health, the hmac check's status) from an app on the current settings."""
+    async with AsyncTestClient(app=create_app(Settings.from_env(dotenv=None))) as client:
+        headers = sign_request(method="GET", url_or_path_and_query=path, body=b"", key_id=issued["keyId"],
+                               secret=issued["secret"])
+        response = await client.get(path, headers=headers)
+        health = await client.get("/health")
+        return response.status_code, health.status_code, health.json()["checks"]["hmac"]["status"]
+
+
+async def test_encryption_key_rotates_with_the_previous_key_then_reseal(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    old, new = generate_encryption_key(), generate_encryption_key()
+    monkeypatch.setenv("ENCRYPTION_KEY", old)
+    await asyncio.to_thread(memo, "owners", "create", "alice")
+    issued = json.loads(await asyncio.to_thread(memo, "keys", "create", "--owner", "alice", "--json"))
+    revoked = json.loads(await asyncio.to_thread(memo, "keys", "create", "--owner", "alice", "--json"))
+    await asyncio.to_thread(memo, "keys", "revoke", revoked["keyId"])
+
+    monkeypatch.setenv("ENCRYPTION_KEY", new)  # a new key alone: nothing stored opens
+    assert await signed_get(issued) == (500, 503, "error")
+    monkeypatch.setenv("ENCRYPTION_KEYS_PREVIOUS", f"{generate_encryption_key()},{old}")
+    assert await signed_get(issued) == (200, 200, "ok")
+
+    output = await asyncio.to_thread(memo, "keys", "reseal")
+    assert "resealed 2 secret(s) under the current ENCRYPTION_KEY" in output  # the revoked key's too
+    assert issued["secret"] not in output
+
+    monkeypatch.delenv("ENCRYPTION_KEYS_PREVIOUS")  # the old key can go now
+    assert await signed_get(issued) == (200, 200, "ok")
+    monkeypatch.setenv("ENCRYPTION_KEY", old)
+    assert await signed_get(issued) == (500, 503, "error")
+
+
+def test_reseal_names_the_keys_no_configured_key_opens_and_exits_non_zero(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENCRYPTION_KEY", generate_encryption_key())
+    memo("owners", "create", "alice")
+    lost = json.loads(memo("keys", "create", "--owner", "alice", "--json"))
+    monkeypatch.setenv("ENCRYPTION_KEY", generate_encryption_key())
+    kept = json.loads(memo("keys", "create", "--owner", "alice", "--json"))
+
+    result = CliRunner().invoke(main, ["keys", "reseal"])
+
+    assert result.exit_code != 0
+    assert "resealed 1 secret(s)" in result.output
+    assert f"1 secret(s) open under no configured key and were left as they are: {lost['keyId']}" in result.output
+    assert kept["keyId"] not in result.output.split("left as they are")[1]
+
+
+async def test_a_format_1_secret_still_opens_and_reseal_rewrites_it_bound_to_its_key_id(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    encryption_key = generate_encryption_key()
+    monkeypatch.setenv("ENCRYPTION_KEY", encryption_key)
+    await asyncio.to_thread(memo, "owners", "create", "alice")
+    issued = json.loads(await asyncio.to_thread(memo, "keys", "create", "--owner", "alice", "--json"))
+
+    def stored_sealed(new: bytes | None = None) -> bytes:
+        with sqlite3.connect(data_dir / "memo.db") as database:
+            if new is not None:
+                database.execute("UPDATE api_keys SET sealed_secret = ? WHERE key_id = ?", (new, issued["keyId"]))
+            row = database.execute("SELECT sealed_secret FROM api_keys WHERE key_id = ?",
+                                   (issued["keyId"],)).fetchone()
+        return bytes(row[0])
+
+    assert stored_sealed()[0] == 0x02
+    stored_sealed(seal_as_format_1(encryption_key, issued["secret"].encode()))
+    assert await signed_get(issued) == (200, 200, "ok")
+
+    assert "resealed 1 secret(s)" in await asyncio.to_thread(memo, "keys", "reseal")
+    assert stored_sealed()[0] == 0x02
+    assert await signed_get(issued) == (200, 200, "ok")

@@ -5,15 +5,16 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 import pytest
 
 from memo.adapters.system import TEST_NOW, SequentialIds
 from memo.application.dto import MemoryQuery, SortField, SortOrder
-from memo.application.ports import SecretBox, UnitOfWork
-from memo.domain.errors import OwnerAlreadyExists, ValidationFailed
+from memo.application.errors import NestedUnitOfWork
+from memo.application.ports import SealedSecrets, SecretBox, UnitOfWork
+from memo.domain.errors import OwnerAlreadyExists, SecretUnreadable, ValidationFailed
 from memo.domain.idempotency import IdempotencyRecord
 from memo.domain.memory import Memory, MemoryType, Source
 from memo.domain.owners import ApiKey, Owner
@@ -28,14 +29,22 @@ BOB = UUID(int=0x0190_0000_0000_7000_8000_0000_0000_0B0B)
 
 
 class ReversingBox(SecretBox):
-    """Sealing that is trivially reversible but never the identity, so an unopened secret would show."""
+    """Sealing that is trivially reversible but never the identity, so an unopened secret would show; bound to the
+    key id as the real box is, so a store that opens a row's secret for another key id would show too."""
 
-    def seal(self, plaintext: bytes) -> bytes:
-        return b"sealed:" + plaintext[::-1]
+    def seal(self, plaintext: bytes, *, key_id: str) -> bytes:
+        return f"sealed for {key_id}:".encode() + plaintext[::-1]
 
-    def open(self, sealed: bytes) -> bytes:
-        assert sealed.startswith(b"sealed:")
-        return sealed.removeprefix(b"sealed:")[::-1]
+    def open(self, sealed: bytes, *, key_id: str) -> bytes:
+        prefix = f"sealed for {key_id}:".encode()
+        if not sealed.startswith(prefix):
+            raise SecretUnreadable("it was sealed for another key id")
+        return sealed.removeprefix(prefix)[::-1]
+
+
+def sealed_secrets(storage: Storage, box: SecretBox) -> SealedSecrets:
+    """Every key store is also the store of the sealed secrets, as the providers wire it."""
+    return cast("SealedSecrets", storage.key_store(box))
 
 
 @pytest.fixture
@@ -680,7 +689,7 @@ async def test_leaving_without_commit_discards_every_kind_of_write(
     async with storage.uow() as uow:
         await uow.owners.add(Owner.create(id=ids.new_id(), name="carol", now=TEST_NOW))
         await uow.api_keys.add(ApiKey(key_id="key_rolled_back", owner_id=ALICE, label=None,
-                                      sealed_secret=box.seal(b"s"), created_at=TEST_NOW))
+                                      sealed_secret=box.seal(b"s", key_id="key_rolled_back"), created_at=TEST_NOW))
         await uow.memories.add(make_memory(ids, content="discarded"))
         assert await uow.idempotency.claim(IdempotencyRecord(
             owner_id=ALICE, key="k", request_hash="h", memory_id=kept.id, created_at=TEST_NOW)) is None
@@ -735,6 +744,30 @@ async def test_commit_is_what_makes_writes_visible_to_other_units_of_work(
 
     assert await get(storage, memory.id) == memory
     assert getattr(uow, "committed", True) is True
+
+
+async def test_a_nested_block_on_the_same_unit_of_work_is_refused_and_the_outer_one_still_rolls_back(
+        storage: Storage, owners: object, ids: SequentialIds) -> None:
+    outer_write, inner_write = make_memory(ids), make_memory(ids)
+    uow = storage.uow()
+
+    async def nest() -> None:
+        async with uow:
+            await uow.memories.add(outer_write)
+            with pytest.raises(NestedUnitOfWork, match="already open"):
+                async with uow:
+                    await uow.memories.add(inner_write)
+            raise LookupError("the outer block fails after the refusal")
+
+    with pytest.raises(LookupError):
+        await nest()
+
+    assert await get(storage, outer_write.id) is None  # the refusal left the outer block's rollback intact
+    assert await get(storage, inner_write.id) is None
+    async with uow:  # and once the outer block is left, the unit of work opens again
+        await uow.memories.add(inner_write)
+        await uow.commit()
+    assert await get(storage, inner_write.id) == inner_write
 
 
 # --- idempotency ------------------------------------------------------------------------------------------------
@@ -836,7 +869,7 @@ async def test_a_whatsapp_number_id_claimed_by_another_owner_is_refused(
 
 def make_key(key_id: str, *, owner: UUID = ALICE, created: datetime = TEST_NOW, label: str | None = "laptop",
              secret: bytes = b"secret") -> ApiKey:
-    return ApiKey(key_id=key_id, owner_id=owner, label=label, sealed_secret=ReversingBox().seal(secret),
+    return ApiKey(key_id=key_id, owner_id=owner, label=label, sealed_secret=ReversingBox().seal(secret, key_id=key_id),
                   created_at=created)
 
 
@@ -890,6 +923,59 @@ async def test_key_store_opens_the_secret_of_an_active_key_and_ignores_revoked_a
     assert (active.key_id, active.owner_id, active.secret) == ("key_active_01", BOB, b"open sesame")
     assert await key_store.find_active("key_revoked_1") is None
     assert await key_store.find_active("key_unknown_1") is None
+
+
+async def test_key_store_opens_a_secret_only_for_the_key_id_of_its_row(storage: Storage, owners: object) -> None:
+    moved = replace(make_key("key_victim_01"), sealed_secret=make_key("key_donor_001").sealed_secret)
+    async with storage.uow() as uow:
+        await uow.api_keys.add(moved)
+        await uow.commit()
+
+    with pytest.raises(SecretUnreadable):
+        await storage.key_store(ReversingBox()).find_active("key_victim_01")
+
+
+async def test_sealed_secrets_sample_an_active_key_and_list_every_key_revoked_ones_included(
+        storage: Storage, owners: object) -> None:
+    box = ReversingBox()
+    assert await sealed_secrets(storage, box).sample() is None
+    async with storage.uow() as uow:
+        await uow.api_keys.add(make_key("key_revoked_1", secret=b"old"))
+        await uow.api_keys.revoke("key_revoked_1", TEST_NOW)
+        await uow.commit()
+    assert await sealed_secrets(storage, box).sample() is None  # only an active key is worth opening
+    async with storage.uow() as uow:
+        await uow.api_keys.add(make_key("key_active_01", created=TEST_NOW + timedelta(seconds=1), secret=b"new"))
+        await uow.commit()
+
+    secrets = sealed_secrets(storage, box)
+    assert await secrets.sample() == ("key_active_01", box.seal(b"new", key_id="key_active_01"))
+    assert list(await secrets.all()) == [("key_revoked_1", box.seal(b"old", key_id="key_revoked_1")),
+                                         ("key_active_01", box.seal(b"new", key_id="key_active_01"))]
+
+
+async def test_replacing_a_sealed_secret_is_compare_and_set_and_seen_by_the_key_store_at_once(
+        storage: Storage, owners: object) -> None:
+    box = ReversingBox()
+    original = make_key("key_resealed1", secret=b"first seal")
+    async with storage.uow() as uow:
+        await uow.api_keys.add(original)
+        await uow.commit()
+    secrets, keys = sealed_secrets(storage, box), storage.key_store(box)
+    resealed = box.seal(b"sealed anew", key_id="key_resealed1")  # this box is deterministic: a new plaintext
+
+    assert await secrets.replace("key_resealed1", b"not what is stored", resealed) is False
+    assert await secrets.replace("key_missing_01", original.sealed_secret, resealed) is False
+    assert await secrets.replace("key_resealed1", original.sealed_secret, resealed) is True
+    assert await secrets.replace("key_resealed1", original.sealed_secret, b"a stale second run") is False
+
+    assert list(await secrets.all()) == [("key_resealed1", resealed)]
+    active = await keys.find_active("key_resealed1")
+    assert active is not None
+    assert active.secret == b"sealed anew"
+    async with storage.uow() as uow:
+        stored = await uow.api_keys.get("key_resealed1")
+    assert stored == replace(original, sealed_secret=resealed)  # nothing but the sealed bytes changed
 
 
 async def test_key_store_finds_an_owner_id_by_name(storage: Storage, owners: object) -> None:

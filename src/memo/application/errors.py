@@ -44,3 +44,14 @@ class RateLimiterUnavailable(DomainError):
 
     def __init__(self) -> None:
         super().__init__("The rate limiter is unavailable; requests are not being counted.")
+
+
+class NestedUnitOfWork(RuntimeError):
+    """`async with uow:` inside another on the same unit of work: a bug, refused before it can lose a rollback.
+
+    Nesting would make the inner block's exit roll back (or its commit commit) the outer block's writes too.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("this unit of work is already open: finish the outer `async with uow:` block first, "
+                         "or use another unit of work")

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from memo.application.dto import IssuedKey
-from memo.application.ports import Clock, IdGenerator, SecretBox, UnitOfWork
-from memo.domain.errors import ApiKeyNotFound, OwnerAlreadyExists, OwnerNotFound
+from memo.application.ports import Clock, IdGenerator, SealedSecrets, SecretBox, UnitOfWork
+from memo.domain.errors import ApiKeyNotFound, OwnerAlreadyExists, OwnerNotFound, SecretUnreadable
 from memo.domain.owners import ApiKey, Owner
 
 DEFAULT_OWNER = "default"
@@ -53,8 +53,9 @@ class IssueApiKey:
             owner = await self.uow.owners.by_name(owner_name)
             if owner is None:
                 raise OwnerNotFound(owner_name)
-            key = ApiKey(key_id=new_key_id(), owner_id=owner.id, label=label,
-                         sealed_secret=self.box.seal(secret.encode()), created_at=self.clock.now())
+            key_id = new_key_id()
+            key = ApiKey(key_id=key_id, owner_id=owner.id, label=label,
+                         sealed_secret=self.box.seal(secret.encode(), key_id=key_id), created_at=self.clock.now())
             await self.uow.api_keys.add(key)
             await self.uow.commit()
         return IssuedKey(key_id=key.key_id, secret=secret, owner_name=owner.name, label=label,
@@ -88,6 +89,38 @@ class RevokeApiKey:
             if not await self.uow.api_keys.revoke(key_id, self.clock.now()):
                 raise ApiKeyNotFound(key_id)
             await self.uow.commit()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResealReport:
+    resealed: int
+    unreadable: tuple[str, ...]  # key ids whose secret opens under no configured key: left as they are
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResealSecrets:
+    """Re-seal every stored secret under the current ENCRYPTION_KEY, so the previous keys can then be dropped.
+
+    Each key is rewritten on its own, compare-and-set on the sealed bytes it read, so a run can be repeated or
+    interrupted at any point and two runs never undo each other. Revoked keys are resealed too: a previous key
+    that is dropped must leave nothing behind that only it opens. A secret that opens under none of the keys is
+    reported by key id, never skipped in silence.
+    """
+
+    secrets: SealedSecrets
+    box: SecretBox
+
+    async def __call__(self) -> ResealReport:
+        resealed, unreadable = 0, []
+        for key_id, sealed in await self.secrets.all():
+            try:
+                plaintext = self.box.open(sealed, key_id=key_id)
+            except SecretUnreadable:
+                unreadable.append(key_id)
+                continue
+            if await self.secrets.replace(key_id, sealed, self.box.seal(plaintext, key_id=key_id)):
+                resealed += 1
+        return ResealReport(resealed=resealed, unreadable=tuple(unreadable))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -84,11 +84,27 @@ class KeyStore(Protocol):
     async def owner_id_by_name(self, name: str) -> UUID | None: ...
 
 
-class SecretBox(Protocol):
-    """Seals key secrets at rest."""
+class SealedSecrets(Protocol):
+    """The key secrets as stored, still sealed: for the health check that opens one and for re-sealing them all."""
 
-    def seal(self, plaintext: bytes) -> bytes: ...
-    def open(self, sealed: bytes) -> bytes: ...
+    async def sample(self) -> tuple[str, bytes] | None:
+        """(key id, sealed secret) of one active key; None when no key is active."""
+        ...
+    async def all(self) -> Sequence[tuple[str, bytes]]:
+        """(key id, sealed secret) of every stored key, revoked ones included."""
+        ...
+    async def replace(self, key_id: str, old: bytes, new: bytes) -> bool:
+        """Store `new` as the key's sealed secret if it still holds `old` (compare-and-set); False otherwise."""
+        ...
+
+
+class SecretBox(Protocol):
+    """Seals key secrets at rest, each bound to its key id: a sealed value opens only for the key it was made for."""
+
+    def seal(self, plaintext: bytes, *, key_id: str) -> bytes: ...
+    def open(self, sealed: bytes, *, key_id: str) -> bytes:
+        """The plaintext, or SecretUnreadable (another ENCRYPTION_KEY, another key id, altered bytes)."""
+        ...
 
 
 class NonceStore(Protocol):

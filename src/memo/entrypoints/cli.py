@@ -12,7 +12,15 @@ import click
 from dishka import AsyncContainer
 
 from memo.adapters.storage.migrate import upgrade
-from memo.application.manage_keys import CreateOwner, EnsureFirstKey, IssueApiKey, ListApiKeys, RevokeApiKey
+from memo.application.manage_keys import (
+    CreateOwner,
+    EnsureFirstKey,
+    IssueApiKey,
+    ListApiKeys,
+    ResealReport,
+    ResealSecrets,
+    RevokeApiKey,
+)
 from memo.domain.errors import DomainError
 from memo.entrypoints.client_commands import client_commands
 from memo.entrypoints.container import make_container
@@ -166,6 +174,20 @@ def keys_revoke(key_id: str) -> None:
         click.echo(f"revoked {key_id}")
 
     run_with_container(load_settings(), work)
+
+
+@keys.command("reseal")
+def keys_reseal() -> None:
+    """Re-seal every stored secret under ENCRYPTION_KEY, after which ENCRYPTION_KEYS_PREVIOUS can be dropped."""
+    async def work(scope: AsyncContainer) -> ResealReport:
+        return await (await scope.get(ResealSecrets))()
+
+    report = run_with_container(load_settings(), work)
+    click.echo(f"resealed {report.resealed} secret(s) under the current ENCRYPTION_KEY")
+    if report.unreadable:
+        raise click.ClickException(
+            f"{len(report.unreadable)} secret(s) open under no configured key and were left as they are: "
+            f"{', '.join(report.unreadable)}; keep ENCRYPTION_KEYS_PREVIOUS until they are revoked or reissued")
 
 
 for command in client_commands:

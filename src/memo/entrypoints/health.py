@@ -2,27 +2,54 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass
 
 from memo.application.dto import CheckResult
-from memo.application.ports import HealthCheck, SecretBox
+from memo.application.errors import StorageUnavailable
+from memo.application.ports import HealthCheck, SealedSecrets, SecretBox
+from memo.domain.errors import SecretUnreadable
+
+PROBE_KEY_ID = "health-probe"
 
 
 class SigningCheck(HealthCheck):
-    """The key secrets can be sealed and opened with the configured ENCRYPTION_KEY, so signatures can be checked."""
+    """A stored key secret opens with the configured ENCRYPTION_KEY, so signatures can be checked.
+
+    Opening one stored secret (any active key) is what finds a wrong or lost ENCRYPTION_KEY: a fresh probe
+    round-trips under any key at all. With no active key yet, the probe is all there is to check. The detail
+    names no key id, since /health is unsigned.
+    """
 
     name = "hmac"
 
-    def __init__(self, box: SecretBox, *, accept_v1: bool) -> None:
+    def __init__(self, box: SecretBox, secrets: SealedSecrets, *, accept_v1: bool, timeout_s: float = 2.0) -> None:
         self._box = box
-        self._schemes = "v2+v1" if accept_v1 else "v2"
+        self._secrets = secrets
+        self._backend = "hmac-sha256 v2+v1" if accept_v1 else "hmac-sha256 v2"
+        self._timeout_s = timeout_s
 
     async def check(self) -> CheckResult:
-        probe = os.urandom(16)
-        healthy = self._box.open(self._box.seal(probe)) == probe
-        return CheckResult(healthy=healthy, backend=f"hmac-sha256 {self._schemes}",
-                           detail=None if healthy else "the secret box does not round-trip")
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                stored = await self._secrets.sample()
+        except (TimeoutError, StorageUnavailable):
+            return self._result("the stored key secrets cannot be read: the database is unavailable")
+        try:
+            if stored is None:
+                probe = os.urandom(16)
+                opened = self._box.open(self._box.seal(probe, key_id=PROBE_KEY_ID), key_id=PROBE_KEY_ID)
+                return self._result(None if opened == probe else "the secret box does not round-trip")
+            key_id, sealed = stored
+            self._box.open(sealed, key_id=key_id)
+        except SecretUnreadable:
+            return self._result("a stored API key secret does not open with ENCRYPTION_KEY or "
+                                "ENCRYPTION_KEYS_PREVIOUS (a changed key, or an altered value); see docs/operations.md")
+        return self._result(None)
+
+    def _result(self, problem: str | None) -> CheckResult:
+        return CheckResult(healthy=problem is None, backend=self._backend, detail=problem)
 
 
 @dataclass(frozen=True, slots=True)

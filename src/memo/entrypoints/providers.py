@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from dishka import Provider, Scope, collect, from_context, provide
+from dishka import AnyOf, Provider, Scope, collect, from_context, provide
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -22,7 +22,14 @@ from memo.application.authenticate_request import AuthenticateRequest, RateLimit
 from memo.application.check_health import CheckHealth
 from memo.application.create_memory import CreateMemory
 from memo.application.delete_memory import DeleteMemory
-from memo.application.manage_keys import CreateOwner, EnsureFirstKey, IssueApiKey, ListApiKeys, RevokeApiKey
+from memo.application.manage_keys import (
+    CreateOwner,
+    EnsureFirstKey,
+    IssueApiKey,
+    ListApiKeys,
+    ResealSecrets,
+    RevokeApiKey,
+)
 from memo.application.ports import (
     AuditLog,
     Clock,
@@ -32,6 +39,7 @@ from memo.application.ports import (
     NonceStore,
     RateLimiter,
     RequestAuthenticator,
+    SealedSecrets,
     SecretBox,
     UnitOfWork,
 )
@@ -58,6 +66,7 @@ class CoreProvider(Provider):
     issue_api_key = provide(IssueApiKey)
     list_api_keys = provide(ListApiKeys)
     revoke_api_key = provide(RevokeApiKey)
+    reseal_secrets = provide(ResealSecrets)
     ensure_first_key = provide(EnsureFirstKey)
     audit = provide(LoggingAuditLog, provides=AuditLog, scope=Scope.APP)
 
@@ -71,7 +80,8 @@ class CoreProvider(Provider):
         if settings.encryption_key is None:
             msg = "ENCRYPTION_KEY is not set"
             raise RuntimeError(msg)
-        return AesGcmSecretBox(settings.encryption_key.reveal())
+        return AesGcmSecretBox(settings.encryption_key.reveal(),
+                               previous_keys=[key.reveal() for key in settings.encryption_keys_previous])
 
     @provide(scope=Scope.APP)
     def authenticator(self, keys: KeyStore, nonces: NonceStore, clock: Clock,
@@ -89,8 +99,8 @@ class CoreProvider(Provider):
         return CheckHealth(checks=checks)
 
     @provide(scope=Scope.APP, provides=HealthCheck)
-    def signing_check(self, box: SecretBox, settings: Settings) -> SigningCheck:
-        return SigningCheck(box, accept_v1=settings.accept_v1_signatures)
+    def signing_check(self, box: SecretBox, secrets: SealedSecrets, settings: Settings) -> SigningCheck:
+        return SigningCheck(box, secrets, accept_v1=settings.accept_v1_signatures)
 
     @provide(scope=Scope.APP, provides=HealthCheck)
     def vector_index_check(self) -> HealthCheck:
@@ -195,9 +205,9 @@ class SqlStorageProvider(Provider):
             yield session
 
     uow = provide(SqlAlchemyUnitOfWork, scope=Scope.REQUEST, provides=UnitOfWork)
-    @provide(scope=Scope.APP)
-    async def keys(self, engine: AsyncEngine, box: SecretBox) -> AsyncIterator[KeyStore]:
-        store = SqlAlchemyKeyStore(engine, box)
+    @provide(scope=Scope.APP, provides=AnyOf[KeyStore, SealedSecrets])
+    async def keys(self, engine: AsyncEngine, box: SecretBox, audit: AuditLog) -> AsyncIterator[SqlAlchemyKeyStore]:
+        store = SqlAlchemyKeyStore(engine, box, audit=audit)
         yield store
         await store.aclose()
 
@@ -211,7 +221,9 @@ class InMemoryProvider(Provider):
 
     store = provide(InMemoryStore, scope=Scope.APP)
     uow = provide(InMemoryUnitOfWork, scope=Scope.REQUEST, provides=UnitOfWork)
-    keys = provide(InMemoryKeyStore, scope=Scope.APP, provides=KeyStore)
+    @provide(scope=Scope.APP, provides=AnyOf[KeyStore, SealedSecrets])
+    def keys(self, store: InMemoryStore, box: SecretBox, audit: AuditLog) -> InMemoryKeyStore:
+        return InMemoryKeyStore(store, box, audit=audit)
 
     @provide(scope=Scope.APP, provides=HealthCheck)
     def health(self) -> HealthCheck:

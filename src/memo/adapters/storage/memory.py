@@ -14,14 +14,18 @@ from typing import Any, Self
 from uuid import UUID
 
 from memo.adapters.storage.queries import SORT_ATTRIBUTES, wanted_tags
+from memo.adapters.storage.secrets import open_stored_secret
 from memo.application.dto import ActiveKey, CheckResult, MemoryQuery, Page, SortOrder
+from memo.application.errors import NestedUnitOfWork
 from memo.application.ports import (
     ApiKeyRepository,
+    AuditLog,
     HealthCheck,
     IdempotencyRepository,
     KeyStore,
     MemoryRepository,
     OwnerRepository,
+    SealedSecrets,
     SecretBox,
     UnitOfWork,
 )
@@ -190,13 +194,19 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.owners = InMemoryOwnerRepository(store, self._journal)
         self.api_keys = InMemoryApiKeyRepository(store, self._journal)
         self.committed = False
+        self._open = False
 
     async def __aenter__(self) -> Self:
+        if self._open:
+            # Entering again would forget the outer block's journal, so its rollback would undo nothing.
+            raise NestedUnitOfWork
+        self._open = True
         self._journal.forget()
         self.committed = False
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._open = False
         self._journal.undo()
 
     async def commit(self) -> None:
@@ -204,19 +214,37 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.committed = True
 
 
-class InMemoryKeyStore(KeyStore):
-    def __init__(self, store: InMemoryStore, secret_box: SecretBox) -> None:
+class InMemoryKeyStore(KeyStore, SealedSecrets):
+    def __init__(self, store: InMemoryStore, secret_box: SecretBox, *, audit: AuditLog | None = None) -> None:
         self._store = store
         self._secret_box = secret_box
+        self._audit = audit
 
     async def find_active(self, key_id: str) -> ActiveKey | None:
         key = self._store.api_keys.get(key_id)
         if key is None or not key.active:
             return None
-        return ActiveKey(key_id=key.key_id, owner_id=key.owner_id, secret=self._secret_box.open(key.sealed_secret))
+        secret = open_stored_secret(self._secret_box, self._audit, key.key_id, key.sealed_secret)
+        return ActiveKey(key_id=key.key_id, owner_id=key.owner_id, secret=secret)
 
     async def owner_id_by_name(self, name: str) -> UUID | None:
         return next((owner.id for owner in self._store.owners.values() if owner.name == name), None)
+
+    async def sample(self) -> tuple[str, bytes] | None:
+        active = [key for key in self._store.api_keys.values() if key.active]
+        newest = max(active, key=lambda key: (key.created_at, key.key_id), default=None)
+        return None if newest is None else (newest.key_id, newest.sealed_secret)
+
+    async def all(self) -> Sequence[tuple[str, bytes]]:
+        keys = sorted(self._store.api_keys.values(), key=lambda key: (key.created_at, key.key_id))
+        return [(key.key_id, key.sealed_secret) for key in keys]
+
+    async def replace(self, key_id: str, old: bytes, new: bytes) -> bool:
+        key = self._store.api_keys.get(key_id)
+        if key is None or key.sealed_secret != old:
+            return False
+        self._store.api_keys[key_id] = replace(key, sealed_secret=new)
+        return True
 
 
 class InMemoryHealthCheck(HealthCheck):

@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Any, Self
 from uuid import UUID
 
-from sqlalchemy import Executable, Result, bindparam, select, text
+from sqlalchemy import Executable, Result, bindparam, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -22,9 +23,11 @@ from memo.adapters.storage.errors import is_unavailable, translating
 from memo.adapters.storage.orm import ApiKeyRow, OwnerRow
 from memo.adapters.storage.owners import SqlAlchemyApiKeyRepository, SqlAlchemyOwnerRepository
 from memo.adapters.storage.repositories import SqlAlchemyIdempotencyRepository, SqlAlchemyMemoryRepository
+from memo.adapters.storage.rows import affected
+from memo.adapters.storage.secrets import open_stored_secret
 from memo.application.dto import ActiveKey, CheckResult
-from memo.application.errors import StorageUnavailable
-from memo.application.ports import HealthCheck, KeyStore, SecretBox, UnitOfWork
+from memo.application.errors import NestedUnitOfWork, StorageUnavailable
+from memo.application.ports import AuditLog, HealthCheck, KeyStore, SealedSecrets, SecretBox, UnitOfWork
 
 __all__ = [
     "SqlAlchemyApiKeyRepository",
@@ -46,6 +49,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
         self.committed = False
+        self._open = False
 
     # Built on first use: most requests touch one repository, and each costs a few objects to set up.
     @cached_property
@@ -65,11 +69,16 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         return SqlAlchemyApiKeyRepository(self._session)
 
     async def __aenter__(self) -> Self:
+        if self._open:
+            # The inner block's exit would roll back the outer block's work, or its commit would commit it early.
+            raise NestedUnitOfWork
+        self._open = True
         self.committed = False
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         """Roll back whatever was not committed (a no-op right after `commit()`)."""
+        self._open = False
         try:
             await self._session.rollback()
         except (SQLAlchemyError, OSError) as error:
@@ -90,9 +99,12 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
 _ACTIVE_KEY = select(ApiKeyRow.owner_id, ApiKeyRow.sealed_secret).where(
     ApiKeyRow.key_id == bindparam("key_id"), ApiKeyRow.revoked_at.is_(None))
 _OWNER_BY_NAME = select(OwnerRow.id).where(OwnerRow.name == bindparam("name"))
+_ONE_ACTIVE_SEALED = select(ApiKeyRow.key_id, ApiKeyRow.sealed_secret).where(
+    ApiKeyRow.revoked_at.is_(None)).order_by(ApiKeyRow.created_at.desc(), ApiKeyRow.key_id).limit(1)
+_EVERY_SEALED = select(ApiKeyRow.key_id, ApiKeyRow.sealed_secret).order_by(ApiKeyRow.created_at, ApiKeyRow.key_id)
 
 
-class SqlAlchemyKeyStore(KeyStore):
+class SqlAlchemyKeyStore(KeyStore, SealedSecrets):
     """Runs on every signed request: one indexed lookup, never cached, so a revocation counts at once.
 
     Never the request's session, so no transaction stays open behind authentication. On SQLite the reads share
@@ -101,9 +113,10 @@ class SqlAlchemyKeyStore(KeyStore):
     150 microseconds). PostgreSQL takes a pooled connection per lookup, as its reads are network round trips.
     """
 
-    def __init__(self, engine: AsyncEngine, secret_box: SecretBox) -> None:
+    def __init__(self, engine: AsyncEngine, secret_box: SecretBox, *, audit: AuditLog | None = None) -> None:
         self._engine = engine
         self._secret_box = secret_box
+        self._audit = audit
         self._held: AsyncConnection | None = None
         self._opening = asyncio.Lock()
 
@@ -112,12 +125,30 @@ class SqlAlchemyKeyStore(KeyStore):
         row = (await self._read(_ACTIVE_KEY, {"key_id": key_id})).one_or_none()
         if row is None:
             return None
-        return ActiveKey(key_id=key_id, owner_id=row.owner_id, secret=self._secret_box.open(bytes(row.sealed_secret)))
+        secret = open_stored_secret(self._secret_box, self._audit, key_id, bytes(row.sealed_secret))
+        return ActiveKey(key_id=key_id, owner_id=row.owner_id, secret=secret)
 
     @translating
     async def owner_id_by_name(self, name: str) -> UUID | None:
         owner_id: UUID | None = (await self._read(_OWNER_BY_NAME, {"name": name})).scalar_one_or_none()
         return owner_id
+
+    @translating
+    async def sample(self) -> tuple[str, bytes] | None:
+        row = (await self._read(_ONE_ACTIVE_SEALED, {})).one_or_none()
+        return None if row is None else (row.key_id, bytes(row.sealed_secret))
+
+    @translating
+    async def all(self) -> Sequence[tuple[str, bytes]]:
+        return [(row.key_id, bytes(row.sealed_secret)) for row in await self._read(_EVERY_SEALED, {})]
+
+    @translating
+    async def replace(self, key_id: str, old: bytes, new: bytes) -> bool:
+        """A transaction of its own, apart from the held read connection: a write is rare and never on a request."""
+        statement = update(ApiKeyRow).where(ApiKeyRow.key_id == key_id, ApiKeyRow.sealed_secret == old).values(
+            sealed_secret=new)
+        async with self._engine.begin() as connection:
+            return affected(await connection.execute(statement)) == 1
 
     async def aclose(self) -> None:
         if self._held is not None:
