@@ -18,6 +18,7 @@ uses the same adapters the requests will.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from uuid import UUID
 
 from dishka import AsyncContainer, Provider, Scope, provide
@@ -40,6 +41,9 @@ class TrustingAuthenticator(RequestAuthenticator):
 
     def __init__(self) -> None:
         self.principal: Principal | None = None
+
+    def claimed_key_id(self, headers: Mapping[str, str]) -> str | None:  # noqa: ARG002 - trusts it by design
+        return None
 
     async def authenticate(self, request: SignedRequest) -> Principal:  # noqa: ARG002 - trusts it by design
         if self.principal is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from uuid import UUID, uuid4
 
 import pytest
@@ -28,6 +29,9 @@ class ScriptedAuthenticator:
     def __init__(self, *, accept: bool) -> None:
         self.accept = accept
         self.calls = 0
+
+    def claimed_key_id(self, headers: Mapping[str, str]) -> str | None:
+        return headers.get("x-memo-key-id")
 
     async def authenticate(self, request: SignedRequest) -> Principal:
         self.calls += 1
@@ -202,3 +206,18 @@ async def test_with_the_nonce_store_down_signed_requests_are_refused_not_let_thr
         await use_case(authenticator, audit, limiter=limiter)(signed)
     assert audit.events == []  # not an authentication failure: nothing audited, the address not counted
     assert (await limiter.peek("auth-fail:10.0.0.1", limit=100, window_s=900)).remaining == 100
+
+
+class OtherScheme(ScriptedAuthenticator):
+    """A scheme that names its key in another header: the use case must not know which."""
+
+    def claimed_key_id(self, headers: Mapping[str, str]) -> str | None:
+        return headers.get("authorization", "").removeprefix("Key ") or None
+
+
+async def test_the_audited_key_id_is_the_one_the_scheme_reads() -> None:
+    audit = RecordingAuditLog()
+    with pytest.raises(AuthenticationFailed):
+        await use_case(OtherScheme(accept=False), audit)(request(headers={"authorization": "Key mk_other_key",
+                                                                          "x-memo-key-id": "mk_test_key"}))
+    assert [e.key_id for e in audit.events] == ["mk_other_key"]

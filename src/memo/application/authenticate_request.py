@@ -78,6 +78,6 @@ class AuthenticateRequest:
             return RateLimitDecision(allowed=True, limit=limit, remaining=limit, reset_after_s=math.ceil(window_s))
 
     def _audit(self, reason: str, request: IncomingRequest | SignedRequest) -> None:
-        key_id = request.headers.get("x-memo-key-id")
+        key_id = self.authenticator.claimed_key_id(request.headers)
         self.audit.security_event(SecurityEvent(reason=reason, key_id=key_id[:64] if key_id else None,
                                                 client_ip=request.client_ip, path=request.path[:512]))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol, Self
 from uuid import UUID
@@ -122,6 +122,10 @@ class RateLimiter(Protocol):
 class RequestAuthenticator(Protocol):
     async def authenticate(self, request: SignedRequest) -> Principal:
         """Return who signed the request, or raise AuthenticationFailed with an API.md 2.3 code."""
+        ...
+
+    def claimed_key_id(self, headers: Mapping[str, str]) -> str | None:
+        """The key a request says it is signed with, unverified, for the audit trail; None when it names none."""
         ...
 
 

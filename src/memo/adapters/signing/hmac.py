@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 
 from memo.application.dto import SignedRequest
 from memo.application.errors import AuthenticationFailed
@@ -48,6 +49,9 @@ class HmacRequestAuthenticator(RequestAuthenticator):
         # and is accepted while floor(now) - T <= max_age, that is until T + max_age + 1 (exclusive): the last whole
         # second of the window is the reason for the + 1.
         self._replay_ttl_s = max_age_s + max_skew_s + 1
+
+    def claimed_key_id(self, headers: Mapping[str, str]) -> str | None:
+        return headers.get(KEY_ID_HEADER) or None
 
     async def authenticate(self, request: SignedRequest) -> Principal:
         headers = request.headers
