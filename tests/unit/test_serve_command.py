@@ -1,0 +1,45 @@
+"""What `memo serve` says before it listens: what it refuses, and what production cannot promise."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from memo.entrypoints import cli, serving
+from memo.entrypoints.settings import environment_names
+
+PRODUCTION = {"MEMO_ENV": "production", "DATABASE_URL": "postgresql+asyncpg://memo@db.example/memo",
+              "ENCRYPTION_KEY": "Zr8fQ2mWx1Lp9Kd3Vb7Nc5Hs0Jt4Ya6Ge2Ui8Oq"}
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
+    """Nothing is migrated or served: the command's own checks are what is under test."""
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(cli, "run_with_container", lambda settings, work: None)
+    monkeypatch.setattr(serving, "serve", lambda settings, **kwargs: calls.append(kwargs))
+    for name in environment_names():
+        monkeypatch.delenv(name, raising=False)
+    return calls
+
+
+def test_several_workers_without_redis_are_refused_before_anything_starts(started: list[dict[str, object]]) -> None:
+    result = CliRunner().invoke(cli.main, ["serve", "--workers", "3"])
+    assert result.exit_code != 0
+    assert "--workers 3 needs REDIS_URL" in result.output
+    assert started == []
+
+
+def test_production_without_redis_says_its_limits_are_per_process(started: list[dict[str, object]]) -> None:
+    result = CliRunner().invoke(cli.main, ["serve"], env=PRODUCTION)
+    assert result.exit_code == 0, result.output
+    assert "rate limits are counted in this process only" in result.output
+    assert started == [{"host": "127.0.0.1", "port": 3001, "workers": 1}]
+
+
+def test_production_with_redis_says_nothing_of_the_kind(started: list[dict[str, object]]) -> None:
+    result = CliRunner().invoke(cli.main, ["serve", "--workers", "2"],
+                                env={**PRODUCTION, "REDIS_URL": "redis://cache.example:6379/0"})
+    assert result.exit_code == 0, result.output
+    assert "rate limits" not in result.output
+    assert started == [{"host": "127.0.0.1", "port": 3001, "workers": 2}]
