@@ -16,8 +16,8 @@ PRODUCTION = {"MEMO_ENV": "production", "DATABASE_URL": "postgresql+asyncpg://me
 def started(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
     """Nothing is migrated or served: the command's own checks are what is under test."""
     calls: list[dict[str, object]] = []
-    monkeypatch.setattr(cli, "run_with_container", lambda settings, work: None)
-    monkeypatch.setattr(serving, "serve", lambda settings, **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(cli, "run_with_container", lambda *_: None)
+    monkeypatch.setattr(serving, "serve", lambda *_, **kwargs: calls.append(kwargs))
     for name in environment_names():
         monkeypatch.delenv(name, raising=False)
     return calls
