@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
+from typing import Annotated
+
+import pytest
+from litestar import Litestar, get
+from litestar.params import HeaderParameter, QueryParameter
+from litestar.testing import AsyncTestClient
 
 from memo.adapters.crypto.aesgcm import AesGcmSecretBox, generate_encryption_key
 from memo.adapters.storage.memory import InMemoryStore
+from memo.entrypoints.http.errors import EXCEPTION_HANDLERS
 from tests.e2e.conftest import Signer, World
 
 
@@ -101,3 +109,24 @@ async def test_health_opens_a_stored_secret_and_is_unhealthy_when_encryption_key
                                     "ENCRYPTION_KEYS_PREVIOUS (a changed key, or an altered value); "
                                     "see docs/operations.md")
     assert alice.key_id not in response.text  # /health is unsigned: it names no key
+
+
+@get("/typed", sync_to_thread=False)
+def typed_parameters(mode: Annotated[str, QueryParameter(name="hub.mode")],
+                     created_after: Annotated[datetime | None, QueryParameter(name="createdAfter")] = None,
+                     count: Annotated[int | None, HeaderParameter(name="X-Count")] = None) -> str:
+    return "ok"
+
+
+@pytest.mark.parametrize(("params", "headers", "field", "message"), [
+    ({}, {}, "hub.mode", "is required"),
+    ({"hub.mode": "s", "createdAfter": "soon"}, {}, "createdAfter", "Invalid RFC3339 encoded datetime"),
+    ({"hub.mode": "s"}, {"X-Count": "many"}, "X-Count", "Expected `int | null`, got `str`"),
+])
+async def test_parameters_the_framework_refuses_are_named_as_sent_not_as_the_handler_spells_them(
+        params: dict[str, str], headers: dict[str, str], field: str, message: str) -> None:
+    app = Litestar([typed_parameters], exception_handlers=EXCEPTION_HANDLERS)  # typed parameters, as routes to come
+    async with AsyncTestClient(app=app) as client:
+        response = await client.get("/typed", params=params, headers=headers)
+    assert response.status_code == 400
+    assert response.json()["details"] == [{"field": field, "message": message}]

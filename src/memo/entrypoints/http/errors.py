@@ -70,6 +70,8 @@ _MSGSPEC_PATH = re.compile(r"^\$\.?")
 # msgspec names a missing or unknown field in its message, and the object holding it in the path
 _NAMED_FIELD = re.compile(r"^Object (?P<kind>missing required|contains unknown) field `(?P<name>[^`]+)`$")
 _NAMED_FIELD_MESSAGES = {"missing required": "is required", "contains unknown": "is not a known field"}
+# Litestar's own words for a required query, header, cookie or path parameter that was not sent
+_MISSING_PARAMETER = re.compile(r"^Missing required \w+ parameter '(?P<name>[^']+)'")
 
 
 def request_id_of(request: Request[Any, Any, Any]) -> str | None:
@@ -120,6 +122,8 @@ def _field_error(request: Request[Any, Any, Any], item: dict[str, Any]) -> Field
 def _validation_details(request: Request[Any, Any, Any], exc: ValidationException) -> list[FieldError]:
     items = exc.extra if isinstance(exc.extra, list) else []
     details = [_field_error(request, item) for item in items if isinstance(item, dict)]
+    if not details and (missing := _MISSING_PARAMETER.match(exc.detail)) is not None:
+        details = [FieldError(field=missing["name"], message="is required")]
     return details or [FieldError(field=BODY, message=str(exc.detail))]
 
 
