@@ -214,8 +214,8 @@ async def test_a_stored_secret_that_does_not_open_is_a_500_for_the_caller_an_err
     assert faults[0].exc_info is not None
     assert "ENCRYPTION_KEY" in str(faults[0].exc_info[1])  # the operator is told what to look at
     events = [record for record in caplog.records if record.name == "memo.audit"]
-    assert [(getattr(event, "reason", None), getattr(event, "key_id", None)) for event in events] == [
-        ("SECRET_UNREADABLE", alice.key_id)]
+    assert [(getattr(event, "reason", None), getattr(event, "key_id", None), getattr(event, "path", None))
+            for event in events] == [("SECRET_UNREADABLE", alice.key_id, "/api/memories")]
     for leak in (alice.secret, sealed.hex(), repr(sealed)):
         assert leak not in caplog.text
         assert leak not in response.text

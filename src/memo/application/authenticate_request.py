@@ -18,6 +18,7 @@ from memo.application.dto import IncomingRequest, RateLimitDecision, SecurityEve
 from memo.application.errors import AuthenticationFailed, RateLimited, RateLimiterUnavailable
 from memo.application.ports import AuditLog, RateLimiter, RequestAuthenticator
 from memo.application.throttled_log import ThrottledWarning
+from memo.domain.errors import SecretUnreadable
 from memo.domain.owners import Principal
 
 # Process-wide, because the use case is built per request: one outage logs one line per 30 s, not one per request.
@@ -56,6 +57,9 @@ class AuthenticateRequest:
                                 client_ip=incoming.client_ip)
         try:
             principal = await self.authenticator.authenticate(request)
+        except SecretUnreadable:  # the operator's fault, not the caller's: audited here, a logged 500 above
+            self._audit(SecretUnreadable.code, request)
+            raise
         except AuthenticationFailed as failure:
             self._audit(failure.code, request)
             await self._count(ip_key, self.limits.per_ip)

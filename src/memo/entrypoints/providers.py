@@ -206,8 +206,8 @@ class SqlStorageProvider(Provider):
 
     uow = provide(SqlAlchemyUnitOfWork, scope=Scope.REQUEST, provides=UnitOfWork)
     @provide(scope=Scope.APP, provides=AnyOf[KeyStore, SealedSecrets])
-    async def keys(self, engine: AsyncEngine, box: SecretBox, audit: AuditLog) -> AsyncIterator[SqlAlchemyKeyStore]:
-        store = SqlAlchemyKeyStore(engine, box, audit=audit)
+    async def keys(self, engine: AsyncEngine, box: SecretBox) -> AsyncIterator[SqlAlchemyKeyStore]:
+        store = SqlAlchemyKeyStore(engine, box)
         yield store
         await store.aclose()
 
@@ -222,8 +222,8 @@ class InMemoryProvider(Provider):
     store = provide(InMemoryStore, scope=Scope.APP)
     uow = provide(InMemoryUnitOfWork, scope=Scope.REQUEST, provides=UnitOfWork)
     @provide(scope=Scope.APP, provides=AnyOf[KeyStore, SealedSecrets])
-    def keys(self, store: InMemoryStore, box: SecretBox, audit: AuditLog) -> InMemoryKeyStore:
-        return InMemoryKeyStore(store, box, audit=audit)
+    def keys(self, store: InMemoryStore, box: SecretBox) -> InMemoryKeyStore:
+        return InMemoryKeyStore(store, box)
 
     @provide(scope=Scope.APP, provides=HealthCheck)
     def health(self) -> HealthCheck:

@@ -14,12 +14,10 @@ from typing import Any, Self
 from uuid import UUID
 
 from memo.adapters.storage.queries import SORT_ATTRIBUTES, wanted_tags
-from memo.adapters.storage.secrets import open_stored_secret
 from memo.application.dto import ActiveKey, CheckResult, MemoryQuery, Page, SortOrder
 from memo.application.errors import NestedUnitOfWork
 from memo.application.ports import (
     ApiKeyRepository,
-    AuditLog,
     HealthCheck,
     IdempotencyRepository,
     KeyStore,
@@ -215,16 +213,15 @@ class InMemoryUnitOfWork(UnitOfWork):
 
 
 class InMemoryKeyStore(KeyStore, SealedSecrets):
-    def __init__(self, store: InMemoryStore, secret_box: SecretBox, *, audit: AuditLog | None = None) -> None:
+    def __init__(self, store: InMemoryStore, secret_box: SecretBox) -> None:
         self._store = store
         self._secret_box = secret_box
-        self._audit = audit
 
     async def find_active(self, key_id: str) -> ActiveKey | None:
         key = self._store.api_keys.get(key_id)
         if key is None or not key.active:
             return None
-        secret = open_stored_secret(self._secret_box, self._audit, key.key_id, key.sealed_secret)
+        secret = self._secret_box.open(key.sealed_secret, key_id=key.key_id)
         return ActiveKey(key_id=key.key_id, owner_id=key.owner_id, secret=secret)
 
     async def owner_id_by_name(self, name: str) -> UUID | None:

@@ -24,10 +24,9 @@ from memo.adapters.storage.orm import ApiKeyRow, OwnerRow
 from memo.adapters.storage.owners import SqlAlchemyApiKeyRepository, SqlAlchemyOwnerRepository
 from memo.adapters.storage.repositories import SqlAlchemyIdempotencyRepository, SqlAlchemyMemoryRepository
 from memo.adapters.storage.rows import affected
-from memo.adapters.storage.secrets import open_stored_secret
 from memo.application.dto import ActiveKey, CheckResult
 from memo.application.errors import NestedUnitOfWork, StorageUnavailable
-from memo.application.ports import AuditLog, HealthCheck, KeyStore, SealedSecrets, SecretBox, UnitOfWork
+from memo.application.ports import HealthCheck, KeyStore, SealedSecrets, SecretBox, UnitOfWork
 
 __all__ = [
     "SqlAlchemyApiKeyRepository",
@@ -113,10 +112,9 @@ class SqlAlchemyKeyStore(KeyStore, SealedSecrets):
     150 microseconds). PostgreSQL takes a pooled connection per lookup, as its reads are network round trips.
     """
 
-    def __init__(self, engine: AsyncEngine, secret_box: SecretBox, *, audit: AuditLog | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, secret_box: SecretBox) -> None:
         self._engine = engine
         self._secret_box = secret_box
-        self._audit = audit
         self._held: AsyncConnection | None = None
         self._opening = asyncio.Lock()
 
@@ -125,7 +123,7 @@ class SqlAlchemyKeyStore(KeyStore, SealedSecrets):
         row = (await self._read(_ACTIVE_KEY, {"key_id": key_id})).one_or_none()
         if row is None:
             return None
-        secret = open_stored_secret(self._secret_box, self._audit, key_id, bytes(row.sealed_secret))
+        secret = self._secret_box.open(bytes(row.sealed_secret), key_id=key_id)
         return ActiveKey(key_id=key_id, owner_id=row.owner_id, secret=secret)
 
     @translating
