@@ -48,7 +48,7 @@ class Signer:
                       headers: dict[str, str] | None = None, params: dict[str, str] | None = None,
                       ) -> httpx.Response:
         body = content if content is not None else (b"" if json_body is None else json.dumps(json_body).encode())
-        target = httpx.URL(path, params=params).raw_path.decode()
+        target = httpx.URL(path, params=params).raw_path.decode() if params else path  # URL(params=None) drops a query
         signed = sign_request(method=method, url_or_path_and_query=target, body=body, key_id=self.key_id,
                               secret=self.secret, timestamp=int(self.clock.now().timestamp()))
         all_headers = {**signed, **self.extra_headers, **(headers or {})}
