@@ -98,7 +98,9 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
     DeadlineH11Protocol.header_timeout_s = settings.header_timeout_s
     return uvicorn.Config(
         APP_FACTORY, factory=True, http=DeadlineH11Protocol, lifespan="on", access_log=False, log_config=None,
-        timeout_keep_alive=int(settings.keepalive_timeout_s), limit_concurrency=settings.max_connections,
+        # uvicorn types it int but only hands it to loop.call_later: a fraction of a second is kept
+        timeout_keep_alive=settings.keepalive_timeout_s,  # type: ignore[arg-type]
+        limit_concurrency=settings.max_connections,
         backlog=settings.backlog, timeout_graceful_shutdown=int(GRACEFUL_STOP_S), server_header=False)
 
 
