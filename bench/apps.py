@@ -88,7 +88,8 @@ async def ensure_key(container: AsyncContainer, owner_id: UUID, key_id: str, sec
         async with uow:
             if await uow.api_keys.get(key_id) is None:
                 await uow.api_keys.add(ApiKey(key_id=key_id, owner_id=owner_id, label="bench",
-                                              sealed_secret=box.seal(secret.encode()), created_at=clock.now()))
+                                              sealed_secret=box.seal(secret.encode(), key_id=key_id),
+                                              created_at=clock.now()))
                 await uow.commit()
 
 
