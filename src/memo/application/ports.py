@@ -129,6 +129,17 @@ class RequestAuthenticator(Protocol):
         ...
 
 
+class WebhookVerifier(Protocol):
+    """Checks who signed a webhook body (Meta's scheme for WhatsApp), before any of it is parsed."""
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
+        """Return if `body`, the raw bytes as received, is signed; else raise AuthenticationFailed.
+
+        `headers` have lower-case names, as in SignedRequest.
+        """
+        ...
+
+
 class AuditLog(Protocol):
     def security_event(self, event: SecurityEvent) -> None: ...
 
