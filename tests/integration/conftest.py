@@ -21,7 +21,9 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import sessionmaker
 
+from memo.adapters.storage.jobs import SqlJobQueue
 from memo.adapters.storage.memory import InMemoryHealthCheck, InMemoryKeyStore, InMemoryStore, InMemoryUnitOfWork
+from memo.adapters.storage.memory_jobs import InMemoryJobQueue
 from memo.adapters.storage.migrate import upgrade
 from memo.adapters.storage.orm import metadata
 from memo.adapters.storage.sqlalchemy import (
@@ -30,7 +32,7 @@ from memo.adapters.storage.sqlalchemy import (
     SqlDatabaseHealthCheck,
     create_engine,
 )
-from memo.application.ports import HealthCheck, KeyStore, SecretBox, UnitOfWork
+from memo.application.ports import HealthCheck, JobQueue, KeyStore, SecretBox, UnitOfWork
 from tests.support.postgres import POSTGRES_ADMIN_URL, create_database, database_url, drop_database
 
 T = TypeVar("T")
@@ -59,6 +61,9 @@ class Storage:
     def health_check(self) -> HealthCheck:
         raise NotImplementedError
 
+    def job_queue(self) -> JobQueue:
+        raise NotImplementedError
+
     async def close(self) -> None:
         return None
 
@@ -77,6 +82,9 @@ class InMemoryStorage(Storage):
 
     def health_check(self) -> HealthCheck:
         return InMemoryHealthCheck()
+
+    def job_queue(self) -> JobQueue:
+        return InMemoryJobQueue(self.store)
 
 
 class SqlStorage(Storage):
@@ -104,6 +112,9 @@ class SqlStorage(Storage):
 
     def health_check(self) -> HealthCheck:
         return SqlDatabaseHealthCheck(self.engine)
+
+    def job_queue(self) -> JobQueue:
+        return SqlJobQueue(self.engine)
 
     async def close(self) -> None:
         for session in self._open:

@@ -17,6 +17,7 @@ from memo.application.dto import (
     SignedRequest,
 )
 from memo.domain.idempotency import IdempotencyRecord
+from memo.domain.jobs import Job, JobCounts, JobState
 from memo.domain.memory import Memory
 from memo.domain.owners import ApiKey, Owner, Principal
 
@@ -64,6 +65,39 @@ class ApiKeyRepository(Protocol):
     async def revoke(self, key_id: str, at: datetime) -> bool: ...
 
 
+class Outbox(Protocol):
+    """Jobs written inside a unit of work: they commit, or vanish, with the data that causes them."""
+
+    async def enqueue(self, job: Job) -> None: ...
+
+
+class JobQueue(Protocol):
+    """The worker's side of the outbox, each call its own transaction.
+
+    Every write after the claim is a compare-and-set on the lease: a worker whose lease ran out and whose job was
+    claimed again gets False and must drop the job, so a job's outcome is recorded by one worker only.
+    """
+
+    async def claim(self, worker_id: str, *, limit: int, lease_s: float, now: datetime) -> Sequence[Job]:
+        """Up to `limit` due jobs (pending and due, or running on an expired lease), oldest due first, now
+        running for `worker_id` until `now + lease_s`; no other claimer gets them while the lease holds."""
+        ...
+    async def settle(self, job: Job, *, worker_id: str) -> bool:
+        """Store `job` as the claimed job's new state (done, failed attempt, released, lease extended) if
+        `worker_id` still holds its lease; False when the lease was lost to another worker."""
+        ...
+    async def get(self, job_id: UUID) -> Job | None: ...
+    async def by_state(self, state: JobState | None = None, *, limit: int = 100) -> Sequence[Job]:
+        """Jobs in `state` (every state when None), oldest first."""
+        ...
+    async def retry(self, job_id: UUID, now: datetime) -> bool:
+        """Put a failed job back to pending with every attempt again; False when it is not failed."""
+        ...
+    async def retry_all_failed(self, now: datetime) -> int: ...
+    async def counts(self, now: datetime) -> JobCounts: ...
+    async def heartbeat(self, worker_id: str, now: datetime) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository; leaving the block without `commit()` rolls back."""
 
@@ -71,6 +105,7 @@ class UnitOfWork(Protocol):
     idempotency: IdempotencyRepository
     owners: OwnerRepository
     api_keys: ApiKeyRepository
+    outbox: Outbox
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(self, *exc: object) -> None: ...

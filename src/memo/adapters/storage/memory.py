@@ -22,6 +22,7 @@ from memo.application.ports import (
     IdempotencyRepository,
     KeyStore,
     MemoryRepository,
+    Outbox,
     OwnerRepository,
     SealedSecrets,
     SecretBox,
@@ -29,6 +30,7 @@ from memo.application.ports import (
 )
 from memo.domain.errors import OwnerAlreadyExists, ValidationFailed
 from memo.domain.idempotency import IdempotencyRecord
+from memo.domain.jobs import Job
 from memo.domain.memory import Memory
 from memo.domain.owners import ApiKey, Owner
 from memo.domain.search import parse_search
@@ -44,6 +46,8 @@ class InMemoryStore:
         self.idempotency: dict[tuple[UUID, str], IdempotencyRecord] = {}
         self.owners: dict[UUID, Owner] = {}
         self.api_keys: dict[str, ApiKey] = {}
+        self.jobs: dict[UUID, Job] = {}
+        self.heartbeats: dict[str, datetime] = {}
 
 
 class _Journal:
@@ -182,6 +186,19 @@ class InMemoryApiKeyRepository(ApiKeyRepository):
         return True
 
 
+class InMemoryOutbox(Outbox):
+    """Journalled like every other write, so a rolled-back unit of work leaves no job behind."""
+
+    def __init__(self, store: InMemoryStore, journal: _Journal) -> None:
+        self._jobs = store.jobs
+        self._journal = journal
+
+    async def enqueue(self, job: Job) -> None:
+        if job.id in self._jobs:
+            raise ValueError(f"job {job.id} is already stored")
+        self._journal.put(self._jobs, job.id, job)
+
+
 class InMemoryUnitOfWork(UnitOfWork):
     """REQUEST-scoped over an APP-scoped store; `committed` tells a test whether the use case committed."""
 
@@ -191,6 +208,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.idempotency = InMemoryIdempotencyRepository(store, self._journal)
         self.owners = InMemoryOwnerRepository(store, self._journal)
         self.api_keys = InMemoryApiKeyRepository(store, self._journal)
+        self.outbox = InMemoryOutbox(store, self._journal)
         self.committed = False
         self._open = False
 

@@ -122,6 +122,38 @@ class NonceRow(Base):
     expires_at: Mapped[float] = mapped_column(Float, index=True)
 
 
+class JobRow(Base):
+    """An outbox job (migration 0004), written and claimed through Core statements in `jobs.py`.
+
+    The claim index leads with `state`, so the due pending jobs and the expired running ones are two range scans.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_state_run_after", "state", "run_after"),)
+
+    id: Mapped[UUID] = mapped_column(GUID(), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    owner_id: Mapped[UUID | None] = mapped_column(GUID())  # no FK: a job may outlive its owner's data
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    run_after: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class WorkerHeartbeatRow(Base):
+    """The last time each worker was seen alive, for `/health`."""
+
+    __tablename__ = "worker_heartbeats"
+
+    worker_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
 def owner_to_domain(row: OwnerRow) -> Owner:
     return Owner(id=row.id, name=row.name, whatsapp_phone_number_id=row.whatsapp_phone_number_id,
                  whatsapp_number=row.whatsapp_number, created_at=row.created_at)

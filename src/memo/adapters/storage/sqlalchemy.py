@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from memo.adapters.storage.engine import create_engine
 from memo.adapters.storage.errors import is_unavailable, translating
+from memo.adapters.storage.jobs import SqlAlchemyOutbox
 from memo.adapters.storage.orm import ApiKeyRow, OwnerRow
 from memo.adapters.storage.owners import SqlAlchemyApiKeyRepository, SqlAlchemyOwnerRepository
 from memo.adapters.storage.repositories import SqlAlchemyIdempotencyRepository, SqlAlchemyMemoryRepository
@@ -66,6 +67,10 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
     @cached_property
     def api_keys(self) -> SqlAlchemyApiKeyRepository:  # type: ignore[override]
         return SqlAlchemyApiKeyRepository(self._session)
+
+    @cached_property
+    def outbox(self) -> SqlAlchemyOutbox:  # type: ignore[override]
+        return SqlAlchemyOutbox(self._session)
 
     async def __aenter__(self) -> Self:
         if self._open:
