@@ -343,3 +343,11 @@ def test_an_empty_notification_has_no_batches() -> None:
 def test_an_unknown_type_is_kept_with_a_placeholder_not_dropped() -> None:
     inbound = _one(_message("hologram", {"shape": "cube"}))
     assert inbound.body == OtherBody(type="hologram")
+
+
+def test_a_sender_missing_from_several_contacts_gets_no_borrowed_name() -> None:
+    stranger = _message("text", {"body": "c"}) | {"from": "333", "id": "wamid.c"}
+    parsed = parse_notification(_notify({"contacts": [{"profile": {"name": "Bea"}, "wa_id": "222"},
+                                                      {"profile": {"name": "Al"}, "wa_id": "111"}],
+                                         "messages": [stranger]}))
+    assert [(m.sender, m.contact_name) for m in parsed.messages] == [("333", None)]
