@@ -14,7 +14,9 @@ from memo.adapters.limits.memory import InProcessNonceStore, InProcessRateLimite
 from memo.adapters.limits.redis import RedisHealthCheck, RedisNonceStore, RedisRateLimiter, redis_client
 from memo.adapters.signing.hmac import HmacRequestAuthenticator
 from memo.adapters.storage.engine import create_engine
+from memo.adapters.storage.jobs import SqlJobQueue
 from memo.adapters.storage.memory import InMemoryHealthCheck, InMemoryKeyStore, InMemoryStore, InMemoryUnitOfWork
+from memo.adapters.storage.memory_jobs import InMemoryJobQueue
 from memo.adapters.storage.nonces import SqlNonceStore
 from memo.adapters.storage.sqlalchemy import SqlAlchemyKeyStore, SqlAlchemyUnitOfWork, SqlDatabaseHealthCheck
 from memo.adapters.system import SystemClock, UuidV7Ids
@@ -35,6 +37,7 @@ from memo.application.ports import (
     Clock,
     HealthCheck,
     IdGenerator,
+    JobQueue,
     KeyStore,
     NonceStore,
     RateLimiter,
@@ -205,6 +208,7 @@ class SqlStorageProvider(Provider):
             yield session
 
     uow = provide(SqlAlchemyUnitOfWork, scope=Scope.REQUEST, provides=UnitOfWork)
+    job_queue = provide(SqlJobQueue, scope=Scope.APP, provides=JobQueue)
     @provide(scope=Scope.APP, provides=AnyOf[KeyStore, SealedSecrets])
     async def keys(self, engine: AsyncEngine, box: SecretBox) -> AsyncIterator[SqlAlchemyKeyStore]:
         store = SqlAlchemyKeyStore(engine, box)
@@ -221,6 +225,7 @@ class InMemoryProvider(Provider):
 
     store = provide(InMemoryStore, scope=Scope.APP)
     uow = provide(InMemoryUnitOfWork, scope=Scope.REQUEST, provides=UnitOfWork)
+    job_queue = provide(InMemoryJobQueue, scope=Scope.APP, provides=JobQueue)
     @provide(scope=Scope.APP, provides=AnyOf[KeyStore, SealedSecrets])
     def keys(self, store: InMemoryStore, box: SecretBox) -> InMemoryKeyStore:
         return InMemoryKeyStore(store, box)

@@ -106,6 +106,7 @@ class Settings:
     backlog: Annotated[int, Meta(ge=16, le=65535)] = setting("MEMO_BACKLOG", 2048)
     signature_max_age_s: Annotated[int, Meta(ge=1, le=86_400)] = setting("MEMO_SIGNATURE_MAX_AGE_S", 300)
     signature_max_skew_s: Annotated[int, Meta(ge=0, le=3600)] = setting("MEMO_SIGNATURE_MAX_SKEW_S", 60)
+    job_max_attempts: Annotated[int, Meta(ge=1, le=100)] = setting("MEMO_JOB_MAX_ATTEMPTS", 8)
     log_level: Literal["debug", "info", "warning", "error", "critical"] = setting("LOG_LEVEL", "info", fold=str.lower)
     log_file: Path | None = setting("LOG_FILE")  # unset: stdout
     extra: Mapping[str, str] = field(default_factory=dict)

@@ -1,0 +1,112 @@
+"""The worker loop: claim due jobs, run each through the handler registered for its kind, record the outcome.
+
+Handlers are registered by kind in one mapping, built by the entrypoint (which opens a container scope, and so a
+unit of work, per job): new kinds of work are new entries, never edits here. A handler that raises, and a kind
+with no handler, are failed attempts: the job backs off and is parked as failed after its last attempt.
+
+Stopping (`stop` set, as SIGTERM does) finishes the job in hand, gives back the jobs claimed but not started
+(they keep their attempt), and returns. While a job runs its lease is extended every third of the lease, so a
+long job keeps it, and a worker that dies stops extending it and the job is claimed again once it runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from memo.application.errors import StorageUnavailable
+from memo.application.ports import Clock, JobQueue
+from memo.domain.jobs import DEFAULT_MAX_ATTEMPTS, Jitter, Job, full_jitter
+
+logger = logging.getLogger(__name__)
+
+JobHandler = Callable[[Job], Awaitable[None]]
+JobHandlers = Mapping[str, JobHandler]
+
+
+def describe(error: BaseException) -> str:
+    """The text kept as the job's last error: the type, so an empty message still says something."""
+    message = str(error)
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+@dataclass(kw_only=True)
+class RunJobs:
+    queue: JobQueue
+    handlers: JobHandlers
+    clock: Clock
+    worker_id: str
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    batch_size: int = 10
+    lease_s: float = 60.0
+    idle_s: float = 1.0  # the pause when nothing was due, or storage was unavailable
+    jitter: Jitter = full_jitter
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set: beat, claim a batch, run it; pause when there was nothing to do."""
+        while not stop.is_set():
+            try:
+                await self.queue.heartbeat(self.worker_id, self.clock.now())
+                ran = await self.run_batch(stop)
+            except StorageUnavailable:
+                logger.warning("job storage unavailable; worker %s retries shortly", self.worker_id)
+                ran = 0
+            if not ran:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.idle_s)
+
+    async def run_batch(self, stop: asyncio.Event | None = None) -> int:
+        """Claim up to `batch_size` due jobs and run them one by one; the number claimed."""
+        claimed = await self.queue.claim(self.worker_id, limit=self.batch_size, lease_s=self.lease_s,
+                                         now=self.clock.now())
+        for index, job in enumerate(claimed):
+            if stop is not None and stop.is_set():
+                await self._release(claimed[index:])
+                break
+            await self.run_one(job)
+        return len(claimed)
+
+    async def run_one(self, job: Job) -> None:
+        """Run one claimed job and record done or a failed attempt, unless its lease went to another worker."""
+        handler = self.handlers.get(job.kind)
+        error: str | None = None
+        if handler is None:
+            error = f"no handler is registered for job kind {job.kind!r}"
+        else:
+            keeper = asyncio.create_task(self._keep_lease(job))
+            try:
+                await handler(job)
+            except Exception as raised:  # noqa: BLE001 - any failure of a handler is the job's, never the worker's
+                error = describe(raised)
+                logger.warning("job %s (%s) failed on attempt %d: %s", job.id, job.kind, job.attempts, error)
+            finally:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper
+        now = self.clock.now()
+        outcome = job.done(now) if error is None else job.failed_attempt(
+            error, now, max_attempts=self.max_attempts, jitter=self.jitter)
+        if not await self.queue.settle(outcome, worker_id=self.worker_id):
+            logger.warning("job %s lost its lease before it finished; its outcome here is dropped", job.id)
+
+    async def _keep_lease(self, job: Job) -> None:
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            now = self.clock.now()
+            try:
+                kept = await self.queue.settle(job.lease_extended(now, lease_s=self.lease_s),
+                                               worker_id=self.worker_id)
+                await self.queue.heartbeat(self.worker_id, now)
+            except StorageUnavailable:
+                continue  # the lease may still hold; try again at the next beat
+            if not kept:
+                logger.warning("job %s lost its lease while running", job.id)
+                return
+
+    async def _release(self, jobs: Sequence[Job]) -> None:
+        now = self.clock.now()
+        for job in jobs:
+            await self.queue.settle(job.released(now), worker_id=self.worker_id)
