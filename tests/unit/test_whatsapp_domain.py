@@ -11,6 +11,7 @@ from memo.domain.whatsapp import (
     InboundMessage,
     LocationBody,
     MediaBody,
+    MessageContext,
     MessageError,
     MessageStatus,
     OtherBody,
@@ -112,3 +113,23 @@ def test_the_sender_is_the_business_scoped_id_when_no_number_is_shared() -> None
     assert (message.sender, message.media_id, message.mime_type, message.sha256, message.voice) == (
         "US.123", "55", "audio/ogg", "h", True)
     assert message.content == "[voice note]"
+
+
+def test_memory_metadata_holds_what_api_md_names_and_leaves_out_the_absent() -> None:
+    message = InboundMessage(
+        message_id="wamid.1", phone_number_id="123", wa_id="49151", user_id=None, contact_name="Anna",
+        type="audio", timestamp=T0, body=MediaBody(kind="audio", media_id="55", mime_type="audio/ogg", voice=True),
+        context=MessageContext(replied_to="wamid.0"), errors=(MessageError(code=131051, title="unknown"),),
+        metadata={"referral_source_url": "https://ad"})
+    assert message.memory_metadata() == {
+        "whatsappMessageId": "wamid.1", "phoneNumberId": "123", "sender": "49151", "waId": "49151",
+        "contactName": "Anna", "messageType": "audio", "timestamp": "2026-01-05T08:00:00+00:00", "mediaId": "55",
+        "mimeType": "audio/ogg", "voice": True, "context": {"repliedTo": "wamid.0"},
+        "errors": [{"code": 131051, "title": "unknown"}], "extra": {"referral_source_url": "https://ad"}}
+
+
+def test_memory_metadata_of_a_plain_text_has_no_media_or_context_keys() -> None:
+    message = InboundMessage(message_id="m", phone_number_id="1", wa_id=None, user_id="US.1", contact_name=None,
+                             type="text", timestamp=T0, body=TextBody(text="hi"))
+    assert set(message.memory_metadata()) == {"whatsappMessageId", "phoneNumberId", "sender", "userId",
+                                              "messageType", "timestamp"}

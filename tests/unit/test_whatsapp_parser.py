@@ -351,3 +351,15 @@ def test_a_sender_missing_from_several_contacts_gets_no_borrowed_name() -> None:
                                                       {"profile": {"name": "Al"}, "wa_id": "111"}],
                                          "messages": [stranger]}))
     assert [(m.sender, m.contact_name) for m in parsed.messages] == [("333", None)]
+
+
+def test_a_flow_reply_is_kept_by_its_readable_body() -> None:
+    inbound = _one(_message("interactive", {"type": "nfm_reply", "nfm_reply": {
+        "name": "flow", "body": "Sent", "response_json": '{"flow_token": "t"}'}}))
+    assert inbound.content == "[flow reply] Sent"
+
+
+def test_a_message_from_an_ad_keeps_the_ad_url_in_metadata() -> None:
+    inbound = _one(_message("text", {"body": "info?"}, referral={
+        "source_url": "https://fb.me/ad", "source_type": "ad", "source_id": "1", "headline": "h"}))
+    assert inbound.metadata == {"referral_source_url": "https://fb.me/ad"}

@@ -250,6 +250,25 @@ class InboundMessage:
     def voice(self) -> bool:
         return isinstance(self.body, MediaBody) and self.body.voice
 
+    def memory_metadata(self) -> dict[str, object]:
+        """What a `whatsapp_received` memory keeps beside its content (API.md 4): JSON values, absent ones left out."""
+        found: dict[str, object] = {
+            "whatsappMessageId": self.message_id, "phoneNumberId": self.phone_number_id, "sender": self.sender,
+            "waId": self.wa_id, "userId": self.user_id, "contactName": self.contact_name, "messageType": self.type,
+            "timestamp": self.timestamp.isoformat(), "mediaId": self.media_id, "mimeType": self.mime_type,
+            "sha256": self.sha256, "voice": self.voice or None,
+        }
+        if self.context is not None:
+            context = {"repliedTo": self.context.replied_to, "repliedToFrom": self.context.replied_to_from,
+                       "forwarded": self.context.forwarded or None,
+                       "frequentlyForwarded": self.context.frequently_forwarded or None}
+            found["context"] = {key: value for key, value in context.items() if value is not None} or None
+        if self.errors:
+            found["errors"] = [{"code": error.code, "title": error.title} for error in self.errors]
+        if self.metadata:
+            found["extra"] = dict(self.metadata)
+        return {key: value for key, value in found.items() if value is not None}
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SkippedItem:
