@@ -133,6 +133,7 @@ class CheckResult:
     detail: str | None = None
     latency_ms: float | None = None
     enabled: bool = True  # False for a part that is not configured or not built: healthy, and says so
+    figures: Mapping[str, int | float | str | None] = field(default_factory=dict)  # camelCase names, shown as is
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

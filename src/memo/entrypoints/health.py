@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from memo.application.dto import CheckResult
 from memo.application.errors import StorageUnavailable
-from memo.application.ports import HealthCheck, SealedSecrets, SecretBox
+from memo.application.ports import Clock, HealthCheck, JobQueue, SealedSecrets, SecretBox
 from memo.domain.errors import SecretUnreadable
 
 PROBE_KEY_ID = "health-probe"
@@ -68,4 +68,36 @@ class FixedCheck(HealthCheck):
 IN_PROCESS_LIMITS = FixedCheck("redis", "in-process", "nonces and rate limits live in this process; "
                                "set REDIS_URL to share them between instances")
 NO_VECTOR_INDEX = FixedCheck("vectorIndex", "none", "semantic indexing is not part of this version yet")
-NO_WORKER = FixedCheck("worker", "none", "no background jobs exist in this version yet")
+
+
+class WorkerCheck(HealthCheck):
+    """The queue's real state: unhealthy when a due job has waited past `stale_after_s` (no worker keeps up).
+
+    Parked (`failed`) jobs are reported but keep the check healthy: they wait for an operator, not a worker.
+    """
+
+    name = "worker"
+
+    def __init__(self, queue: JobQueue, clock: Clock, *, backend: str, stale_after_s: float = 300.0) -> None:
+        self._queue = queue
+        self._clock = clock
+        self._backend = backend
+        self._stale_after_s = stale_after_s
+
+    async def check(self) -> CheckResult:
+        now = self._clock.now()
+        try:
+            counts = await self._queue.counts(now)
+        except StorageUnavailable:
+            return CheckResult(healthy=False, backend=self._backend,
+                               detail="the job queue cannot be read: the database is unavailable")
+        age = counts.oldest_pending_age_s(now)
+        beat = counts.last_heartbeat_at
+        figures = {"pending": counts.pending, "running": counts.running, "failed": counts.failed,
+                   "oldestPendingAgeS": None if age is None else round(age, 3),
+                   "lastHeartbeatAt": None if beat is None else beat.isoformat()}
+        problem = None
+        if age is not None and age > self._stale_after_s:
+            problem = (f"a due job has waited {age:.0f} s: no worker is keeping up "
+                       "(is `memo worker` running against this database?)")
+        return CheckResult(healthy=problem is None, backend=self._backend, detail=problem, figures=figures)

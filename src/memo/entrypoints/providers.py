@@ -48,8 +48,8 @@ from memo.application.ports import (
 )
 from memo.application.read_memories import GetMemory, ListMemories
 from memo.application.update_memory import UpdateMemory
-from memo.entrypoints.health import IN_PROCESS_LIMITS, NO_VECTOR_INDEX, NO_WORKER, FixedCheck, SigningCheck
-from memo.entrypoints.settings import Settings
+from memo.entrypoints.health import IN_PROCESS_LIMITS, NO_VECTOR_INDEX, FixedCheck, SigningCheck, WorkerCheck
+from memo.entrypoints.settings import Profile, Settings
 
 
 class CoreProvider(Provider):
@@ -110,8 +110,8 @@ class CoreProvider(Provider):
         return NO_VECTOR_INDEX
 
     @provide(scope=Scope.APP, provides=HealthCheck)
-    def worker_check(self) -> HealthCheck:
-        return NO_WORKER
+    def worker_check(self, queue: JobQueue, clock: Clock, settings: Settings) -> HealthCheck:
+        return WorkerCheck(queue, clock, backend="in-memory" if settings.profile is Profile.TEST else "database outbox")
 
 
 class SystemProvider(Provider):

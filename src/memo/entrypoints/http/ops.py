@@ -30,6 +30,7 @@ def check_json(result: CheckResult) -> dict[str, Any]:
         body["detail"] = result.detail
     if result.latency_ms is not None:
         body["latencyMs"] = result.latency_ms
+    body.update(result.figures)
     return body
 
 
