@@ -1,4 +1,4 @@
-"""The `memo` command: run the server, migrate, and manage owners and keys straight in the database."""
+"""The `memo` command: run the server and the worker, migrate, manage owners, keys and jobs straight in the database."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+from uuid import UUID
 
 import click
 from dishka import AsyncContainer
@@ -21,12 +22,15 @@ from memo.application.manage_keys import (
     ResealSecrets,
     RevokeApiKey,
 )
+from memo.application.ports import Clock, JobQueue
 from memo.domain.errors import DomainError
+from memo.domain.jobs import Job, JobState
 from memo.entrypoints.client_commands import client_commands
 from memo.entrypoints.container import make_container
 from memo.entrypoints.local_secrets import save_first_key, with_local_secrets
 from memo.entrypoints.logs import configure_logging
 from memo.entrypoints.settings import Environment, Profile, Settings, SettingsError
+from memo.entrypoints.worker import run_worker
 
 T = TypeVar("T")
 
@@ -188,6 +192,64 @@ def keys_reseal() -> None:
         raise click.ClickException(
             f"{len(report.unreadable)} secret(s) open under no configured key and were left as they are: "
             f"{', '.join(report.unreadable)}; keep ENCRYPTION_KEYS_PREVIOUS until they are revoked or reissued")
+
+
+@main.command()
+def worker() -> None:
+    """Run background jobs until SIGTERM or SIGINT: the job in hand is finished, the rest released."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_file)
+    asyncio.run(run_worker(settings))
+
+
+@main.group()
+def jobs() -> None:
+    """Background jobs, for operators: list them, retry the parked ones."""
+
+
+def _job_json(job: Job) -> dict[str, Any]:
+    return {"id": str(job.id), "kind": job.kind, "state": job.state.value, "attempts": job.attempts,
+            "runAfter": job.run_after.isoformat(), "lastError": job.last_error,
+            "ownerId": None if job.owner_id is None else str(job.owner_id), "createdAt": job.created_at.isoformat()}
+
+
+@jobs.command("list")
+@click.option("--state", type=click.Choice([state.value for state in JobState]), default=None)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def jobs_list(state: str | None, limit: int, *, as_json: bool) -> None:
+    async def work(scope: AsyncContainer) -> list[Job]:
+        return list(await (await scope.get(JobQueue)).by_state(None if state is None else JobState(state),
+                                                               limit=limit))
+
+    found = [_job_json(job) for job in run_with_container(load_settings(), work)]
+    if as_json:
+        click.echo(json.dumps(found))
+        return
+    for row in found:
+        click.echo(f"{row['id']}\t{row['kind']}\t{row['state']}\t{row['attempts']}\t{row['runAfter']}\t"
+                   f"{row['lastError'] or ''}")
+
+
+@jobs.command("retry")
+@click.argument("job_id", type=click.UUID, required=False)
+@click.option("--all-failed", is_flag=True, help="Retry every job parked as failed.")
+def jobs_retry(job_id: UUID | None, *, all_failed: bool) -> None:
+    """Put a failed job (or every failed job) back to pending, with every attempt again."""
+    if (job_id is None) == (not all_failed):
+        raise click.UsageError("name one JOB_ID or give --all-failed")
+
+    async def work(scope: AsyncContainer) -> int:
+        queue: JobQueue = await scope.get(JobQueue)
+        now = (await scope.get(Clock)).now()
+        if job_id is None:
+            return await queue.retry_all_failed(now)
+        return int(await queue.retry(job_id, now))
+
+    retried = run_with_container(load_settings(), work)
+    if job_id is not None and not retried:
+        raise click.ClickException(f"job {job_id} is not parked as failed (or does not exist)")
+    click.echo(f"retried {retried} job(s)")
 
 
 for command in client_commands:

@@ -1,0 +1,70 @@
+"""`memo worker`: the job loop on the core container, stopped cleanly by SIGTERM or SIGINT.
+
+The handlers are registered here, by kind, in `JOB_USE_CASES`: each job runs its use case in a container scope
+of its own, so it gets its own unit of work, as a request does. New kinds of work add an entry; the loop
+(`memo.application.run_jobs`) never changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import socket
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from dishka import AsyncContainer
+
+from memo.adapters.storage.migrate import upgrade
+from memo.application.ports import Clock, JobQueue
+from memo.application.run_jobs import JobHandler, JobHandlers, RunJobs
+from memo.domain.jobs import Job
+from memo.entrypoints.container import make_container
+from memo.entrypoints.settings import Profile, Settings
+
+logger = logging.getLogger(__name__)
+
+# kind -> a use case the container builds, called with the job; none yet: the WhatsApp and indexing work adds them
+JOB_USE_CASES: Mapping[str, type[Any]] = {}
+
+
+def worker_id() -> str:
+    """Unique per process and start, readable in `memo jobs list`: host, pid and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def scoped_handlers(container: AsyncContainer, use_cases: Mapping[str, type[Any]]) -> JobHandlers:
+    def handler_for(use_case: type[Any]) -> JobHandler:
+        async def handle(job: Job) -> None:
+            async with container() as scope:
+                await (await scope.get(use_case))(job)
+        return handle
+
+    return {kind: handler_for(use_case) for kind, use_case in use_cases.items()}
+
+
+async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None,
+                     handlers: Callable[[AsyncContainer], JobHandlers] | None = None) -> None:
+    """Migrate, run the loop until `stop` (or SIGTERM / SIGINT) is set, close the container."""
+    stop = stop or asyncio.Event()
+    if settings.profile is not Profile.TEST:
+        await upgrade(settings.sqlalchemy_url)
+    container = make_container(settings)
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for signum in signals:
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        worker = RunJobs(queue=await container.get(JobQueue), clock=await container.get(Clock),
+                         handlers=(handlers or (lambda c: scoped_handlers(c, JOB_USE_CASES)))(container),
+                         worker_id=worker_id(), max_attempts=settings.job_max_attempts)
+        logger.info("worker %s started", worker.worker_id)
+        await worker.run(stop)
+        logger.info("worker %s stopped", worker.worker_id)
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+        await container.close()
