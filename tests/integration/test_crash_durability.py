@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,8 +40,9 @@ def database_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dic
         asyncio.run(drop_database(name))
 
 
-async def create_until_killed(port: int, key: dict[str, str], kill: asyncio.Event) -> set[str]:
-    """Fire the creates at once; return the ids the server acknowledged with a 201."""
+async def create_until_killed(port: int, key: dict[str, str], kill: asyncio.Event,
+                              outcomes: Counter[str]) -> set[str]:
+    """Fire the creates at once; return the ids the server acknowledged with a 201, count every outcome."""
     acknowledged: set[str] = set()
     limits = httpx.Limits(max_connections=64)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10, limits=limits) as client:
@@ -52,8 +54,10 @@ async def create_until_killed(port: int, key: dict[str, str], kill: asyncio.Even
             try:
                 response = await client.post("/api/memories", content=body,
                                              headers={**headers, "Content-Type": "application/json"})
-            except httpx.HTTPError:
+            except httpx.HTTPError as error:
+                outcomes[type(error).__name__] += 1
                 return  # cut off by the kill: not acknowledged, so nothing is owed
+            outcomes[f"{response.status_code} {response.json().get('code', '')}".strip()] += 1
             if response.status_code == 201:
                 acknowledged.add(response.json()["data"]["id"])
                 if len(acknowledged) >= CREATES // 4:
@@ -76,13 +80,14 @@ def test_every_acknowledged_create_survives_a_sigkill(tmp_path: Path, database_e
             await asyncio.to_thread(kill_group, process)
 
         killing = asyncio.create_task(killer())
-        acknowledged = await create_until_killed(port, key, kill)
+        acknowledged = await create_until_killed(port, key, kill, outcomes)
         kill.set()
         await killing
         return acknowledged
 
+    outcomes: Counter[str] = Counter()
     acknowledged = asyncio.run(load_and_kill())
-    assert len(acknowledged) >= CREATES // 4
+    assert len(acknowledged) >= CREATES // 4, outcomes
     assert process.returncode == -9
     assert group_members(process.pid) == []
     assert port_is_free(port)

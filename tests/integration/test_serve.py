@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from memo.client import sign_request
 from memo.entrypoints.cli import main
-from tests.support.server import free_port, serving
+from tests.support.server import free_port, server_output, serving
 
 pytestmark = pytest.mark.slow  # each test starts `memo serve` processes
 
@@ -30,20 +30,21 @@ def signed(port: int, method: str, path: str, key: dict[str, str], body: bytes =
 
 def test_first_start_creates_a_key_and_a_restart_keeps_it_and_the_data(tmp_path: Path) -> None:
     port = free_port()
-    with serving(tmp_path, port) as process:
+    with serving(tmp_path, port):
         key_file = tmp_path / ".memo" / "default-key.json"
         key = json.loads(key_file.read_text())
         assert oct(key_file.stat().st_mode & 0o777) == "0o600"
         created = signed(port, "POST", "/api/memories", key, b'{"content": "remember the milk"}')
-    output = process.stdout.read() if process.stdout else ""
+    output = server_output(tmp_path)
     assert key["keyId"] in output
     assert str(key_file) in output
     assert key["secret"] not in output
 
-    with serving(tmp_path, port) as process:
+    first_output = server_output(tmp_path)
+    with serving(tmp_path, port):
         listed = signed(port, "GET", "/api/memories", key)
     assert listed["data"] == [created["data"]]
-    assert "Created owner" not in (process.stdout.read() if process.stdout else "")
+    assert "Created owner" not in server_output(tmp_path).removeprefix(first_output)
 
 
 def test_client_commands_add_list_export_and_import_through_the_signed_api(

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+OUTPUT_FILE = "memo-serve.out"
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -22,18 +24,27 @@ def free_port() -> int:
         return port
 
 
+def server_output(folder: Path) -> str:
+    """Everything the servers started in `folder` printed (one file, appended to by each start)."""
+    path = folder / OUTPUT_FILE
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
 def start_server(folder: Path, port: int, env: Mapping[str, str] | None = None,
                  args: Sequence[str] = ()) -> subprocess.Popen[str]:
-    """Start `memo serve` in a process group of its own and wait until /health answers 200; the caller stops it."""
+    """Start `memo serve` in a process group of its own and wait until /health answers 200; the caller stops it.
+
+    Its output goes to a file, never to a pipe nobody reads: a full pipe would block the server mid-request.
+    """
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("MEMO_", "DATABASE_URL", "REDIS_URL"))}
     command = [sys.executable, "-m", "memo", "serve", "--port", str(port), *args]
-    process = subprocess.Popen(command, cwd=folder, env={**clean, **(env or {})},  # noqa: S603 - our own command
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    with (folder / OUTPUT_FILE).open("a") as output:
+        process = subprocess.Popen(command, cwd=folder, env={**clean, **(env or {})},  # noqa: S603 - our command
+                                   stdout=output, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            output = process.stdout.read() if process.stdout else ""
-            raise AssertionError(f"memo serve exited early:\n{output}")
+            raise AssertionError(f"memo serve exited early:\n{server_output(folder)}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as answer:
                 if answer.status == 200:
