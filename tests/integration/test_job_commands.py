@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memo.adapters.storage.jobs import SqlJobQueue
@@ -21,6 +22,7 @@ from memo.adapters.storage.sqlalchemy import SqlAlchemyUnitOfWork, create_engine
 from memo.adapters.system import TEST_NOW, SequentialIds
 from memo.domain.jobs import Job, JobState
 from memo.entrypoints.cli import main
+from memo.entrypoints.http.app import create_app
 from memo.entrypoints.settings import Settings
 from memo.entrypoints.worker import run_worker
 
@@ -150,3 +152,37 @@ async def test_memo_worker_runs_jobs_and_exits_cleanly_on_sigterm(data_dir: Path
     assert stored.last_error == "no handler is registered for job kind 'nobody-handles-this'"
     assert counts.last_heartbeat_at is not None
     assert b"stopped" in output
+
+
+async def test_the_embedded_server_runs_jobs_in_process_and_reports_its_heartbeat(data_dir: Path) -> None:
+    [job] = await _enqueue(data_dir, "nobody-handles-this")
+    settings = Settings.from_env(dotenv=None)
+    assert settings.runs_inprocess_worker
+
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        engine = create_engine(_url(data_dir))
+        try:
+            deadline = time.monotonic() + 10
+            stored = await SqlJobQueue(engine).get(job.id)
+            while (stored is None or stored.last_error is None) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+                stored = await SqlJobQueue(engine).get(job.id)
+        finally:
+            await engine.dispose()
+        worker = (await client.get("/health")).json()["checks"]["worker"]
+
+    assert stored is not None
+    assert stored.last_error == "no handler is registered for job kind 'nobody-handles-this'"
+    assert worker["status"] == "ok"
+    assert worker["lastHeartbeatAt"] is not None
+
+
+async def test_a_server_told_not_to_runs_no_worker(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEMO_INPROCESS_WORKER", "false")
+    await _enqueue(data_dir, "nobody-handles-this")
+
+    async with AsyncTestClient(app=create_app(Settings.from_env(dotenv=None))) as client:
+        await asyncio.sleep(0.3)
+        worker = (await client.get("/health")).json()["checks"]["worker"]
+
+    assert (worker["pending"], worker["lastHeartbeatAt"]) == (1, None)

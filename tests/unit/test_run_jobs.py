@@ -126,6 +126,30 @@ async def test_the_loop_beats_its_heartbeat_and_waits_when_nothing_is_due(world:
     assert world.state(job).state is JobState.DONE
 
 
+async def test_an_idle_loop_writes_its_heartbeat_once_per_interval_not_once_per_poll(world: World) -> None:
+    beats: list[object] = []
+    stop = asyncio.Event()
+    polls = 0
+
+    async def heartbeat(worker_id: str, now: object) -> None:
+        beats.append(now)
+
+    async def claim(*_: object, **__: object) -> list[Job]:
+        nonlocal polls
+        polls += 1
+        world.clock.advance(seconds=4)
+        if polls == 7:  # polls at 0, 4, ... 24 s
+            stop.set()
+        return []
+
+    world.queue.heartbeat = heartbeat  # type: ignore[method-assign,assignment]
+    world.queue.claim = claim  # type: ignore[method-assign,assignment]
+
+    await asyncio.wait_for(world.worker(idle_s=0.001, heartbeat_every_s=10).run(stop), 1)
+
+    assert beats == [TEST_NOW, TEST_NOW + timedelta(seconds=12), TEST_NOW + timedelta(seconds=24)]
+
+
 async def test_a_long_job_keeps_its_lease_while_it_runs(world: World) -> None:
     [job] = await world.enqueue()
     lease_s = 0.06

@@ -15,7 +15,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from memo.application.errors import StorageUnavailable
 from memo.application.ports import Clock, JobQueue
@@ -43,13 +44,15 @@ class RunJobs:
     batch_size: int = 10
     lease_s: float = 60.0
     idle_s: float = 1.0  # the pause when nothing was due, or storage was unavailable
+    heartbeat_every_s: float = 10.0  # an idle loop polls every `idle_s`; it need not write its heartbeat as often
     jitter: Jitter = full_jitter
+    _beaten_at: datetime | None = field(default=None, init=False, repr=False)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set: beat, claim a batch, run it; pause when there was nothing to do."""
         while not stop.is_set():
             try:
-                await self.queue.heartbeat(self.worker_id, self.clock.now())
+                await self._beat()
                 ran = await self.run_batch(stop)
             except StorageUnavailable:
                 logger.warning("job storage unavailable; worker %s retries shortly", self.worker_id)
@@ -91,6 +94,12 @@ class RunJobs:
             error, now, max_attempts=self.max_attempts, jitter=self.jitter)
         if not await self.queue.settle(outcome, worker_id=self.worker_id):
             logger.warning("job %s lost its lease before it finished; its outcome here is dropped", job.id)
+
+    async def _beat(self) -> None:
+        now = self.clock.now()
+        if self._beaten_at is None or (now - self._beaten_at).total_seconds() >= self.heartbeat_every_s:
+            await self.queue.heartbeat(self.worker_id, now)
+            self._beaten_at = now
 
     async def _keep_lease(self, job: Job) -> None:
         while True:

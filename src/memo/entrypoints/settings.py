@@ -107,9 +107,15 @@ class Settings:
     signature_max_age_s: Annotated[int, Meta(ge=1, le=86_400)] = setting("MEMO_SIGNATURE_MAX_AGE_S", 300)
     signature_max_skew_s: Annotated[int, Meta(ge=0, le=3600)] = setting("MEMO_SIGNATURE_MAX_SKEW_S", 60)
     job_max_attempts: Annotated[int, Meta(ge=1, le=100)] = setting("MEMO_JOB_MAX_ATTEMPTS", 8)
+    inprocess_worker: bool | None = setting("MEMO_INPROCESS_WORKER")  # unset: on for the embedded profile only
     log_level: Literal["debug", "info", "warning", "error", "critical"] = setting("LOG_LEVEL", "info", fold=str.lower)
     log_file: Path | None = setting("LOG_FILE")  # unset: stdout
     extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def runs_inprocess_worker(self) -> bool:
+        """Whether `memo serve` runs the job loop itself: the embedded default has no separate worker to run."""
+        return self.profile is Profile.EMBEDDED if self.inprocess_worker is None else self.inprocess_worker
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -46,6 +46,35 @@ def scoped_handlers(container: AsyncContainer, use_cases: Mapping[str, type[Any]
     return {kind: handler_for(use_case) for kind, use_case in use_cases.items()}
 
 
+async def _job_loop(container: AsyncContainer, settings: Settings,
+                    handlers: Callable[[AsyncContainer], JobHandlers] | None) -> RunJobs:
+    return RunJobs(queue=await container.get(JobQueue), clock=await container.get(Clock),
+                   handlers=(handlers or (lambda c: scoped_handlers(c, JOB_USE_CASES)))(container),
+                   worker_id=worker_id(), max_attempts=settings.job_max_attempts)
+
+
+class InProcessWorker:
+    """The job loop as a task beside the API (`memo serve` on the embedded default): started and stopped by the
+    server's lifespan on the app's own container, so the server keeps its signal handling."""
+
+    def __init__(self, container: AsyncContainer, settings: Settings) -> None:
+        self._container = container
+        self._settings = settings
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        worker = await _job_loop(self._container, self._settings, None)
+        self._task = asyncio.create_task(worker.run(self._stop), name=f"jobs {worker.worker_id}")
+        logger.info("in-process worker %s started", worker.worker_id)
+
+    async def stop(self) -> None:
+        """Finish the job in hand, release the rest; before the container closes."""
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+
+
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None,
                      handlers: Callable[[AsyncContainer], JobHandlers] | None = None) -> None:
     """Migrate, run the loop until `stop` (or SIGTERM / SIGINT) is set, close the container."""
@@ -58,9 +87,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None,
     for signum in signals:
         loop.add_signal_handler(signum, stop.set)
     try:
-        worker = RunJobs(queue=await container.get(JobQueue), clock=await container.get(Clock),
-                         handlers=(handlers or (lambda c: scoped_handlers(c, JOB_USE_CASES)))(container),
-                         worker_id=worker_id(), max_attempts=settings.job_max_attempts)
+        worker = await _job_loop(container, settings, handlers)
         logger.info("worker %s started", worker.worker_id)
         await worker.run(stop)
         logger.info("worker %s stopped", worker.worker_id)

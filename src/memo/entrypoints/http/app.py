@@ -21,6 +21,7 @@ from memo.entrypoints.http.ops import OpsController
 from memo.entrypoints.http.provider import HttpProvider
 from memo.entrypoints.local_secrets import with_local_secrets
 from memo.entrypoints.settings import Environment, Settings
+from memo.entrypoints.worker import InProcessWorker
 
 log = logging.getLogger("memo")
 
@@ -41,13 +42,14 @@ def create_app(settings: Settings | None = None, *overrides: Provider) -> Litest
         log.warning("v1 signatures are accepted (MEMO_ACCEPT_V1_SIGNATURES=true): they bind neither method nor "
                     "path; use it only while migrating clients to v2")
     container = make_container(settings, LitestarProvider(), HttpProvider(), *overrides)
+    worker = InProcessWorker(container, settings) if settings.runs_inprocess_worker else None
     app = Litestar(
         route_handlers=[MemoryController, OpsController],
         exception_handlers={**EXCEPTION_HANDLERS, **BODY_EXCEPTION_HANDLERS},  # type: ignore[dict-item]
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
-        on_startup=[freeze_startup_objects],
-        on_shutdown=[container.close],
+        on_startup=[freeze_startup_objects, *([worker.start] if worker else [])],
+        on_shutdown=[*([worker.stop] if worker else []), container.close],
         logging_config=None,
     )
     app.state[BODY_BUDGET_STATE] = BodyBudget(settings.unauthenticated_body_budget_bytes)
