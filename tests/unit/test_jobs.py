@@ -26,9 +26,10 @@ def test_a_new_job_is_pending_and_due_at_once() -> None:
     assert job.due(TEST_NOW)
 
 
-def test_a_job_without_a_kind_is_refused() -> None:
-    with pytest.raises(ValueError, match="kind"):
-        Job.new(id=UUID(int=1), kind="", now=TEST_NOW)
+@pytest.mark.parametrize("kind", ["", "k" * 65])
+def test_a_job_kind_that_the_table_cannot_hold_is_refused(kind: str) -> None:
+    with pytest.raises(ValueError, match="1 to 64 characters"):
+        Job.new(id=UUID(int=1), kind=kind, now=TEST_NOW)
 
 
 @pytest.mark.parametrize(("attempts", "bound_s"), [(1, 2), (2, 4), (3, 8), (10, 1024), (12, 3600), (40, 3600)])

@@ -1,10 +1,14 @@
-"""Where background jobs run: in `memo serve` on the embedded default, in `memo worker` elsewhere, unless told."""
+"""Where background jobs run (`memo serve` on the embedded default, `memo worker` elsewhere) and as whom."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
+from memo.domain.jobs import MAX_WORKER_ID_CHARS
 from memo.entrypoints.settings import Settings, SettingsError
+from memo.entrypoints.worker import worker_id
 
 
 @pytest.mark.parametrize(("environ", "in_process"), [
@@ -26,3 +30,12 @@ def test_max_attempts_outside_1_to_100_is_refused(attempts: str) -> None:
 
 def test_max_attempts_defaults_to_8() -> None:
     assert Settings.from_env({}, dotenv=None).job_max_attempts == 8
+
+
+def test_a_worker_id_fits_the_lease_column_whatever_the_host_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket, "gethostname", lambda: "h" * 300)
+
+    first, second = worker_id(), worker_id()
+
+    assert len(first) <= MAX_WORKER_ID_CHARS
+    assert first != second  # a restarted worker is another lease owner

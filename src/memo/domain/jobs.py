@@ -16,6 +16,8 @@ from typing import Any, Self
 from uuid import UUID
 
 MAX_ERROR_CHARS = 2_000
+MAX_KIND_CHARS = 64  # the column's width
+MAX_WORKER_ID_CHARS = 128  # the lease owner column's width
 DEFAULT_MAX_ATTEMPTS = 8
 
 Jitter = Callable[[float], float]
@@ -59,8 +61,8 @@ class Job:
     @classmethod
     def new(cls, *, id: UUID, kind: str, now: datetime, owner_id: UUID | None = None,  # noqa: A002
             payload: Mapping[str, Any] | None = None, run_after: datetime | None = None) -> Self:
-        if not kind:
-            msg = "a job needs a kind"
+        if not 0 < len(kind) <= MAX_KIND_CHARS:
+            msg = f"a job kind has 1 to {MAX_KIND_CHARS} characters"
             raise ValueError(msg)
         return cls(id=id, kind=kind, owner_id=owner_id, payload=dict(payload or {}),
                    run_after=now if run_after is None else run_after, created_at=now, updated_at=now)

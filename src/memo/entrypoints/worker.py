@@ -21,7 +21,7 @@ from dishka import AsyncContainer
 from memo.adapters.storage.migrate import upgrade
 from memo.application.ports import Clock, JobQueue
 from memo.application.run_jobs import JobHandler, JobHandlers, RunJobs
-from memo.domain.jobs import Job
+from memo.domain.jobs import MAX_WORKER_ID_CHARS, Job
 from memo.entrypoints.container import make_container
 from memo.entrypoints.settings import Profile, Settings
 
@@ -33,7 +33,8 @@ JOB_USE_CASES: Mapping[str, type[Any]] = {}
 
 def worker_id() -> str:
     """Unique per process and start, readable in `memo jobs list`: host, pid and a random suffix."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    suffix = f":{os.getpid()}:{secrets.token_hex(3)}"
+    return socket.gethostname()[:MAX_WORKER_ID_CHARS - len(suffix)] + suffix
 
 
 def scoped_handlers(container: AsyncContainer, use_cases: Mapping[str, type[Any]]) -> JobHandlers:
