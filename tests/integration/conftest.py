@@ -164,3 +164,13 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         yield backend
     finally:
         await backend.close()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh data dir for CLI commands run in this process, with no setting from the caller's shell."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("MEMO_ENV", "MEMO_PROFILE", "DATABASE_URL", "ENCRYPTION_KEY", "ENCRYPTION_KEYS_PREVIOUS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MEMO_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"

@@ -20,15 +20,6 @@ from memo.entrypoints.settings import Settings
 from tests.support.sealed_v1 import seal_as_format_1
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name in ("MEMO_ENV", "MEMO_PROFILE", "DATABASE_URL", "ENCRYPTION_KEY", "ENCRYPTION_KEYS_PREVIOUS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MEMO_DATA_DIR", str(tmp_path / "data"))
-    return tmp_path / "data"
-
-
 def memo(*args: str) -> str:
     result = CliRunner().invoke(main, list(args), catch_exceptions=False)
     assert result.exit_code == 0, result.output

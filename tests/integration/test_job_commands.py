@@ -27,15 +27,6 @@ from memo.entrypoints.settings import Settings
 from memo.entrypoints.worker import run_worker
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name in ("MEMO_ENV", "MEMO_PROFILE", "DATABASE_URL", "ENCRYPTION_KEY", "ENCRYPTION_KEYS_PREVIOUS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MEMO_DATA_DIR", str(tmp_path / "data"))
-    return tmp_path / "data"
-
-
 def _url(data_dir: Path) -> str:
     return f"sqlite+aiosqlite:///{data_dir / 'memo.db'}"
 
