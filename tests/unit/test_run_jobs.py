@@ -96,6 +96,21 @@ async def test_a_job_that_keeps_failing_is_parked_after_max_attempts(world: Worl
         JobState.FAILED, 3, "ValueError")
 
 
+async def test_a_job_whose_worker_dies_every_time_is_parked_without_running_again(world: World) -> None:
+    [job] = await world.enqueue()
+    for _ in range(3):  # claimed, then the worker is killed: the lease runs out and the job is due again
+        assert len(await world.queue.claim("doomed", limit=1, lease_s=60, now=world.clock.now())) == 1
+        world.clock.advance(seconds=61)
+
+    assert await world.worker(max_attempts=3).run_batch() == 1
+
+    stored = world.state(job)
+    assert (stored.state, stored.attempts) == (JobState.FAILED, 4)
+    assert stored.last_error is not None
+    assert stored.last_error.startswith("the worker running it stopped before it finished, 3 times")
+    assert world.ran == []
+
+
 async def test_stopping_finishes_the_job_in_hand_and_releases_the_rest(world: World) -> None:
     jobs = await world.enqueue(3)
     stop = asyncio.Event()

@@ -76,7 +76,10 @@ class RunJobs:
         """Run one claimed job and record done or a failed attempt, unless its lease went to another worker."""
         handler = self.handlers.get(job.kind)
         error: str | None = None
-        if handler is None:
+        if job.attempts > self.max_attempts:  # every earlier claim ended with its worker gone: never run it again
+            error = (f"the worker running it stopped before it finished, {job.attempts - 1} times; "
+                     f"last error: {job.last_error or 'none'}")
+        elif handler is None:
             error = f"no handler is registered for job kind {job.kind!r}"
         else:
             keeper = asyncio.create_task(self._keep_lease(job))
