@@ -23,6 +23,12 @@ class RateLimited(DomainError):
         self.retry_after_s = retry_after_s
 
 
+class Forbidden(DomainError):
+    """A refusal that no credential in the request would change, such as a wrong webhook verify token."""
+
+    code = "FORBIDDEN"
+
+
 class StorageUnavailable(DomainError):
     code = "DATABASE_UNAVAILABLE"
 

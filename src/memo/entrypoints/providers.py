@@ -48,6 +48,7 @@ from memo.application.ports import (
 )
 from memo.application.read_memories import GetMemory, ListMemories
 from memo.application.update_memory import UpdateMemory
+from memo.application.verify_webhook_subscription import VerifyWebhookSubscription, WebhookSubscriptionLimits
 from memo.entrypoints.health import IN_PROCESS_LIMITS, NO_VECTOR_INDEX, FixedCheck, SigningCheck, WorkerCheck
 from memo.entrypoints.settings import Profile, Settings
 
@@ -77,6 +78,13 @@ class CoreProvider(Provider):
     def rate_limits(self, settings: Settings) -> RateLimits:
         return RateLimits(window_s=settings.rate_limit_window_ms / 1000, per_key=settings.rate_limit_max_requests,
                           per_ip=settings.rate_limit_ip_max_requests)
+
+    @provide(scope=Scope.APP)
+    def verify_webhook_subscription(self, limiter: RateLimiter, settings: Settings) -> VerifyWebhookSubscription:
+        token = settings.whatsapp_verify_token.reveal() if settings.whatsapp_verify_token else ""
+        limits = WebhookSubscriptionLimits(window_s=settings.rate_limit_window_ms / 1000,
+                                           per_ip=settings.rate_limit_ip_max_requests)
+        return VerifyWebhookSubscription(limiter=limiter, limits=limits, verify_token=token)
 
     @provide(scope=Scope.APP)
     def secret_box(self, settings: Settings) -> SecretBox:

@@ -20,6 +20,7 @@ from litestar.utils.scope.state import ScopeState
 
 from memo.application.errors import (
     AuthenticationFailed,
+    Forbidden,
     NonceStoreUnavailable,
     RateLimited,
     StorageUnavailable,
@@ -44,6 +45,7 @@ WWW_AUTHENTICATE = {"WWW-Authenticate": "Memo-HMAC-SHA256"}
 # nearest listed ancestor; DomainError itself is absent on purpose (SecretUnreadable, for one, is a 500).
 STATUS_BY_TYPE: dict[type[DomainError], int] = {
     ValidationFailed: 400,
+    Forbidden: 403,
     MemoryNotFound: 404,
     OwnerNotFound: 404,
     ApiKeyNotFound: 404,

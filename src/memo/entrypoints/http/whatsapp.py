@@ -1,0 +1,39 @@
+"""The WhatsApp webhook's subscription check: unsigned (Meta calls it), limited per IP, the challenge as plain text."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Controller, Request, Response, get
+from litestar.enums import MediaType
+from litestar.openapi import ResponseSpec
+from litestar.params import QueryParameter
+
+from memo.application.verify_webhook_subscription import MAX_CHALLENGE_CHARS, VerifyWebhookSubscription
+from memo.entrypoints.http.guards import client_ip
+from memo.entrypoints.http.schemas import ErrorBody
+
+# Optional on the wire: a missing one is Meta's check failing (403), not a malformed request (400).
+HubMode = Annotated[str | None, QueryParameter(name="hub.mode", required=False, description="`subscribe`")]
+HubVerifyToken = Annotated[str | None, QueryParameter(name="hub.verify_token", required=False,
+                                                 description="Must equal WHATSAPP_VERIFY_TOKEN")]
+HubChallenge = Annotated[str | None, QueryParameter(name="hub.challenge", required=False,
+                                               description=f"Echoed as given, 1..{MAX_CHALLENGE_CHARS} characters")]
+
+
+class WhatsAppController(Controller):
+    path = "/api/whatsapp"
+    tags = ["WhatsApp"]  # noqa: RUF012
+
+    @get("/webhook", operation_id="VerifyWhatsAppWebhook", media_type=MediaType.TEXT,
+         summary="Meta's subscription check: the challenge echoed for the right verify token (unsigned)",
+         responses={403: ResponseSpec(ErrorBody, description="wrong mode or token, a missing parameter, or no "
+                                                             "WHATSAPP_VERIFY_TOKEN set"),
+                    429: ResponseSpec(ErrorBody, description="over RATE_LIMIT_IP_MAX_REQUESTS for this address")})
+    @inject
+    async def verify_webhook(self, request: Request[Any, Any, Any], verify: FromDishka[VerifyWebhookSubscription],
+                             mode: HubMode = None, token: HubVerifyToken = None,
+                             challenge: HubChallenge = None) -> Response[str]:
+        echoed = await verify(mode=mode, token=token, challenge=challenge, client_ip=client_ip(request))
+        return Response(echoed, media_type=MediaType.TEXT, headers={"Cache-Control": "no-store"})
