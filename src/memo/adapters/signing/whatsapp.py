@@ -1,4 +1,4 @@
-"""Meta's webhook signature (`X-Hub-Signature-256: sha256=<hex>`), and the verify token of the subscription GET.
+"""Meta's webhook signature (`X-Hub-Signature-256: sha256=<hex>`), checked over the raw body.
 
 Meta signs the exact bytes it sends, with non-ASCII escaped as `\\uXXXX` and `/` as `\\/`; re-serialising the JSON
 would change them, so only the raw body is checked, before anything parses it. Several app secrets are accepted so
@@ -44,10 +44,3 @@ class MetaWebhookVerifier(WebhookVerifier):
         if not any(matches):
             raise AuthenticationFailed("INVALID_WHATSAPP_SIGNATURE", "The webhook signature does not verify "
                                        "with any configured app secret.")
-
-
-def verify_token(given: str, expected: str) -> bool:
-    """The subscription check of `GET /api/whatsapp/webhook`, in constant time; an unset token never matches."""
-    if not expected:
-        return False
-    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
