@@ -130,3 +130,9 @@ async def test_parameters_the_framework_refuses_are_named_as_sent_not_as_the_han
         response = await client.get("/typed", params=params, headers=headers)
     assert response.status_code == 400
     assert response.json()["details"] == [{"field": field, "message": message}]
+
+
+async def test_openapi_says_what_a_late_body_or_a_spent_budget_answers(world: World) -> None:
+    description = (await world.client.get("/schema/openapi.json")).json()["info"]["description"]
+    for code in ("413 PAYLOAD_TOO_LARGE", "408 REQUEST_TIMEOUT", "503 SERVER_BUSY", "429 RATE_LIMIT_EXCEEDED"):
+        assert code in description

@@ -16,6 +16,14 @@ SIGNING = (
     "and a nonce is accepted once per key."
 )
 
+LIMITS = (
+    "Limits on every request, in the error envelope: a body larger than MEMO_MAX_BODY_BYTES is `413 "
+    "PAYLOAD_TOO_LARGE` before any signature work; a body not complete within MEMO_BODY_TIMEOUT_S (10 s) is "
+    "`408 REQUEST_TIMEOUT`; while the memory budget for bodies of requests not yet authenticated is spent, "
+    "`503 SERVER_BUSY` with Retry-After; too many requests per key, or too many failed authentications per "
+    "address, `429 RATE_LIMIT_EXCEEDED` with Retry-After and RateLimit-* headers."
+)
+
 
 def _header(name: str, description: str) -> SecurityScheme:
     return SecurityScheme(type="apiKey", name=name, security_scheme_in="header", description=description)
@@ -25,7 +33,7 @@ def openapi_config() -> OpenAPIConfig:
     return OpenAPIConfig(
         title="Memo",
         version=VERSION,
-        description="Memo, a personal AI memory.\n\n" + SIGNING,
+        description="Memo, a personal AI memory.\n\n" + SIGNING + "\n\n" + LIMITS,
         path="/schema",
         render_plugins=[ScalarRenderPlugin()],
         components=Components(security_schemes={
