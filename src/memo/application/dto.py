@@ -145,3 +145,30 @@ class IssuedKey:
     owner_name: str
     label: str | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SentMessage:
+    """What the Cloud API answered for an accepted send: its WhatsApp message id and the recipient it names."""
+
+    message_id: str
+    to: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DownloadedMedia:
+    data: bytes
+    mime_type: str | None
+    sha256: str  # hex, of `data`, computed here
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncStatus:
+    """One owner's WhatsApp figures, all read from storage."""
+
+    last_webhook_at: datetime | None  # the last time a webhook brought this owner a new message or status
+    received: int
+    sent: int
+    deliveries: Mapping[str, int]  # sent messages by delivery state: sent, delivered, read, failed
+    media: Mapping[str, int]  # received media by state: pending, stored, failed
+    jobs: Mapping[str, int]  # this owner's jobs: pending, running, failed

@@ -61,3 +61,48 @@ class NestedUnitOfWork(RuntimeError):
     def __init__(self) -> None:
         super().__init__("this unit of work is already open: finish the outer `async with uow:` block first, "
                          "or use another unit of work")
+
+
+class WhatsAppNotConfigured(DomainError):
+    code = "WHATSAPP_NOT_CONFIGURED"
+
+    def __init__(self) -> None:
+        super().__init__("WhatsApp sending is not configured: set WHATSAPP_ACCESS_TOKEN and WHATSAPP_PHONE_NUMBER_ID.")
+
+
+class UpstreamFailure(DomainError):
+    """The WhatsApp Cloud API refused or did not answer; `meta_code` and `meta_title` are Meta's, when it gave them."""
+
+    code = "UPSTREAM_ERROR"
+
+    def __init__(self, message: str, *, meta_code: int | None = None, meta_title: str | None = None) -> None:
+        super().__init__(message)
+        self.meta_code = meta_code
+        self.meta_title = meta_title
+
+
+class OutsideCustomerCareWindow(UpstreamFailure):
+    """Meta 131047: more than 24 hours since the person last wrote, so only a template may be sent."""
+
+    code = "OUTSIDE_CUSTOMER_CARE_WINDOW"
+
+
+class UpstreamRateLimited(UpstreamFailure):
+    code = "UPSTREAM_RATE_LIMITED"
+
+    def __init__(self, message: str, *, retry_after_s: int, meta_code: int | None = None,
+                 meta_title: str | None = None) -> None:
+        super().__init__(message, meta_code=meta_code, meta_title=meta_title)
+        self.retry_after_s = retry_after_s
+
+
+class UpstreamAuthError(UpstreamFailure):
+    """Meta 190: the access token expired or is invalid; an operator must replace WHATSAPP_ACCESS_TOKEN."""
+
+    code = "UPSTREAM_AUTH_ERROR"
+
+
+class MediaUnavailable(DomainError):
+    """Media that a retry will not bring: Meta no longer has it, or it is larger than Memo keeps."""
+
+    code = "MEDIA_UNAVAILABLE"

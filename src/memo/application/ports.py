@@ -10,16 +10,21 @@ from uuid import UUID
 from memo.application.dto import (
     ActiveKey,
     CheckResult,
+    DownloadedMedia,
     MemoryQuery,
     Page,
     RateLimitDecision,
     SecurityEvent,
+    SentMessage,
     SignedRequest,
+    SyncStatus,
 )
+from memo.domain.conversation import ConversationMessage
 from memo.domain.idempotency import IdempotencyRecord
 from memo.domain.jobs import Job, JobCounts, JobState
 from memo.domain.memory import Memory
 from memo.domain.owners import ApiKey, Owner, Principal
+from memo.domain.whatsapp import ParsedNotification, StatusUpdate
 
 
 class Clock(Protocol):
@@ -55,7 +60,14 @@ class OwnerRepository(Protocol):
     async def add(self, owner: Owner) -> None: ...
     async def by_name(self, name: str) -> Owner | None: ...
     async def by_id(self, owner_id: UUID) -> Owner | None: ...
+    async def by_whatsapp_phone_number_id(self, phone_number_id: str) -> Owner | None:
+        """The owner of a receiving business number, read from storage on every call (no cache to go stale)."""
+        ...
     async def all(self) -> Sequence[Owner]: ...
+    async def update(self, owner: Owner) -> bool:
+        """Store the owner's WhatsApp numbers; False when no such owner; ValidationFailed when another owner
+        already claims the phone number id."""
+        ...
 
 
 class ApiKeyRepository(Protocol):
@@ -63,6 +75,27 @@ class ApiKeyRepository(Protocol):
     async def get(self, key_id: str) -> ApiKey | None: ...
     async def all(self) -> Sequence[ApiKey]: ...
     async def revoke(self, key_id: str, at: datetime) -> bool: ...
+
+
+class WhatsAppMessageRepository(Protocol):
+    """The WhatsApp messages received and sent, and the delivery state of the sent ones, per owner."""
+
+    async def claim(self, message: ConversationMessage) -> bool:
+        """Record `message` unless (owner, WhatsApp message id) is already recorded; True when it is new.
+
+        Atomic against concurrent callers: of many claims of one id, one records it and the others (once it has
+        committed) get False; if it rolls back, a later claim records it.
+        """
+        ...
+    async def get(self, owner_id: UUID, whatsapp_message_id: str) -> ConversationMessage | None: ...
+    async def save_media(self, message: ConversationMessage) -> None:
+        """Store the media state and reference of a recorded message."""
+        ...
+    async def record_status(self, owner_id: UUID, status: StatusUpdate, *, received_at: datetime) -> bool:
+        """Keep `status` for the message it names, sent by Memo or not yet known, if it advances the kept one
+        (memo.domain.whatsapp.advances), atomically; True when it did. A status is never moved backwards."""
+        ...
+    async def status_of(self, owner_id: UUID, whatsapp_message_id: str) -> StatusUpdate | None: ...
 
 
 class Outbox(Protocol):
@@ -105,6 +138,7 @@ class UnitOfWork(Protocol):
     idempotency: IdempotencyRepository
     owners: OwnerRepository
     api_keys: ApiKeyRepository
+    whatsapp: WhatsAppMessageRepository
     outbox: Outbox
 
     async def __aenter__(self) -> Self: ...
@@ -173,6 +207,49 @@ class WebhookVerifier(Protocol):
         `headers` have lower-case names, as in SignedRequest.
         """
         ...
+
+
+class NotificationParser(Protocol):
+    """Reads a verified webhook body into domain values; one unreadable item is skipped, never its siblings."""
+
+    def parse(self, body: bytes) -> ParsedNotification:
+        """The notification, or InvalidJson / InvalidWebhookObject for a body that is not one at all."""
+        ...
+
+
+class MessageSender(Protocol):
+    """Sends WhatsApp messages (the Cloud API in production)."""
+
+    async def send_text(self, to: str, text: str, *, reply_to: str | None = None) -> SentMessage:
+        """Send `text` to `to` (digits only), as a reply to the WhatsApp message id `reply_to` when given.
+
+        Raises an UpstreamFailure subclass (memo.application.errors) for every refusal and for a timeout; retries
+        only where the answer proves nothing was sent.
+        """
+        ...
+
+
+class MediaDownloader(Protocol):
+    """Fetches a received message's media by its id: the URL is looked up afresh every time, as Meta's expire."""
+
+    async def download(self, media_id: str, *, max_bytes: int) -> DownloadedMedia:
+        """The bytes; MediaUnavailable when Meta no longer has them or they exceed `max_bytes` (a retry will not
+        help), UpstreamFailure when a retry may."""
+        ...
+
+
+class MediaStore(Protocol):
+    """Keeps media bytes under an opaque reference."""
+
+    async def put(self, owner_id: UUID, name: str, data: bytes) -> str:
+        """Store `data` durably (written through before returning) and return its reference; the same owner and
+        name again replaces the bytes and answers the same reference."""
+        ...
+    async def get(self, ref: str) -> bytes | None: ...
+
+
+class SyncStatusReader(Protocol):
+    async def sync_status(self, owner_id: UUID) -> SyncStatus: ...
 
 
 class AuditLog(Protocol):

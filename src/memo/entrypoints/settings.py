@@ -84,6 +84,10 @@ class Settings:
     whatsapp_phone_number_id: str | None = setting("WHATSAPP_PHONE_NUMBER_ID")
     whatsapp_api_base_url: str = setting("WHATSAPP_API_BASE_URL", "https://graph.facebook.com")
     whatsapp_api_version: str = setting("WHATSAPP_API_VERSION", "v21.0")
+    whatsapp_connect_timeout_s: Annotated[float, Meta(ge=0.1, le=60)] = setting("WHATSAPP_CONNECT_TIMEOUT_S", 5.0)
+    whatsapp_read_timeout_s: Annotated[float, Meta(ge=0.1, le=600)] = setting("WHATSAPP_READ_TIMEOUT_S", 20.0)
+    media_dir: Path | None = setting("MEMO_MEDIA_DIR")  # unset: media/ in the data dir
+    media_max_bytes: Annotated[int, Meta(ge=1024, le=1024 * MiB)] = setting("MEMO_MEDIA_MAX_BYTES", 100 * MiB)
     api_secret_key: Secret | None = setting("API_SECRET_KEY")
     encryption_key: Secret | None = setting("ENCRYPTION_KEY")
     encryption_keys_previous: tuple[Secret, ...] = setting("ENCRYPTION_KEYS_PREVIOUS", ())  # comma-separated
@@ -116,6 +120,17 @@ class Settings:
     def runs_inprocess_worker(self) -> bool:
         """Whether `memo serve` runs the job loop itself: the embedded default has no separate worker to run."""
         return self.profile is Profile.EMBEDDED if self.inprocess_worker is None else self.inprocess_worker
+
+    @property
+    def whatsapp_app_secrets(self) -> tuple[bytes, ...]:
+        """WHATSAPP_APP_SECRET split on commas: the current secret and any still accepted while rotating."""
+        if self.whatsapp_app_secret is None:
+            return ()
+        return tuple(part.strip().encode() for part in self.whatsapp_app_secret.reveal().split(",") if part.strip())
+
+    @property
+    def media_path(self) -> Path:
+        return self.media_dir or self.data_dir / "media"
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -172,11 +187,14 @@ def read_dotenv(path: Path) -> dict[str, str]:
 def secret_problem(name: str, value: Secret | None) -> str | None:
     if value is None:
         return f"{name} is required in production"
-    text, minimum = value.reveal(), MIN_SECRET_CHARS[name]
-    if len(text) < minimum:
-        return f"{name} must be at least {minimum} characters (it has {len(text)})"
-    if text.lower() in WEAK_SECRETS or len(set(text)) < 8:  # noqa: PLR2004
-        return f"{name} is too weak: use a random value"
+    minimum = MIN_SECRET_CHARS[name]
+    # WHATSAPP_APP_SECRET may list several secrets while one is rotated: each must be strong on its own
+    parts = value.reveal().split(",") if name == "WHATSAPP_APP_SECRET" else [value.reveal()]
+    for text in (part.strip() for part in parts):
+        if len(text) < minimum:
+            return f"{name} must be at least {minimum} characters (it has {len(text)})"
+        if text.lower() in WEAK_SECRETS or len(set(text)) < 8:  # noqa: PLR2004
+            return f"{name} is too weak: use a random value"
     return None
 
 
