@@ -156,8 +156,24 @@ class InMemoryOwnerRepository(OwnerRepository):
     async def by_id(self, owner_id: UUID) -> Owner | None:
         return self._owners.get(owner_id)
 
+    async def by_whatsapp_phone_number_id(self, phone_number_id: str) -> Owner | None:
+        return next((owner for owner in self._owners.values()
+                     if owner.whatsapp_phone_number_id == phone_number_id), None)
+
     async def all(self) -> Sequence[Owner]:
         return sorted(self._owners.values(), key=lambda owner: (owner.created_at, owner.id))
+
+    async def update(self, owner: Owner) -> bool:
+        if owner.id not in self._owners:
+            return False
+        if owner.whatsapp_phone_number_id is not None:
+            holder = await self.by_whatsapp_phone_number_id(owner.whatsapp_phone_number_id)
+            if holder is not None and holder.id != owner.id:
+                raise ValidationFailed.single("whatsappPhoneNumberId", "is already claimed by another owner")
+        numbers = replace(self._owners[owner.id], whatsapp_phone_number_id=owner.whatsapp_phone_number_id,
+                          whatsapp_number=owner.whatsapp_number)
+        self._journal.put(self._owners, owner.id, numbers)
+        return True
 
 
 class InMemoryApiKeyRepository(ApiKeyRepository):

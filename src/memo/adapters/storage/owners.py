@@ -55,9 +55,28 @@ class SqlAlchemyOwnerRepository(OwnerRepository):
         return None if row is None else owner_to_domain(row)
 
     @translating
+    async def by_whatsapp_phone_number_id(self, phone_number_id: str) -> Owner | None:
+        row = await self._rows.get_one_or_none(OwnerRow.whatsapp_phone_number_id == phone_number_id)
+        return None if row is None else owner_to_domain(row)
+
+    @translating
     async def all(self) -> Sequence[Owner]:
         rows = await self._rows.get_many(OrderBy(field_name="created_at"), OrderBy(field_name="id"))
         return [owner_to_domain(row) for row in rows]
+
+    @translating
+    async def update(self, owner: Owner) -> bool:
+        # The unique index decides who holds a number; checked first, as a failed UPDATE would poison the
+        # transaction on PostgreSQL. A race past the check still ends in the index's IntegrityError, never two owners.
+        if owner.whatsapp_phone_number_id is not None:
+            holder = await self.by_whatsapp_phone_number_id(owner.whatsapp_phone_number_id)
+            if holder is not None and holder.id != owner.id:
+                raise ValidationFailed.single("whatsappPhoneNumberId", "is already claimed by another owner")
+        result = await self._session.execute(
+            update(OwnerRow).where(OwnerRow.id == owner.id).values(
+                whatsapp_phone_number_id=owner.whatsapp_phone_number_id, whatsapp_number=owner.whatsapp_number)
+            .execution_options(synchronize_session=False))
+        return affected(result) == 1
 
 
 class SqlAlchemyApiKeyRepository(ApiKeyRepository):
