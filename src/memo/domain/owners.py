@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID
 
@@ -28,12 +28,21 @@ class Owner:
         if not OWNER_NAME_PATTERN.fullmatch(name):
             raise ValidationFailed.single(
                 "name", "1 to 64 of letters, digits, '_', '.', '@' or '-', starting alphanumeric")
-        for field_name, value in (("whatsappPhoneNumberId", whatsapp_phone_number_id),
-                                  ("whatsappNumber", whatsapp_number)):
-            if value is not None and not PHONE_NUMBER_PATTERN.fullmatch(value):
-                raise ValidationFailed.single(field_name, "must be 6 to 20 digits")
+        _check_numbers(whatsapp_phone_number_id, whatsapp_number)
         return cls(id=id, name=name, whatsapp_phone_number_id=whatsapp_phone_number_id,
                    whatsapp_number=whatsapp_number, created_at=now)
+
+    def with_numbers(self, *, whatsapp_phone_number_id: str | None, whatsapp_number: str | None) -> Owner:
+        """The same owner with these WhatsApp numbers (None: no number), checked as `create` checks them."""
+        _check_numbers(whatsapp_phone_number_id, whatsapp_number)
+        return replace(self, whatsapp_phone_number_id=whatsapp_phone_number_id, whatsapp_number=whatsapp_number)
+
+
+def _check_numbers(whatsapp_phone_number_id: str | None, whatsapp_number: str | None) -> None:
+    for field_name, value in (("whatsappPhoneNumberId", whatsapp_phone_number_id),
+                              ("whatsappNumber", whatsapp_number)):
+        if value is not None and not PHONE_NUMBER_PATTERN.fullmatch(value):
+            raise ValidationFailed.single(field_name, "must be 6 to 20 digits")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

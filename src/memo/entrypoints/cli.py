@@ -23,8 +23,10 @@ from memo.application.manage_keys import (
     RevokeApiKey,
 )
 from memo.application.ports import Clock, JobQueue
-from memo.domain.errors import DomainError
+from memo.application.update_owner import KEEP, NumberChange, UpdateOwner
+from memo.domain.errors import DomainError, ValidationFailed
 from memo.domain.jobs import Job, JobState
+from memo.domain.owners import Owner
 from memo.entrypoints.client_commands import client_commands
 from memo.entrypoints.container import make_container
 from memo.entrypoints.local_secrets import save_first_key, with_local_secrets
@@ -58,7 +60,15 @@ def run_with_container(settings: Settings, work: Callable[[AsyncContainer], Awai
     try:
         return asyncio.run(go())
     except DomainError as error:
-        raise click.ClickException(error.message) from None
+        raise click.ClickException(describe(error)) from None
+
+
+def describe(error: DomainError) -> str:
+    """One line for the operator; a validation error says which field is wrong and why."""
+    if isinstance(error, ValidationFailed):
+        details = "; ".join(f"{problem.field}: {problem.message}" for problem in error.problems)
+        return f"{error.message.rstrip('.')} ({details})"
+    return error.message
 
 
 @click.group()
@@ -128,6 +138,52 @@ def owners_create(name: str, whatsapp_phone_number_id: str | None, whatsapp_numb
         click.echo(f"created owner {owner.name} ({owner.id})")
 
     run_with_container(load_settings(), work)
+
+
+def _number_change(option: str, value: str | None, *, clear: bool) -> NumberChange:
+    if value is not None and clear:
+        raise click.UsageError(f"give --{option} or --clear-{option}, not both")
+    if clear:
+        return None
+    return KEEP if value is None else value
+
+
+def _owner_json(owner: Owner) -> dict[str, Any]:
+    return {"id": str(owner.id), "name": owner.name, "whatsappPhoneNumberId": owner.whatsapp_phone_number_id,
+            "whatsappNumber": owner.whatsapp_number, "createdAt": owner.created_at.isoformat()}
+
+
+@owners.command("update")
+@click.argument("name")
+@click.option("--whatsapp-phone-number-id", default=None, help="The WhatsApp Business phone number id they own.")
+@click.option("--clear-whatsapp-phone-number-id", is_flag=True, help="They own no business phone number id.")
+@click.option("--whatsapp-number", default=None, help="Their WhatsApp number, digits only.")
+@click.option("--clear-whatsapp-number", is_flag=True, help="Forget their WhatsApp number.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print {id, name, whatsappPhoneNumberId, whatsappNumber, createdAt}.")
+def owners_update(name: str, whatsapp_phone_number_id: str | None, whatsapp_number: str | None, *,
+                  clear_whatsapp_phone_number_id: bool, clear_whatsapp_number: bool, as_json: bool) -> None:
+    """Change an owner's WhatsApp numbers; only the options given change.
+
+    Running servers see the change at once: they read the owner from the database on every webhook (no cache).
+    """
+    phone_number_id = _number_change("whatsapp-phone-number-id", whatsapp_phone_number_id,
+                                     clear=clear_whatsapp_phone_number_id)
+    number = _number_change("whatsapp-number", whatsapp_number, clear=clear_whatsapp_number)
+    if phone_number_id is KEEP and number is KEEP:
+        raise click.UsageError("nothing to change: give a number or a --clear-... option")
+
+    async def work(scope: AsyncContainer) -> Owner:
+        return await (await scope.get(UpdateOwner))(name, whatsapp_phone_number_id=phone_number_id,
+                                                    whatsapp_number=number)
+
+    owner = run_with_container(load_settings(), work)
+    if as_json:
+        click.echo(json.dumps(_owner_json(owner)))
+    else:
+        click.echo(f"updated owner {owner.name} ({owner.id})\n"
+                   f"whatsapp phone number id: {owner.whatsapp_phone_number_id or '(none)'}\n"
+                   f"whatsapp number: {owner.whatsapp_number or '(none)'}")
 
 
 @main.group()

@@ -48,6 +48,7 @@ from memo.application.ports import (
 )
 from memo.application.read_memories import GetMemory, ListMemories
 from memo.application.update_memory import UpdateMemory
+from memo.application.update_owner import UpdateOwner
 from memo.application.verify_webhook_subscription import VerifyWebhookSubscription, WebhookSubscriptionLimits
 from memo.entrypoints.health import IN_PROCESS_LIMITS, NO_VECTOR_INDEX, FixedCheck, SigningCheck, WorkerCheck
 from memo.entrypoints.settings import Profile, Settings
@@ -67,6 +68,7 @@ class CoreProvider(Provider):
     # built once: authentication runs on every request and holds no per-request state
     authenticate_request = provide(AuthenticateRequest, scope=Scope.APP)
     create_owner = provide(CreateOwner)
+    update_owner = provide(UpdateOwner)
     issue_api_key = provide(IssueApiKey)
     list_api_keys = provide(ListApiKeys)
     revoke_api_key = provide(RevokeApiKey)
