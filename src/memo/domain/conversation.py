@@ -107,3 +107,6 @@ def received_memory(message: InboundMessage, *, id: UUID, owner_id: UUID, now: d
     content = clipped(storable_text(message.content).strip(), MAX_CONTENT_CHARS) or f"[{message.type}]"
     return Memory.create(id=id, owner_id=owner_id, content=content, type=MemoryType.WHATSAPP_RECEIVED,
                          metadata=fitted_metadata(message.memory_metadata()), source=Source.WHATSAPP, now=now)
+
+
+FETCH_MEDIA_JOB = "whatsapp.fetch_media"  # payload: {"messageId": the WhatsApp message id}

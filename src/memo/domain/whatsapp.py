@@ -33,6 +33,21 @@ class InvalidWebhookObject(DomainError):
         self.found = found
 
 
+# Bounds on Meta's ids, far above what Meta sends (a wamid is under 100 characters): an id past them is not Meta's,
+# and an unbounded one could not be indexed.
+MAX_ID_CHARS = 256
+MAX_TYPE_CHARS = 64
+
+
+def _check_id(name: str, value: str | None, *, required: bool = False) -> None:
+    if value is None or value == "":
+        if required:
+            raise ValueError(f"{name} is required")
+        return
+    if len(value) > MAX_ID_CHARS or not value.isprintable():
+        raise ValueError(f"{name} must be at most {MAX_ID_CHARS} printable characters")
+
+
 class MessageStatus(StrEnum):
     SENT = "sent"
     DELIVERED = "delivered"
@@ -43,6 +58,11 @@ class MessageStatus(StrEnum):
 # Meta delivers statuses unordered and more than once: a message only ever moves up this ladder. `failed` is on
 # top because it is terminal; a late `delivered` from another device does not revive a failed send.
 _RANK = {MessageStatus.SENT: 0, MessageStatus.DELIVERED: 1, MessageStatus.READ: 2, MessageStatus.FAILED: 3}
+
+
+def status_rank(status: MessageStatus) -> int:
+    """The status's place on the ladder, for stores that compare statuses in their own queries."""
+    return _RANK[status]
 
 
 def advances(current: MessageStatus | None, incoming: MessageStatus) -> bool:
@@ -72,6 +92,8 @@ class StatusUpdate:
     def __post_init__(self) -> None:
         if self.timestamp.tzinfo is None:
             raise ValueError("a status timestamp must be timezone-aware")
+        _check_id("status id", self.message_id, required=True)
+        _check_id("recipient_id", self.recipient)
 
 
 def apply_status(current: StatusUpdate | None, incoming: StatusUpdate) -> StatusUpdate:
@@ -224,6 +246,12 @@ class InboundMessage:
             raise ValueError("a message needs a sender: wa_id or user_id")
         if self.timestamp.tzinfo is None:
             raise ValueError("a message timestamp must be timezone-aware")
+        _check_id("message id", self.message_id, required=True)
+        for name, value in (("wa_id", self.wa_id), ("user_id", self.user_id), ("media id", self.media_id),
+                            ("mime_type", self.mime_type), ("sha256", self.sha256)):
+            _check_id(name, value)
+        if not 0 < len(self.type) <= MAX_TYPE_CHARS:
+            raise ValueError(f"a message type has 1 to {MAX_TYPE_CHARS} characters")
 
     @property
     def sender(self) -> str:

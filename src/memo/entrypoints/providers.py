@@ -12,7 +12,9 @@ from memo.adapters.audit import LoggingAuditLog
 from memo.adapters.crypto.aesgcm import AesGcmSecretBox
 from memo.adapters.limits.memory import InProcessNonceStore, InProcessRateLimiter
 from memo.adapters.limits.redis import RedisHealthCheck, RedisNonceStore, RedisRateLimiter, redis_client
+from memo.adapters.messaging.whatsapp_webhook import MetaNotificationParser
 from memo.adapters.signing.hmac import HmacRequestAuthenticator
+from memo.adapters.signing.whatsapp import UNSET_APP_SECRET, MetaWebhookVerifier
 from memo.adapters.storage.engine import create_engine
 from memo.adapters.storage.jobs import SqlJobQueue
 from memo.adapters.storage.memory import InMemoryHealthCheck, InMemoryKeyStore, InMemoryStore, InMemoryUnitOfWork
@@ -40,13 +42,16 @@ from memo.application.ports import (
     JobQueue,
     KeyStore,
     NonceStore,
+    NotificationParser,
     RateLimiter,
     RequestAuthenticator,
     SealedSecrets,
     SecretBox,
     UnitOfWork,
+    WebhookVerifier,
 )
 from memo.application.read_memories import GetMemory, ListMemories
+from memo.application.receive_whatsapp_notification import ReceiveWhatsAppNotification
 from memo.application.update_memory import UpdateMemory
 from memo.application.update_owner import UpdateOwner
 from memo.application.verify_webhook_subscription import VerifyWebhookSubscription, WebhookSubscriptionLimits
@@ -87,6 +92,14 @@ class CoreProvider(Provider):
         limits = WebhookSubscriptionLimits(window_s=settings.rate_limit_window_ms / 1000,
                                            per_ip=settings.rate_limit_ip_max_requests)
         return VerifyWebhookSubscription(limiter=limiter, limits=limits, verify_token=token)
+
+    receive_whatsapp_notification = provide(ReceiveWhatsAppNotification)
+    parser = provide(MetaNotificationParser, provides=NotificationParser, scope=Scope.APP)
+
+    @provide(scope=Scope.APP)
+    def webhook_verifier(self, settings: Settings) -> WebhookVerifier:
+        secrets = settings.whatsapp_app_secrets
+        return MetaWebhookVerifier(secrets) if secrets else UNSET_APP_SECRET
 
     @provide(scope=Scope.APP)
     def secret_box(self, settings: Settings) -> SecretBox:

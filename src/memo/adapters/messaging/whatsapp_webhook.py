@@ -16,6 +16,7 @@ from typing import TypeVar
 
 import msgspec
 
+from memo.application.ports import NotificationParser
 from memo.domain.whatsapp import (
     Body,
     ChoiceBody,
@@ -510,3 +511,8 @@ def _status_update(status: _Status, number: str) -> StatusUpdate:
                         timestamp=_timestamp(status.timestamp),
                         recipient=status.recipient_id or status.recipient_user_id,
                         errors=tuple(_error(error) for error in status.errors), details=details)
+
+
+class MetaNotificationParser(NotificationParser):
+    def parse(self, body: bytes) -> ParsedNotification:
+        return parse_notification(body)

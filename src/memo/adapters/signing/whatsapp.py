@@ -44,3 +44,17 @@ class MetaWebhookVerifier(WebhookVerifier):
         if not any(matches):
             raise AuthenticationFailed("INVALID_WHATSAPP_SIGNATURE", "The webhook signature does not verify "
                                        "with any configured app secret.")
+
+
+class _UnsetAppSecret(WebhookVerifier):
+    """No WHATSAPP_APP_SECRET: nothing can be verified, so every notification is refused, signed or not."""
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> None:  # noqa: ARG002 - refuses whatever comes
+        if not headers.get(SIGNATURE_HEADER):
+            raise AuthenticationFailed("MISSING_WHATSAPP_SIGNATURE", "The webhook is not signed: "
+                                       "X-Hub-Signature-256 is missing.")
+        raise AuthenticationFailed("INVALID_WHATSAPP_SIGNATURE", "The webhook signature cannot be verified: "
+                                   "no WHATSAPP_APP_SECRET is configured.")
+
+
+UNSET_APP_SECRET = _UnsetAppSecret()

@@ -27,13 +27,16 @@ from memo.application.ports import (
     SealedSecrets,
     SecretBox,
     UnitOfWork,
+    WhatsAppMessageRepository,
 )
+from memo.domain.conversation import ConversationMessage
 from memo.domain.errors import OwnerAlreadyExists, ValidationFailed
 from memo.domain.idempotency import IdempotencyRecord
 from memo.domain.jobs import Job
 from memo.domain.memory import Memory
 from memo.domain.owners import ApiKey, Owner
 from memo.domain.search import parse_search
+from memo.domain.whatsapp import StatusUpdate, advances
 
 _ABSENT = object()
 
@@ -47,6 +50,8 @@ class InMemoryStore:
         self.owners: dict[UUID, Owner] = {}
         self.api_keys: dict[str, ApiKey] = {}
         self.jobs: dict[UUID, Job] = {}
+        self.whatsapp_messages: dict[tuple[UUID, str], ConversationMessage] = {}
+        self.whatsapp_statuses: dict[tuple[UUID, str], tuple[StatusUpdate, datetime]] = {}  # with when received
         self.heartbeats: dict[str, datetime] = {}
 
 
@@ -215,6 +220,42 @@ class InMemoryOutbox(Outbox):
         self._journal.put(self._jobs, job.id, job)
 
 
+class InMemoryWhatsAppMessageRepository(WhatsAppMessageRepository):
+    def __init__(self, store: InMemoryStore, journal: _Journal) -> None:
+        self._messages = store.whatsapp_messages
+        self._statuses = store.whatsapp_statuses
+        self._journal = journal
+
+    async def claim(self, message: ConversationMessage) -> bool:
+        key = (message.owner_id, message.whatsapp_message_id)
+        if key in self._messages:
+            return False
+        self._journal.put(self._messages, key, message)
+        return True
+
+    async def get(self, owner_id: UUID, whatsapp_message_id: str) -> ConversationMessage | None:
+        return self._messages.get((owner_id, whatsapp_message_id))
+
+    async def save_media(self, message: ConversationMessage) -> None:
+        key = (message.owner_id, message.whatsapp_message_id)
+        stored = self._messages.get(key)
+        if stored is not None and stored.id == message.id:
+            self._journal.put(self._messages, key, replace(stored, media_state=message.media_state,
+                                                           media_ref=message.media_ref, mime_type=message.mime_type))
+
+    async def record_status(self, owner_id: UUID, status: StatusUpdate, *, received_at: datetime) -> bool:
+        key = (owner_id, status.message_id)
+        kept = self._statuses.get(key)
+        if kept is not None and not advances(kept[0].status, status.status):
+            return False
+        self._journal.put(self._statuses, key, (status, received_at))
+        return True
+
+    async def status_of(self, owner_id: UUID, whatsapp_message_id: str) -> StatusUpdate | None:
+        kept = self._statuses.get((owner_id, whatsapp_message_id))
+        return None if kept is None else kept[0]
+
+
 class InMemoryUnitOfWork(UnitOfWork):
     """REQUEST-scoped over an APP-scoped store; `committed` tells a test whether the use case committed."""
 
@@ -224,6 +265,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.idempotency = InMemoryIdempotencyRepository(store, self._journal)
         self.owners = InMemoryOwnerRepository(store, self._journal)
         self.api_keys = InMemoryApiKeyRepository(store, self._journal)
+        self.whatsapp = InMemoryWhatsAppMessageRepository(store, self._journal)
         self.outbox = InMemoryOutbox(store, self._journal)
         self.committed = False
         self._open = False

@@ -28,7 +28,7 @@ from uuid import UUID
 
 from advanced_alchemy.base import CommonTableAttributes, create_registry
 from advanced_alchemy.types import GUID, DateTimeUTC
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -129,7 +129,8 @@ class JobRow(Base):
     """
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_state_run_after", "state", "run_after"),)
+    __table_args__ = (Index("ix_jobs_state_run_after", "state", "run_after"),
+                      Index("ix_jobs_owner_state", "owner_id", "state"))
 
     id: Mapped[UUID] = mapped_column(GUID(), primary_key=True)
     kind: Mapped[str] = mapped_column(String(64))
@@ -152,6 +153,52 @@ class WorkerHeartbeatRow(Base):
 
     worker_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class WhatsAppMessageRow(Base):
+    """A WhatsApp message received or sent (migration 0005); the unique (owner, message id) makes ingestion exactly
+    once. Meta's strings are `Text`: the domain bounds them (memo.domain.whatsapp.MAX_ID_CHARS), not the column."""
+
+    __tablename__ = "whatsapp_messages"
+    __table_args__ = (
+        UniqueConstraint("owner_id", "whatsapp_message_id", name="uq_whatsapp_messages_owner_message"),
+        Index("ix_whatsapp_messages_owner_direction", "owner_id", "direction", "recorded_at"),
+    )
+
+    id: Mapped[UUID] = mapped_column(GUID(), primary_key=True)
+    owner_id: Mapped[UUID] = mapped_column(GUID(), ForeignKey("owners.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(16))
+    whatsapp_message_id: Mapped[str] = mapped_column(Text)
+    phone_number_id: Mapped[str | None] = mapped_column(Text)
+    peer: Mapped[str] = mapped_column(Text)
+    type: Mapped[str] = mapped_column(Text)
+    memory_id: Mapped[UUID] = mapped_column(GUID())  # no FK: the record outlives a deleted memory
+    sent_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    media_id: Mapped[str | None] = mapped_column(Text)
+    mime_type: Mapped[str | None] = mapped_column(Text)
+    sha256: Mapped[str | None] = mapped_column(Text)
+    media_state: Mapped[str | None] = mapped_column(String(16))
+    media_ref: Mapped[str | None] = mapped_column(Text)
+
+
+class WhatsAppStatusRow(Base):
+    """The furthest delivery status of a message (migration 0005), kept whether or not Memo knows the message yet.
+
+    `rank` orders the statuses (memo.domain.whatsapp.advances), so "never backwards" is one conditional upsert.
+    """
+
+    __tablename__ = "whatsapp_statuses"
+
+    owner_id: Mapped[UUID] = mapped_column(GUID(), ForeignKey("owners.id", ondelete="CASCADE"), primary_key=True)
+    whatsapp_message_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    rank: Mapped[int] = mapped_column(Integer)
+    status_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    recipient: Mapped[str | None] = mapped_column(Text)
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JsonDocument)
+    details: Mapped[dict[str, str]] = mapped_column(JsonDocument)
+    received_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
 
 
 def owner_to_domain(row: OwnerRow) -> Owner:

@@ -25,6 +25,7 @@ from memo.adapters.storage.orm import ApiKeyRow, OwnerRow
 from memo.adapters.storage.owners import SqlAlchemyApiKeyRepository, SqlAlchemyOwnerRepository
 from memo.adapters.storage.repositories import SqlAlchemyIdempotencyRepository, SqlAlchemyMemoryRepository
 from memo.adapters.storage.rows import affected
+from memo.adapters.storage.whatsapp import SqlAlchemyWhatsAppMessageRepository
 from memo.application.dto import ActiveKey, CheckResult
 from memo.application.errors import NestedUnitOfWork, StorageUnavailable
 from memo.application.ports import HealthCheck, KeyStore, SealedSecrets, SecretBox, UnitOfWork
@@ -67,6 +68,10 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
     @cached_property
     def api_keys(self) -> SqlAlchemyApiKeyRepository:  # type: ignore[override]
         return SqlAlchemyApiKeyRepository(self._session)
+
+    @cached_property
+    def whatsapp(self) -> SqlAlchemyWhatsAppMessageRepository:  # type: ignore[override]
+        return SqlAlchemyWhatsAppMessageRepository(self._session)
 
     @cached_property
     def outbox(self) -> SqlAlchemyOutbox:  # type: ignore[override]

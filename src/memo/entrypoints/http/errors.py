@@ -22,8 +22,13 @@ from memo.application.errors import (
     AuthenticationFailed,
     Forbidden,
     NonceStoreUnavailable,
+    OutsideCustomerCareWindow,
     RateLimited,
     StorageUnavailable,
+    UpstreamAuthError,
+    UpstreamFailure,
+    UpstreamRateLimited,
+    WhatsAppNotConfigured,
 )
 from memo.domain.errors import (
     ApiKeyNotFound,
@@ -35,6 +40,7 @@ from memo.domain.errors import (
     ValidationFailed,
     VersionConflict,
 )
+from memo.domain.whatsapp import InvalidJson, InvalidWebhookObject
 from memo.entrypoints.http.schemas import ErrorBody, FieldError
 
 log = logging.getLogger("memo.http")
@@ -45,6 +51,8 @@ WWW_AUTHENTICATE = {"WWW-Authenticate": "Memo-HMAC-SHA256"}
 # nearest listed ancestor; DomainError itself is absent on purpose (SecretUnreadable, for one, is a 500).
 STATUS_BY_TYPE: dict[type[DomainError], int] = {
     ValidationFailed: 400,
+    InvalidJson: 400,
+    InvalidWebhookObject: 400,
     Forbidden: 403,
     MemoryNotFound: 404,
     OwnerNotFound: 404,
@@ -52,7 +60,12 @@ STATUS_BY_TYPE: dict[type[DomainError], int] = {
     OwnerAlreadyExists: 409,
     IdempotencyConflict: 409,
     VersionConflict: 412,
+    OutsideCustomerCareWindow: 422,
+    UpstreamRateLimited: 429,
+    UpstreamFailure: 502,
+    UpstreamAuthError: 502,
     StorageUnavailable: 503,
+    WhatsAppNotConfigured: 503,
     NonceStoreUnavailable: 503,
 }
 
@@ -156,7 +169,18 @@ def _framework_response(request: Request[Any, Any, Any], exc: Exception) -> Resp
     return None
 
 
-def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+def _upstream_response(request: Request[Any, Any, Any], exc: UpstreamFailure) -> Response[ErrorBody]:
+    """Meta's refusal, with its code and title in `details` so a caller can look it up."""
+    body = ErrorBody(error=exc.message, code=exc.code)
+    if exc.meta_code is not None or exc.meta_title:
+        found = f"Meta error {exc.meta_code}" if exc.meta_code is not None else "Meta error"
+        body.details = f"{found}: {exc.meta_title}" if exc.meta_title else found
+    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, UpstreamRateLimited) else None
+    return error_response(request, status_of(exc) or 502, body, headers)
+
+
+def _domain_response(request: Request[Any, Any, Any],
+                     exc: DomainError) -> Response[ErrorBody] | None:
     if isinstance(exc, AuthenticationFailed):
         body = ErrorBody(error=exc.message, code=exc.code)
         if exc.details:
@@ -166,11 +190,19 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         return error_response(request, 429, ErrorBody(error=exc.message, code=exc.code), {
             "Retry-After": str(exc.retry_after_s), "RateLimit-Limit": str(exc.limit),
             "RateLimit-Remaining": "0", "RateLimit-Reset": str(exc.retry_after_s)})
+    if isinstance(exc, UpstreamFailure):
+        return _upstream_response(request, exc)
     if isinstance(exc, ValidationFailed):
         details = [FieldError(field=p.field, message=p.message) for p in exc.problems]
         return error_response(request, 400, ErrorBody(error=exc.message, code=exc.code, details=details))
-    if isinstance(exc, DomainError) and (status := status_of(exc)) is not None:
+    if (status := status_of(exc)) is not None:
         return error_response(request, status, ErrorBody(error=exc.message, code=exc.code))
+    return None
+
+
+def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    if isinstance(exc, DomainError) and (answered := _domain_response(request, exc)) is not None:
+        return answered
     if (refused := _framework_response(request, exc)) is not None:
         return refused
     log.error("unexpected fault", exc_info=exc, extra={"request_id": request_id_of(request), "path": request.url.path})

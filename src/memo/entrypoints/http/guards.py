@@ -38,30 +38,42 @@ def client_ip(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     return connection.client.host if connection.client else "unknown"
 
 
+class UnauthenticatedBody:
+    """Reads the body of a request not yet authenticated, its size reserved against the process's body budget
+    first (the declared length, or the route's whole cap for a chunked body) until `release()`."""
+
+    def __init__(self, connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+        self._scope: Any = connection.scope
+        self._receive = connection.receive
+        self._budget: BodyBudget = connection.app.state[BODY_BUDGET_STATE]
+        self._reserved = 0
+
+    async def __call__(self) -> bytes:
+        request = Request[Any, Any, Any](self._scope, self._receive)
+        limit = self._scope["route_handler"].resolve_request_max_body_size() or self._budget.total
+        declared = request.content_length  # an unreadable Content-Length is a 400 here, before any wait
+        self._reserved = await self._budget.reserve(limit if declared is None else min(declared, limit))
+        return await request.body()
+
+    def release(self) -> None:
+        self._budget.release(self._reserved)
+        self._reserved = 0
+
+
 async def require_signed_request(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     container: AsyncContainer = connection.state.dishka_container
     authenticate = await container.get(AuthenticateRequest)
-    budget: BodyBudget = connection.app.state[BODY_BUDGET_STATE]
     scope: Any = connection.scope
-    reserved = 0
-
-    async def read_body() -> bytes:
-        nonlocal reserved
-        request = Request[Any, Any, Any](scope, connection.receive)
-        limit = scope["route_handler"].resolve_request_max_body_size() or budget.total
-        declared = request.content_length  # an unreadable Content-Length is a 400 here, before any wait
-        reserved = await budget.reserve(limit if declared is None else min(declared, limit))
-        return await request.body()
-
+    body = UnauthenticatedBody(connection)
     # some ASGI clients (Litestar's test client among them) leave the query in raw_path; the path ends at '?'
     raw_path: bytes = (scope.get("raw_path") or scope["path"].encode()).split(b"?", 1)[0]
     try:
         result = await authenticate(IncomingRequest(
             method=scope["method"], path=raw_path.decode("utf-8", "surrogateescape"),
             query=scope["query_string"].decode("utf-8", "surrogateescape"), headers=all_headers(scope),
-            client_ip=client_ip(connection), read_body=read_body))
+            client_ip=client_ip(connection), read_body=body))
     finally:
-        budget.release(reserved)
+        body.release()
     state = scope["state"]
     state[PRINCIPAL_STATE] = result.principal
     state[RATE_STATE] = result.rate

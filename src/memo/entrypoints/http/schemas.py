@@ -96,6 +96,13 @@ class Message(msgspec.Struct, kw_only=True):
     message: str
 
 
+class WebhookAck(msgspec.Struct, kw_only=True):
+    """The webhook's answer to Meta: `processed` counts the messages newly stored."""
+
+    success: bool = True
+    processed: int
+
+
 class FieldError(msgspec.Struct):
     field: str
     message: str

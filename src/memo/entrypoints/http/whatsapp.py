@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from dishka.integrations.litestar import FromDishka, inject
-from litestar import Controller, Request, Response, get
+from litestar import Controller, Request, Response, get, post
 from litestar.enums import MediaType
 from litestar.openapi import ResponseSpec
 from litestar.params import QueryParameter
 
+from memo.application.receive_whatsapp_notification import ReceiveWhatsAppNotification
 from memo.application.verify_webhook_subscription import MAX_CHALLENGE_CHARS, VerifyWebhookSubscription
-from memo.entrypoints.http.guards import client_ip
-from memo.entrypoints.http.schemas import ErrorBody
+from memo.entrypoints.http.guards import UnauthenticatedBody, all_headers, client_ip
+from memo.entrypoints.http.schemas import ErrorBody, WebhookAck
 
 # Optional on the wire: a missing one is Meta's check failing (403), not a malformed request (400).
 HubMode = Annotated[str | None, QueryParameter(name="hub.mode", required=False, description="`subscribe`")]
@@ -37,3 +38,27 @@ class WhatsAppController(Controller):
                              challenge: HubChallenge = None) -> Response[str]:
         echoed = await verify(mode=mode, token=token, challenge=challenge, client_ip=client_ip(request))
         return Response(echoed, media_type=MediaType.TEXT, headers={"Cache-Control": "no-store"})
+
+    @post("/webhook", operation_id="ReceiveWhatsAppWebhook", status_code=200,
+          summary="Meta's notifications, signed with X-Hub-Signature-256 over the raw body: stored, then answered",
+          description="Every new message becomes one `whatsapp_received` memory, every status moves its sent message "
+                      "forward; `processed` counts the messages newly stored (a redelivery answers 0). Never rate "
+                      "limited while signed; failed signatures count against the address.",
+          responses={400: ResponseSpec(ErrorBody, description="INVALID_JSON, or INVALID_WEBHOOK_OBJECT when "
+                                                              "`object` is not whatsapp_business_account"),
+                     401: ResponseSpec(ErrorBody, description="MISSING_WHATSAPP_SIGNATURE or "
+                                                              "INVALID_WHATSAPP_SIGNATURE"),
+                     413: ResponseSpec(ErrorBody, description="over MEMO_MAX_BODY_BYTES, before any signature work"),
+                     429: ResponseSpec(ErrorBody, description="too many failed signatures from this address"),
+                     503: ResponseSpec(ErrorBody, description="storage unavailable: Meta retries")})
+    @inject
+    async def receive_webhook(self, request: Request[Any, Any, Any],
+                              receive: FromDishka[ReceiveWhatsAppNotification]) -> WebhookAck:
+        body = UnauthenticatedBody(request)
+        try:
+            raw = await body()
+            processed = await receive(raw, all_headers(request.scope), client_ip=client_ip(request),
+                                      path=request.url.path)
+        finally:
+            body.release()
+        return WebhookAck(processed=processed)
