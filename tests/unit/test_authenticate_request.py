@@ -13,7 +13,7 @@ from memo.adapters.audit import RecordingAuditLog
 from memo.adapters.limits.memory import InProcessRateLimiter
 from memo.adapters.signing.hmac import HmacRequestAuthenticator
 from memo.adapters.system import TEST_NOW, FixedClock
-from memo.application import authenticate_request as module
+from memo.application import counted_limits as module
 from memo.application.authenticate_request import AuthenticateRequest, RateLimits
 from memo.application.dto import ActiveKey, IncomingRequest, RateLimitDecision, SignedRequest
 from memo.application.errors import AuthenticationFailed, NonceStoreUnavailable, RateLimited, RateLimiterUnavailable

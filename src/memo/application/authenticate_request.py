@@ -10,20 +10,14 @@ on "memo.limits" says so. Replay protection does not: the authenticator's NonceS
 
 from __future__ import annotations
 
-import logging
-import math
 from dataclasses import dataclass
 
+from memo.application.counted_limits import count
 from memo.application.dto import IncomingRequest, RateLimitDecision, SecurityEvent, SignedRequest
-from memo.application.errors import AuthenticationFailed, RateLimited, RateLimiterUnavailable
+from memo.application.errors import AuthenticationFailed, RateLimited
 from memo.application.ports import AuditLog, RateLimiter, RequestAuthenticator
-from memo.application.throttled_log import ThrottledWarning
 from memo.domain.errors import SecretUnreadable
 from memo.domain.owners import Principal
-
-# Process-wide, because the use case is built per request: one outage logs one line per 30 s, not one per request.
-LIMITER_DOWN_WARNING = ThrottledWarning(logging.getLogger("memo.limits"),
-                                        "rate limiting is failing open: requests pass uncounted", every_s=30)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,16 +64,7 @@ class AuthenticateRequest:
         return Authenticated(principal=principal, rate=rate)
 
     async def _count(self, key: str, limit: int, *, peek: bool = False) -> RateLimitDecision:
-        """Hit (or peek at) `key`; with the limiter down, allow and report the whole limit as remaining."""
-        window_s = self.limits.window_s
-        try:
-            if peek:
-                return await self.limiter.peek(key, limit=limit, window_s=window_s)
-            return await self.limiter.hit(key, limit=limit, window_s=window_s)
-        except RateLimiterUnavailable as error:
-            cause = type(error.__cause__).__name__ if error.__cause__ is not None else "no cause given"
-            LIMITER_DOWN_WARNING(f"the rate limiter is unavailable: {cause}")
-            return RateLimitDecision(allowed=True, limit=limit, remaining=limit, reset_after_s=math.ceil(window_s))
+        return await count(self.limiter, key, limit=limit, window_s=self.limits.window_s, peek=peek)
 
     def _audit(self, reason: str, request: IncomingRequest | SignedRequest) -> None:
         key_id = self.authenticator.claimed_key_id(request.headers)

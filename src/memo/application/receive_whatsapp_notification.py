@@ -11,14 +11,14 @@ them in the same order on PostgreSQL and cannot deadlock.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from uuid import UUID
 
-from memo.application.authenticate_request import LIMITER_DOWN_WARNING, RateLimits
-from memo.application.dto import RateLimitDecision, SecurityEvent
-from memo.application.errors import AuthenticationFailed, RateLimited, RateLimiterUnavailable
+from memo.application.authenticate_request import RateLimits
+from memo.application.counted_limits import count
+from memo.application.dto import SecurityEvent
+from memo.application.errors import AuthenticationFailed, RateLimited
 from memo.application.ports import (
     AuditLog,
     Clock,
@@ -92,13 +92,8 @@ class ReceiveWhatsAppNotification:
 
     async def _count_failure(self, client_ip: str) -> None:
         """Failed signatures count against the address, so only a caller who cannot sign is ever slowed."""
-        limit, window_s = self.limits.per_ip, self.limits.window_s
-        try:
-            decision = await self.limiter.hit(f"whatsapp-webhook:{client_ip}", limit=limit, window_s=window_s)
-        except RateLimiterUnavailable as error:
-            cause = type(error.__cause__).__name__ if error.__cause__ is not None else "no cause given"
-            LIMITER_DOWN_WARNING(f"the rate limiter is unavailable: {cause}")
-            decision = RateLimitDecision(allowed=True, limit=limit, remaining=limit, reset_after_s=math.ceil(window_s))
+        decision = await count(self.limiter, f"whatsapp-webhook:{client_ip}", limit=self.limits.per_ip,
+                               window_s=self.limits.window_s)
         if not decision.allowed:
             raise RateLimited(limit=decision.limit, retry_after_s=decision.reset_after_s)
 

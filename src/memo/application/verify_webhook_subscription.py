@@ -8,12 +8,11 @@ unset token never matches. When the limiter cannot be reached the limit fails op
 from __future__ import annotations
 
 import hmac
-import math
 from dataclasses import dataclass
 
-from memo.application.authenticate_request import LIMITER_DOWN_WARNING
+from memo.application.counted_limits import count
 from memo.application.dto import RateLimitDecision
-from memo.application.errors import Forbidden, RateLimited, RateLimiterUnavailable
+from memo.application.errors import Forbidden, RateLimited
 from memo.application.ports import RateLimiter
 
 SUBSCRIBE = "subscribe"
@@ -50,10 +49,4 @@ class VerifyWebhookSubscription:
                                    self.verify_token.encode("utf-8", "surrogatepass"))
 
     async def _hit(self, key: str) -> RateLimitDecision:
-        limit, window_s = self.limits.per_ip, self.limits.window_s
-        try:
-            return await self.limiter.hit(key, limit=limit, window_s=window_s)
-        except RateLimiterUnavailable as error:
-            cause = type(error.__cause__).__name__ if error.__cause__ is not None else "no cause given"
-            LIMITER_DOWN_WARNING(f"the rate limiter is unavailable: {cause}")
-            return RateLimitDecision(allowed=True, limit=limit, remaining=limit, reset_after_s=math.ceil(window_s))
+        return await count(self.limiter, key, limit=self.limits.per_ip, window_s=self.limits.window_s)
