@@ -21,11 +21,12 @@ from memo.entrypoints.providers import (
     SystemProvider,
 )
 from memo.entrypoints.settings import Profile, Settings
+from memo.entrypoints.whatsapp_providers import CloudApiProvider, InMemoryWhatsAppProvider, WhatsAppProvider
 
 PROFILES: dict[Profile, Callable[[], list[Provider]]] = {
-    Profile.EMBEDDED: lambda: [SqlStorageProvider(), SystemProvider()],
-    Profile.PRODUCTION: lambda: [SqlStorageProvider(), SystemProvider()],
-    Profile.TEST: lambda: [InMemoryProvider(), SystemProvider()],
+    Profile.EMBEDDED: lambda: [SqlStorageProvider(), SystemProvider(), CloudApiProvider()],
+    Profile.PRODUCTION: lambda: [SqlStorageProvider(), SystemProvider(), CloudApiProvider()],
+    Profile.TEST: lambda: [InMemoryProvider(), SystemProvider(), InMemoryWhatsAppProvider()],
 }
 
 
@@ -43,6 +44,6 @@ STRICT = ValidationSettings(implicit_override=True, nothing_overridden=True)
 
 
 def make_container(settings: Settings, *overrides: Provider) -> AsyncContainer:
-    return make_async_container(CoreProvider(), *PROFILES[settings.profile](),
+    return make_async_container(CoreProvider(), WhatsAppProvider(), *PROFILES[settings.profile](),
                                 limits_for(settings), *overrides,
                                 context={Settings: settings}, validation_settings=STRICT)

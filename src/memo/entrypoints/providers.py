@@ -19,8 +19,10 @@ from memo.adapters.storage.engine import create_engine
 from memo.adapters.storage.jobs import SqlJobQueue
 from memo.adapters.storage.memory import InMemoryHealthCheck, InMemoryKeyStore, InMemoryStore, InMemoryUnitOfWork
 from memo.adapters.storage.memory_jobs import InMemoryJobQueue
+from memo.adapters.storage.memory_sync_status import InMemorySyncStatusReader
 from memo.adapters.storage.nonces import SqlNonceStore
 from memo.adapters.storage.sqlalchemy import SqlAlchemyKeyStore, SqlAlchemyUnitOfWork, SqlDatabaseHealthCheck
+from memo.adapters.storage.whatsapp import SqlSyncStatusReader
 from memo.adapters.system import SystemClock, UuidV7Ids
 from memo.application.authenticate_request import AuthenticateRequest, RateLimits
 from memo.application.check_health import CheckHealth
@@ -47,6 +49,7 @@ from memo.application.ports import (
     RequestAuthenticator,
     SealedSecrets,
     SecretBox,
+    SyncStatusReader,
     UnitOfWork,
     WebhookVerifier,
 )
@@ -232,6 +235,7 @@ class SqlStorageProvider(Provider):
 
     uow = provide(SqlAlchemyUnitOfWork, scope=Scope.REQUEST, provides=UnitOfWork)
     job_queue = provide(SqlJobQueue, scope=Scope.APP, provides=JobQueue)
+    sync_status = provide(SqlSyncStatusReader, scope=Scope.APP, provides=SyncStatusReader)
     @provide(scope=Scope.APP, provides=AnyOf[KeyStore, SealedSecrets])
     async def keys(self, engine: AsyncEngine, box: SecretBox) -> AsyncIterator[SqlAlchemyKeyStore]:
         store = SqlAlchemyKeyStore(engine, box)
@@ -249,6 +253,7 @@ class InMemoryProvider(Provider):
     store = provide(InMemoryStore, scope=Scope.APP)
     uow = provide(InMemoryUnitOfWork, scope=Scope.REQUEST, provides=UnitOfWork)
     job_queue = provide(InMemoryJobQueue, scope=Scope.APP, provides=JobQueue)
+    sync_status = provide(InMemorySyncStatusReader, scope=Scope.APP, provides=SyncStatusReader)
     @provide(scope=Scope.APP, provides=AnyOf[KeyStore, SealedSecrets])
     def keys(self, store: InMemoryStore, box: SecretBox) -> InMemoryKeyStore:
         return InMemoryKeyStore(store, box)

@@ -13,7 +13,7 @@ from enum import Enum, StrEnum
 from functools import cache
 from pathlib import Path
 from types import NoneType, UnionType
-from typing import Annotated, Any, Literal, Self, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, Self, Union, get_args, get_origin, get_type_hints
 
 import msgspec
 from msgspec import Meta
@@ -81,7 +81,8 @@ class Settings:
     whatsapp_app_secret: Secret | None = setting("WHATSAPP_APP_SECRET")
     whatsapp_verify_token: Secret | None = setting("WHATSAPP_VERIFY_TOKEN")
     whatsapp_access_token: Secret | None = setting("WHATSAPP_ACCESS_TOKEN")
-    whatsapp_phone_number_id: str | None = setting("WHATSAPP_PHONE_NUMBER_ID")
+    whatsapp_phone_number_id: Annotated[str, Meta(pattern=r"^[0-9]{1,32}$", description="1 to 32 digits")] | None = (
+        setting("WHATSAPP_PHONE_NUMBER_ID"))
     whatsapp_api_base_url: str = setting("WHATSAPP_API_BASE_URL", "https://graph.facebook.com")
     whatsapp_api_version: str = setting("WHATSAPP_API_VERSION", "v21.0")
     whatsapp_connect_timeout_s: Annotated[float, Meta(ge=0.1, le=60)] = setting("WHATSAPP_CONNECT_TIMEOUT_S", 5.0)
@@ -247,15 +248,24 @@ def _from_text(kind: type, value: object) -> object:
 
 def _kind(hint: object) -> Any:  # noqa: ANN401 - a type, whatever its form
     """The type under `Annotated[...]` and `... | None`."""
-    if isinstance(hint, UnionType):
-        hint = next(arg for arg in get_args(hint) if arg is not NoneType)
+    hint = _without_none(hint)
     return get_args(hint)[0] if get_origin(hint) is Annotated else hint
+
+
+def _without_none(hint: object) -> object:
+    """`X` of `X | None`, however it is spelt (`Annotated[...] | None` makes a typing.Union)."""
+    if isinstance(hint, UnionType) or get_origin(hint) is Union:
+        return next(arg for arg in get_args(hint) if arg is not NoneType)
+    return hint
 
 
 def _expected(hint: object) -> str:
     kind = _kind(hint)
+    hint = _without_none(hint)
     limits = next((meta for meta in get_args(hint)[1:] if isinstance(meta, Meta)), Meta()) \
         if get_origin(hint) is Annotated else Meta()
+    if limits.description:
+        return limits.description
     if kind is bool:
         return "true or false"
     if kind in {int, float}:

@@ -19,16 +19,18 @@ from typing import Any
 from dishka import AsyncContainer
 
 from memo.adapters.storage.migrate import upgrade
+from memo.application.fetch_whatsapp_media import FetchWhatsAppMedia
 from memo.application.ports import Clock, JobQueue
 from memo.application.run_jobs import JobHandler, JobHandlers, RunJobs
+from memo.domain.conversation import FETCH_MEDIA_JOB
 from memo.domain.jobs import MAX_WORKER_ID_CHARS, Job
 from memo.entrypoints.container import make_container
 from memo.entrypoints.settings import Profile, Settings
 
 logger = logging.getLogger(__name__)
 
-# kind -> a use case the container builds, called with the job; none yet: the WhatsApp and indexing work adds them
-JOB_USE_CASES: Mapping[str, type[Any]] = {}
+# kind -> a use case the container builds, called with the job
+JOB_USE_CASES: Mapping[str, type[Any]] = {FETCH_MEDIA_JOB: FetchWhatsAppMedia}
 
 
 def worker_id() -> str:

@@ -20,6 +20,7 @@ from memo.entrypoints.http.openapi import openapi_config
 from memo.entrypoints.http.ops import OpsController
 from memo.entrypoints.http.provider import HttpProvider
 from memo.entrypoints.http.whatsapp import WhatsAppController
+from memo.entrypoints.http.whatsapp_messaging import WhatsAppMessagingController
 from memo.entrypoints.local_secrets import with_local_secrets
 from memo.entrypoints.settings import Environment, Settings
 from memo.entrypoints.worker import InProcessWorker
@@ -45,7 +46,7 @@ def create_app(settings: Settings | None = None, *overrides: Provider) -> Litest
     container = make_container(settings, LitestarProvider(), HttpProvider(), *overrides)
     worker = InProcessWorker(container, settings) if settings.runs_inprocess_worker else None
     app = Litestar(
-        route_handlers=[MemoryController, OpsController, WhatsAppController],
+        route_handlers=[MemoryController, OpsController, WhatsAppController, WhatsAppMessagingController],
         exception_handlers={**EXCEPTION_HANDLERS, **BODY_EXCEPTION_HANDLERS},  # type: ignore[dict-item]
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import msgspec
 
-from memo.application.dto import CreateMemoryCommand, Page, UpdateMemoryCommand
+from memo.application.dto import CreateMemoryCommand, Page, SyncStatus, UpdateMemoryCommand
 from memo.domain.memory import Memory, MemoryType, Source
 
 T = TypeVar("T")
@@ -94,6 +94,40 @@ class ListEnvelope(msgspec.Struct, Generic[T], kw_only=True):
 class Message(msgspec.Struct, kw_only=True):
     success: bool = True
     message: str
+
+
+ReplyTo = Annotated[str, msgspec.Meta(min_length=1, max_length=256,
+                                      description="the WhatsApp message id of a stored message to reply to")]
+
+
+class SendMessageBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    to: Annotated[str, msgspec.Meta(pattern=r"^\d{10,15}$", description="the recipient's number: 10 to 15 digits, "
+                                                                      "country code first, no '+'")]
+    message: Annotated[str, msgspec.Meta(min_length=1, max_length=4096, description="1 to 4096 characters")]
+    type: Literal["text"] = "text"
+    reply_to: ReplyTo | None = None
+
+
+class SentOut(msgspec.Struct, rename="camel", kw_only=True):
+    message_id: str
+    to: str
+    status: str
+    memory_id: UUID
+
+
+class SyncStatusOut(msgspec.Struct, rename="camel", kw_only=True):
+    last_webhook_at: str | None
+    received: int
+    sent: int
+    deliveries: dict[str, int]
+    media: dict[str, int]
+    jobs: dict[str, int]
+
+    @classmethod
+    def of(cls, status: SyncStatus) -> SyncStatusOut:
+        return cls(last_webhook_at=rfc3339(status.last_webhook_at) if status.last_webhook_at else None,
+                   received=status.received, sent=status.sent, deliveries=dict(status.deliveries),
+                   media=dict(status.media), jobs=dict(status.jobs))
 
 
 class WebhookAck(msgspec.Struct, kw_only=True):

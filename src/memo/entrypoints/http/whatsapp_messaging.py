@@ -1,0 +1,48 @@
+"""The signed WhatsApp routes: sending through the Cloud API, and the caller's own sync figures."""
+
+from __future__ import annotations
+
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Controller, get, post
+from litestar.openapi import ResponseSpec
+from litestar.params import JSONBody
+
+from memo.application.read_sync_status import ReadSyncStatus
+from memo.application.send_whatsapp_message import SendCommand, SendWhatsAppMessage
+from memo.domain.owners import Principal
+from memo.entrypoints.http.guards import require_json_body, require_signed_request
+from memo.entrypoints.http.openapi import SIGNED
+from memo.entrypoints.http.schemas import Envelope, ErrorBody, SendMessageBody, SentOut, SyncStatusOut
+
+
+class WhatsAppMessagingController(Controller):
+    path = "/api/whatsapp"
+    guards = [require_signed_request]  # noqa: RUF012 - Litestar's declared shape
+    before_request = require_json_body  # type: ignore[assignment] # Litestar accepts an async hook
+    tags = ["WhatsApp"]  # noqa: RUF012
+    security = SIGNED
+
+    @post("/send", operation_id="SendWhatsAppMessage", status_code=200,
+          summary="Send a text through the Cloud API; a whatsapp_sent memory records it",
+          responses={
+              422: ResponseSpec(ErrorBody, description="OUTSIDE_CUSTOMER_CARE_WINDOW (Meta 131047)"),
+              429: ResponseSpec(ErrorBody, description="RATE_LIMIT_EXCEEDED (SEND_RATE_LIMIT_MAX_REQUESTS per key) "
+                                                       "or UPSTREAM_RATE_LIMITED (Meta 130429, 131056, 4, 80007), "
+                                                       "with Retry-After"),
+              502: ResponseSpec(ErrorBody, description="UPSTREAM_AUTH_ERROR (Meta 190: the access token) or "
+                                                       "UPSTREAM_ERROR, with Meta's code and title in details"),
+              503: ResponseSpec(ErrorBody, description="WHATSAPP_NOT_CONFIGURED: no WHATSAPP_ACCESS_TOKEN")})
+    @inject
+    async def send(self, data: JSONBody[SendMessageBody], principal: FromDishka[Principal],
+                   send: FromDishka[SendWhatsAppMessage]) -> Envelope[SentOut]:
+        sent = await send(SendCommand(owner_id=principal.owner_id, key_id=principal.key_id, to=data.to,
+                                      text=data.message, reply_to=data.reply_to))
+        return Envelope(data=SentOut(message_id=sent.message_id, to=sent.to, status=sent.status.value,
+                                     memory_id=sent.memory_id))
+
+    @get("/sync-status", operation_id="WhatsAppSyncStatus",
+         summary="What came in and went out: counts, delivery states, media and background jobs of the caller")
+    @inject
+    async def sync_status(self, principal: FromDishka[Principal],
+                          read: FromDishka[ReadSyncStatus]) -> Envelope[SyncStatusOut]:
+        return Envelope(data=SyncStatusOut.of(await read(principal.owner_id)))
