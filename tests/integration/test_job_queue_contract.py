@@ -188,6 +188,24 @@ async def test_a_retried_failed_job_is_pending_again_with_every_attempt(storage:
     assert [job.id for job in await queue.by_state(JobState.FAILED)] == [second.id]
 
 
+async def test_pruning_deletes_old_done_jobs_only_up_to_the_limit(storage: Storage, ids: SequentialIds) -> None:
+    queue = storage.job_queue()
+    done = await _enqueue(storage, ids, 3)
+    for claimed in await queue.claim("w1", limit=3, lease_s=LEASE_S, now=TEST_NOW):
+        assert await queue.settle(claimed.done(TEST_NOW), worker_id="w1")
+    [parked] = await _park(storage, ids, 1)
+    [waiting] = await _enqueue(storage, ids, 1)
+    week = TEST_NOW + timedelta(days=7)
+
+    assert await queue.prune_done(TEST_NOW, limit=10) == 0  # finished at TEST_NOW: not before it
+    assert await queue.prune_done(week, limit=2) == 2
+    assert await queue.prune_done(week, limit=10) == 1
+
+    remaining = {job.id: job.state for job in await queue.by_state()}
+    assert remaining == {parked.id: JobState.FAILED, waiting.id: JobState.PENDING}
+    assert [await queue.get(job.id) for job in done] == [None, None, None]
+
+
 async def test_retrying_all_failed_jobs_puts_every_one_back(storage: Storage, ids: SequentialIds) -> None:
     jobs = await _park(storage, ids, 3)
     queue = storage.job_queue()

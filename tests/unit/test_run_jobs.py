@@ -165,6 +165,32 @@ async def test_an_idle_loop_writes_its_heartbeat_once_per_interval_not_once_per_
     assert beats == [TEST_NOW, TEST_NOW + timedelta(seconds=12), TEST_NOW + timedelta(seconds=24)]
 
 
+async def test_the_loop_deletes_done_jobs_past_their_keep_once_per_interval(world: World) -> None:
+    pruned: list[tuple[object, int]] = []
+    stop = asyncio.Event()
+    polls = 0
+
+    async def prune_done(finished_before: object, *, limit: int) -> int:
+        pruned.append((finished_before, limit))
+        return 0
+
+    async def claim(*_: object, **__: object) -> list[Job]:
+        nonlocal polls
+        polls += 1
+        world.clock.advance(seconds=1_000)
+        if polls == 8:  # polls at 0, 1000, ... 7000 s
+            stop.set()
+        return []
+
+    world.queue.prune_done = prune_done  # type: ignore[method-assign]
+    world.queue.claim = claim  # type: ignore[method-assign,assignment]
+
+    await asyncio.wait_for(world.worker(idle_s=0.001, keep_done_s=86_400, prune_every_s=3_600).run(stop), 1)
+
+    day = timedelta(days=1)
+    assert pruned == [(TEST_NOW - day, 1_000), (TEST_NOW + timedelta(seconds=4_000) - day, 1_000)]
+
+
 async def test_a_long_job_keeps_its_lease_while_it_runs(world: World) -> None:
     [job] = await world.enqueue()
     lease_s = 0.06

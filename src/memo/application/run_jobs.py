@@ -7,6 +7,8 @@ with no handler, are failed attempts: the job backs off and is parked as failed 
 Stopping (`stop` set, as SIGTERM does) finishes the job in hand, gives back the jobs claimed but not started
 (they keep their attempt), and returns. While a job runs its lease is extended every third of the lease, so a
 long job keeps it, and a worker that dies stops extending it and the job is claimed again once it runs out.
+Once an hour a worker deletes the done jobs older than a week, so the outbox does not grow with every write
+ever made; failed jobs are never deleted.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from memo.application.errors import StorageUnavailable
 from memo.application.ports import Clock, JobQueue
@@ -45,8 +47,12 @@ class RunJobs:
     lease_s: float = 60.0
     idle_s: float = 1.0  # the pause when nothing was due, or storage was unavailable
     heartbeat_every_s: float = 10.0  # an idle loop polls every `idle_s`; it need not write its heartbeat as often
+    keep_done_s: float = 7 * 86_400.0  # done jobs are deleted after this; failed ones wait for an operator
+    prune_every_s: float = 3_600.0
+    prune_batch: int = 1_000
     jitter: Jitter = full_jitter
     _beaten_at: datetime | None = field(default=None, init=False, repr=False)
+    _pruned_at: datetime | None = field(default=None, init=False, repr=False)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set: beat, claim a batch, run it; pause when there was nothing to do."""
@@ -103,6 +109,9 @@ class RunJobs:
         if self._beaten_at is None or (now - self._beaten_at).total_seconds() >= self.heartbeat_every_s:
             await self.queue.heartbeat(self.worker_id, now)
             self._beaten_at = now
+        if self._pruned_at is None or (now - self._pruned_at).total_seconds() >= self.prune_every_s:
+            self._pruned_at = now
+            await self.queue.prune_done(now - timedelta(seconds=self.keep_done_s), limit=self.prune_batch)
 
     async def _keep_lease(self, job: Job) -> None:
         while True:

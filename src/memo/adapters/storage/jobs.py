@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, RowMapping, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, RowMapping, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -136,6 +136,13 @@ class SqlJobQueue(JobQueue):
             beat = (await connection.execute(last_beat)).scalar_one_or_none()
         return JobCounts(pending=counts.get(JobState.PENDING.value, 0), running=counts.get(JobState.RUNNING.value, 0),
                          failed=counts.get(JobState.FAILED.value, 0), oldest_due_at=oldest, last_heartbeat_at=beat)
+
+    @translating
+    async def prune_done(self, finished_before: datetime, *, limit: int) -> int:
+        finished = select(JobRow.id).where(JobRow.state == JobState.DONE.value,
+                                           JobRow.updated_at < finished_before).limit(limit)
+        async with self._engine.begin() as connection:
+            return affected(await connection.execute(delete(JobRow).where(JobRow.id.in_(finished.scalar_subquery()))))
 
     @translating
     async def heartbeat(self, worker_id: str, now: datetime) -> None:

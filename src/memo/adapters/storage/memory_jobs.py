@@ -63,5 +63,12 @@ class InMemoryJobQueue(JobQueue):
                          oldest_due_at=min(due, default=None),
                          last_heartbeat_at=max(self._heartbeats.values(), default=None))
 
+    async def prune_done(self, finished_before: datetime, *, limit: int) -> int:
+        finished = [job.id for job in self._jobs.values()
+                    if job.state is JobState.DONE and job.updated_at < finished_before][:limit]
+        for job_id in finished:
+            del self._jobs[job_id]
+        return len(finished)
+
     async def heartbeat(self, worker_id: str, now: datetime) -> None:
         self._heartbeats[worker_id] = max(now, self._heartbeats.get(worker_id, now))
