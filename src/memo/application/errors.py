@@ -14,6 +14,10 @@ class AuthenticationFailed(DomainError):
         self.details = details
 
 
+class WebhookSignatureRejected(AuthenticationFailed):
+    """A webhook not signed by its platform (Meta): a 401, but not a challenge to sign with Memo's own scheme."""
+
+
 class RateLimited(DomainError):
     code = "RATE_LIMIT_EXCEEDED"
 

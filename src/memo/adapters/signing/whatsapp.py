@@ -13,7 +13,7 @@ import hmac
 import re
 from collections.abc import Mapping, Sequence
 
-from memo.application.errors import AuthenticationFailed
+from memo.application.errors import WebhookSignatureRejected
 from memo.application.ports import WebhookVerifier
 
 SIGNATURE_HEADER = "x-hub-signature-256"
@@ -32,17 +32,17 @@ class MetaWebhookVerifier(WebhookVerifier):
     def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
         presented = headers.get(SIGNATURE_HEADER) or ""
         if not presented:
-            raise AuthenticationFailed("MISSING_WHATSAPP_SIGNATURE", "The webhook is not signed: "
+            raise WebhookSignatureRejected("MISSING_WHATSAPP_SIGNATURE", "The webhook is not signed: "
                                        "X-Hub-Signature-256 is missing.")
         match = _SIGNATURE.fullmatch(presented)
         if match is None:
-            raise AuthenticationFailed("INVALID_WHATSAPP_SIGNATURE", "The webhook signature is malformed.", _FORMAT)
+            raise WebhookSignatureRejected("INVALID_WHATSAPP_SIGNATURE", "The webhook signature is malformed.", _FORMAT)
         digest = bytes.fromhex(match.group(1))
         # Every secret is tried, whichever matches: the time taken says nothing about which one, or whether any.
         matches = [hmac.compare_digest(digest, hmac.new(secret, body, hashlib.sha256).digest())
                    for secret in self._secrets]
         if not any(matches):
-            raise AuthenticationFailed("INVALID_WHATSAPP_SIGNATURE", "The webhook signature does not verify "
+            raise WebhookSignatureRejected("INVALID_WHATSAPP_SIGNATURE", "The webhook signature does not verify "
                                        "with any configured app secret.")
 
 
@@ -51,9 +51,9 @@ class _UnsetAppSecret(WebhookVerifier):
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> None:  # noqa: ARG002 - refuses whatever comes
         if not headers.get(SIGNATURE_HEADER):
-            raise AuthenticationFailed("MISSING_WHATSAPP_SIGNATURE", "The webhook is not signed: "
+            raise WebhookSignatureRejected("MISSING_WHATSAPP_SIGNATURE", "The webhook is not signed: "
                                        "X-Hub-Signature-256 is missing.")
-        raise AuthenticationFailed("INVALID_WHATSAPP_SIGNATURE", "The webhook signature cannot be verified: "
+        raise WebhookSignatureRejected("INVALID_WHATSAPP_SIGNATURE", "The webhook signature cannot be verified: "
                                    "no WHATSAPP_APP_SECRET is configured.")
 
 

@@ -28,6 +28,7 @@ from memo.application.errors import (
     UpstreamAuthError,
     UpstreamFailure,
     UpstreamRateLimited,
+    WebhookSignatureRejected,
     WhatsAppNotConfigured,
 )
 from memo.domain.errors import (
@@ -185,7 +186,8 @@ def _domain_response(request: Request[Any, Any, Any],
         body = ErrorBody(error=exc.message, code=exc.code)
         if exc.details:
             body.details = exc.details
-        return error_response(request, 401, body, WWW_AUTHENTICATE)
+        return error_response(request, 401, body,
+                              None if isinstance(exc, WebhookSignatureRejected) else WWW_AUTHENTICATE)
     if isinstance(exc, RateLimited):
         return error_response(request, 429, ErrorBody(error=exc.message, code=exc.code), {
             "Retry-After": str(exc.retry_after_s), "RateLimit-Limit": str(exc.limit),
