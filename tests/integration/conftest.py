@@ -24,6 +24,7 @@ from sqlalchemy.orm import sessionmaker
 from memo.adapters.storage.jobs import SqlJobQueue
 from memo.adapters.storage.memory import InMemoryHealthCheck, InMemoryKeyStore, InMemoryStore, InMemoryUnitOfWork
 from memo.adapters.storage.memory_jobs import InMemoryJobQueue
+from memo.adapters.storage.memory_sync_status import InMemorySyncStatusReader
 from memo.adapters.storage.migrate import upgrade
 from memo.adapters.storage.orm import metadata
 from memo.adapters.storage.sqlalchemy import (
@@ -32,7 +33,8 @@ from memo.adapters.storage.sqlalchemy import (
     SqlDatabaseHealthCheck,
     create_engine,
 )
-from memo.application.ports import HealthCheck, JobQueue, KeyStore, SecretBox, UnitOfWork
+from memo.adapters.storage.whatsapp import SqlSyncStatusReader
+from memo.application.ports import HealthCheck, JobQueue, KeyStore, SecretBox, SyncStatusReader, UnitOfWork
 from tests.support.postgres import POSTGRES_ADMIN_URL, create_database, database_url, drop_database
 
 T = TypeVar("T")
@@ -64,6 +66,9 @@ class Storage:
     def job_queue(self) -> JobQueue:
         raise NotImplementedError
 
+    def sync_status_reader(self) -> SyncStatusReader:
+        raise NotImplementedError
+
     async def close(self) -> None:
         return None
 
@@ -85,6 +90,9 @@ class InMemoryStorage(Storage):
 
     def job_queue(self) -> JobQueue:
         return InMemoryJobQueue(self.store)
+
+    def sync_status_reader(self) -> SyncStatusReader:
+        return InMemorySyncStatusReader(self.store)
 
 
 class SqlStorage(Storage):
@@ -115,6 +123,9 @@ class SqlStorage(Storage):
 
     def job_queue(self) -> JobQueue:
         return SqlJobQueue(self.engine)
+
+    def sync_status_reader(self) -> SyncStatusReader:
+        return SqlSyncStatusReader(self.engine)
 
     async def close(self) -> None:
         for session in self._open:
