@@ -69,10 +69,13 @@ async def test_openapi_document_describes_the_signing_headers(world: World) -> N
     document = response.json()
     schemes = document["components"]["securitySchemes"]
     assert {scheme["name"] for scheme in schemes.values()} == {"X-Memo-Signature", "X-Memo-Key-Id",
-                                                               "X-Memo-Timestamp", "X-Memo-Nonce"}
+                                                               "X-Memo-Timestamp", "X-Memo-Nonce",
+                                                               "X-Hub-Signature-256"}
     create = document["paths"]["/api/memories"]["post"]
     assert create["security"]
     assert create["operationId"] == "CreateMemory"
+    assert document["paths"]["/api/whatsapp/webhook"]["post"]["security"] == [{"MetaHubSignature": []}]
+    assert "security" not in document["paths"]["/api/whatsapp/webhook"]["get"]
 
 
 async def test_cors_is_off_unless_origins_are_configured(world: World) -> None:

@@ -41,8 +41,11 @@ def openapi_config() -> OpenAPIConfig:
             "MemoKeyId": _header("X-Memo-Key-Id", "The API key's public id, [A-Za-z0-9_-]{8,64}."),
             "MemoTimestamp": _header("X-Memo-Timestamp", "Unix time in whole seconds."),
             "MemoNonce": _header("X-Memo-Nonce", "16 to 64 of [A-Za-z0-9_-], fresh for every request."),
+            "MetaHubSignature": _header("X-Hub-Signature-256", "Meta's signature of the WhatsApp webhook: `sha256=` "
+                                        "+ 64 lowercase hex HMAC-SHA256(WHATSAPP_APP_SECRET, the raw body)."),
         }),
     )
 
 
 SIGNED: list[dict[str, list[str]]] = [{"MemoHmacV2": [], "MemoKeyId": [], "MemoTimestamp": [], "MemoNonce": []}]
+META_SIGNED: list[dict[str, list[str]]] = [{"MetaHubSignature": []}]

@@ -13,6 +13,7 @@ from litestar.params import QueryParameter
 from memo.application.receive_whatsapp_notification import ReceiveWhatsAppNotification
 from memo.application.verify_webhook_subscription import MAX_CHALLENGE_CHARS, VerifyWebhookSubscription
 from memo.entrypoints.http.guards import UnauthenticatedBody, all_headers, client_ip
+from memo.entrypoints.http.openapi import META_SIGNED
 from memo.entrypoints.http.schemas import ErrorBody, WebhookAck
 
 # Optional on the wire: a missing one is Meta's check failing (403), not a malformed request (400).
@@ -39,7 +40,7 @@ class WhatsAppController(Controller):
         echoed = await verify(mode=mode, token=token, challenge=challenge, client_ip=client_ip(request))
         return Response(echoed, media_type=MediaType.TEXT, headers={"Cache-Control": "no-store"})
 
-    @post("/webhook", operation_id="ReceiveWhatsAppWebhook", status_code=200,
+    @post("/webhook", operation_id="ReceiveWhatsAppWebhook", status_code=200, security=META_SIGNED,
           summary="Meta's notifications, signed with X-Hub-Signature-256 over the raw body: stored, then answered",
           description="Every new message becomes one `whatsapp_received` memory, every status moves its sent message "
                       "forward; `processed` counts the messages newly stored (a redelivery answers 0). Never rate "
