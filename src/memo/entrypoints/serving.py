@@ -48,6 +48,7 @@ class DeadlineH11Protocol(H11Protocol):
         self._head_deadline: Any = None  # an asyncio.TimerHandle while a request head is arriving
 
     def connection_made(self, transport: Any) -> None:  # noqa: ANN401
+        no_delay(transport.get_extra_info("socket"))
         super().connection_made(transport)
         self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
 
@@ -72,6 +73,17 @@ class DeadlineH11Protocol(H11Protocol):
             self.transport.close()
 
 
+def no_delay(sock: Any) -> None:  # noqa: ANN401 - a socket, or asyncio's TransportSocket wrapping one
+    """Turn Nagle's algorithm off: uvicorn writes a response's head and body apart, and with Nagle on the body
+    waits for the client's delayed ACK of the head, 40 ms on Linux, on every request of a kept-alive connection.
+
+    asyncio sets TCP_NODELAY itself only on sockets made with `IPPROTO_TCP`; a listening socket made without it
+    (as `listen` once was) hands out connections without it, so it is set here, whatever made the socket.
+    """
+    if sock is not None and sock.family in {socket.AF_INET, socket.AF_INET6}:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def raise_open_file_limit() -> int:
     """Every connection is a descriptor: take the hard limit, so `max_connections` is not a promise on paper."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -86,7 +98,7 @@ def raise_open_file_limit() -> int:
 
 def listen(host: str, port: int, backlog: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(backlog)
