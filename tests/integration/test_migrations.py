@@ -34,7 +34,7 @@ from tests.support.postgres import POSTGRES_ADMIN_URL, throwaway_database
 
 T = TypeVar("T")
 
-HEAD = "0005"
+HEAD = "0006"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -166,12 +166,13 @@ async def test_full_text_search_indexes_memories_written_before_it_and_goes_down
 
     await downgrade(empty_database, "0001")
     assert await _run(empty_database, _search_objects) == set()
-    diff = await _run(empty_database, _schema_diff)  # only the later tables (nonces, jobs, whatsapp) are missing
+    diff = await _run(empty_database, _schema_diff)  # only the later tables are missing
     assert sorted((item[0], item[1].name) for item in diff) == [
         ("add_index", "ix_jobs_owner_state"), ("add_index", "ix_jobs_state_run_after"),
-        ("add_index", "ix_nonces_expires_at"),
-        ("add_index", "ix_whatsapp_messages_owner_direction"), ("add_table", "jobs"), ("add_table", "nonces"),
-        ("add_table", "whatsapp_messages"), ("add_table", "whatsapp_statuses"), ("add_table", "worker_heartbeats")]
+        ("add_index", "ix_memory_index_states_owner_id"), ("add_index", "ix_nonces_expires_at"),
+        ("add_index", "ix_whatsapp_messages_owner_direction"), ("add_table", "jobs"),
+        ("add_table", "memory_index_states"), ("add_table", "nonces"), ("add_table", "whatsapp_messages"),
+        ("add_table", "whatsapp_statuses"), ("add_table", "worker_heartbeats")]
 
     await upgrade(empty_database)
     assert await _found(empty_database, owner, "early -written") == ["another early note"]

@@ -110,3 +110,33 @@ class MediaUnavailable(DomainError):
     """Media that a retry will not bring: Meta no longer has it, or it is larger than Memo keeps."""
 
     code = "MEDIA_UNAVAILABLE"
+
+
+class EmbedderUnavailable(DomainError):
+    code = "EMBEDDER_UNAVAILABLE"
+
+    def __init__(self, message: str = "The embedding model is unavailable; retry shortly.") -> None:
+        super().__init__(message)
+
+
+class VectorIndexUnavailable(DomainError):
+    """The vector side of search cannot answer (the index or the embedder is down): semantic search is `503`."""
+
+    code = "VECTOR_INDEX_UNAVAILABLE"
+
+    def __init__(self, message: str = "Semantic search is unavailable right now; keyword search still works.") -> None:
+        super().__init__(message)
+
+
+class AnswererUnavailable(DomainError):
+    code = "ANSWERER_UNAVAILABLE"
+
+    def __init__(self, message: str = "Answering is unavailable right now; retry shortly.") -> None:
+        super().__init__(message)
+
+
+class TranscriberUnavailable(DomainError):
+    code = "TRANSCRIBER_UNAVAILABLE"
+
+    def __init__(self, message: str = "Transcription is unavailable right now.") -> None:
+        super().__init__(message)

@@ -24,6 +24,7 @@ from memo.domain.idempotency import IdempotencyRecord
 from memo.domain.jobs import Job, JobCounts, JobState
 from memo.domain.memory import Memory
 from memo.domain.owners import ApiKey, Owner, Principal
+from memo.domain.retrieval import Answer, Hit, IndexState, SearchFilters, Transcript, VectorEntry
 from memo.domain.whatsapp import ParsedNotification, StatusUpdate
 
 
@@ -43,6 +44,27 @@ class MemoryRepository(Protocol):
         """Store `memory` if the stored row still has `expected_version` (compare-and-set); False otherwise."""
         ...
     async def remove(self, owner_id: UUID, memory_id: UUID) -> bool: ...
+    async def get_many(self, owner_id: UUID, memory_ids: Sequence[UUID]) -> Sequence[Memory]:
+        """The owner's memories among `memory_ids`, in no particular order; ids of others or of none are left out."""
+        ...
+
+
+class IndexStateRepository(Protocol):
+    """What the vector index holds for each memory (model and content hash), so nothing is embedded twice."""
+
+    async def get_many(self, memory_ids: Sequence[UUID]) -> Mapping[UUID, IndexState]: ...
+    async def save(self, states: Sequence[IndexState]) -> None:
+        """Insert or replace the state of each memory."""
+        ...
+    async def remove(self, memory_ids: Sequence[UUID]) -> None: ...
+    async def stale(self, model: str, *, owner_id: UUID | None = None, after: UUID | None = None,
+                    limit: int = 500) -> Sequence[UUID]:
+        """Ids of memories (of `owner_id`, or everyone's) with no state for `model` or a state of another model,
+        in id order after `after`: what a reindex still has to do, resumable from the last id it finished."""
+        ...
+    async def count_unindexed(self, owner_id: UUID, model: str) -> int:
+        """How many of the owner's memories the index does not hold for `model` with their current content."""
+        ...
 
 
 class IdempotencyRepository(Protocol):
@@ -142,6 +164,7 @@ class UnitOfWork(Protocol):
     owners: OwnerRepository
     api_keys: ApiKeyRepository
     whatsapp: WhatsAppMessageRepository
+    index_states: IndexStateRepository
     outbox: Outbox
 
     async def __aenter__(self) -> Self: ...
@@ -253,6 +276,43 @@ class MediaStore(Protocol):
 
 class SyncStatusReader(Protocol):
     async def sync_status(self, owner_id: UUID) -> SyncStatus: ...
+
+
+class Embedder(Protocol):
+    """Turns text into vectors; `model` names the vectors it makes, so a change of model is detectable."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def dimensions(self) -> int: ...
+    async def embed(self, texts: Sequence[str]) -> Sequence[Sequence[float]]:
+        """One unit-length vector per text, in order; EmbedderUnavailable when the model cannot be reached."""
+        ...
+
+
+class VectorIndex(Protocol):
+    """Nearest memories by cosine similarity, one owner at a time; filters run inside the index."""
+
+    async def upsert(self, entries: Sequence[VectorEntry]) -> None: ...
+    async def query(self, owner_id: UUID, vector: Sequence[float], *, limit: int,
+                    filters: SearchFilters) -> Sequence[Hit]:
+        """Up to `limit` of the owner's memories that pass `filters`, most similar first (score: cosine).
+        VectorIndexUnavailable when the index cannot be reached."""
+        ...
+    async def delete(self, owner_id: UUID, memory_ids: Sequence[UUID]) -> None: ...
+
+
+class Answerer(Protocol):
+    async def answer(self, question: str, memories: Sequence[Memory]) -> Answer:
+        """An answer from `memories` alone, in the question's language, citing every memory it uses (and no
+        other); an Answer without sources, saying so, when they do not hold the answer."""
+        ...
+
+
+class Transcriber(Protocol):
+    async def transcribe(self, audio: bytes, *, mime_type: str | None) -> Transcript:
+        """The words spoken in `audio` (a WhatsApp voice note is OGG/Opus); TranscriberUnavailable on failure."""
+        ...
 
 
 class AuditLog(Protocol):

@@ -7,7 +7,7 @@ whole-store snapshot, keeps a rollback from erasing what a concurrent unit of wo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Self
@@ -20,6 +20,7 @@ from memo.application.ports import (
     ApiKeyRepository,
     HealthCheck,
     IdempotencyRepository,
+    IndexStateRepository,
     KeyStore,
     MemoryRepository,
     Outbox,
@@ -35,6 +36,7 @@ from memo.domain.idempotency import IdempotencyRecord
 from memo.domain.jobs import Job
 from memo.domain.memory import Memory
 from memo.domain.owners import ApiKey, Owner
+from memo.domain.retrieval import IndexState
 from memo.domain.search import parse_search
 from memo.domain.whatsapp import StatusUpdate, advances
 
@@ -50,6 +52,7 @@ class InMemoryStore:
         self.owners: dict[UUID, Owner] = {}
         self.api_keys: dict[str, ApiKey] = {}
         self.jobs: dict[UUID, Job] = {}
+        self.index_states: dict[UUID, IndexState] = {}
         self.whatsapp_messages: dict[tuple[UUID, str], ConversationMessage] = {}
         self.whatsapp_statuses: dict[tuple[UUID, str], tuple[StatusUpdate, datetime]] = {}  # with when received
         self.heartbeats: dict[str, datetime] = {}
@@ -81,6 +84,7 @@ class _Journal:
 class InMemoryMemoryRepository(MemoryRepository):
     def __init__(self, store: InMemoryStore, journal: _Journal) -> None:
         self._memories = store.memories
+        self._index_states = store.index_states
         self._journal = journal
 
     async def add(self, memory: Memory) -> None:
@@ -121,7 +125,13 @@ class InMemoryMemoryRepository(MemoryRepository):
         if await self.get(owner_id, memory_id) is None:
             return False
         self._journal.delete(self._memories, memory_id)
+        if memory_id in self._index_states:  # as ON DELETE CASCADE does
+            self._journal.delete(self._index_states, memory_id)
         return True
+
+    async def get_many(self, owner_id: UUID, memory_ids: Sequence[UUID]) -> Sequence[Memory]:
+        found = (self._memories.get(memory_id) for memory_id in dict.fromkeys(memory_ids))
+        return [memory for memory in found if memory is not None and memory.owner_id == owner_id]
 
 
 class InMemoryIdempotencyRepository(IdempotencyRepository):
@@ -256,6 +266,38 @@ class InMemoryWhatsAppMessageRepository(WhatsAppMessageRepository):
         return None if kept is None else kept[0]
 
 
+class InMemoryIndexStateRepository(IndexStateRepository):
+    def __init__(self, store: InMemoryStore, journal: _Journal) -> None:
+        self._states = store.index_states
+        self._memories = store.memories
+        self._journal = journal
+
+    async def get_many(self, memory_ids: Sequence[UUID]) -> Mapping[UUID, IndexState]:
+        return {memory_id: self._states[memory_id] for memory_id in memory_ids if memory_id in self._states}
+
+    async def save(self, states: Sequence[IndexState]) -> None:
+        for state in states:
+            if state.memory_id in self._memories:  # as the foreign key refuses a state without its memory
+                self._journal.put(self._states, state.memory_id, state)
+
+    async def remove(self, memory_ids: Sequence[UUID]) -> None:
+        for memory_id in memory_ids:
+            if memory_id in self._states:
+                self._journal.delete(self._states, memory_id)
+
+    async def stale(self, model: str, *, owner_id: UUID | None = None, after: UUID | None = None,
+                    limit: int = 500) -> Sequence[UUID]:
+        ids = sorted(memory.id for memory in self._memories.values()
+                     if (owner_id is None or memory.owner_id == owner_id) and (after is None or memory.id > after)
+                     and (memory.id not in self._states or self._states[memory.id].model != model))
+        return ids[:limit]
+
+    async def count_unindexed(self, owner_id: UUID, model: str) -> int:
+        return sum(1 for memory in self._memories.values() if memory.owner_id == owner_id and not (
+            (state := self._states.get(memory.id)) is not None and state.model == model
+            and state.memory_version == memory.version))
+
+
 class InMemoryUnitOfWork(UnitOfWork):
     """REQUEST-scoped over an APP-scoped store; `committed` tells a test whether the use case committed."""
 
@@ -266,6 +308,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.owners = InMemoryOwnerRepository(store, self._journal)
         self.api_keys = InMemoryApiKeyRepository(store, self._journal)
         self.whatsapp = InMemoryWhatsAppMessageRepository(store, self._journal)
+        self.index_states = InMemoryIndexStateRepository(store, self._journal)
         self.outbox = InMemoryOutbox(store, self._journal)
         self.committed = False
         self._open = False

@@ -155,6 +155,19 @@ class WorkerHeartbeatRow(Base):
     seen_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
 
 
+class IndexStateRow(Base):
+    """What the vector index holds for a memory (migration 0006); goes with the memory (ON DELETE CASCADE)."""
+
+    __tablename__ = "memory_index_states"
+
+    memory_id: Mapped[UUID] = mapped_column(GUID(), ForeignKey("memories.id", ondelete="CASCADE"), primary_key=True)
+    owner_id: Mapped[UUID] = mapped_column(GUID(), index=True)
+    model: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    memory_version: Mapped[int] = mapped_column(Integer)
+    indexed_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
 class WhatsAppMessageRow(Base):
     """A WhatsApp message received or sent (migration 0005); the unique (owner, message id) makes ingestion exactly
     once. Meta's strings are `Text`: the domain bounds them (memo.domain.whatsapp.MAX_ID_CHARS), not the column."""

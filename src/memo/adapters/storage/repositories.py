@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Literal, cast
 from uuid import UUID
@@ -89,6 +90,13 @@ class SqlAlchemyMemoryRepository(MemoryRepository):
         if memory.tags:
             await self._session.execute(_INSERT_TAGS, tag_rows(memory))
         return True
+
+    @translating
+    async def get_many(self, owner_id: UUID, memory_ids: Sequence[UUID]) -> Sequence[Memory]:
+        if not memory_ids:
+            return []
+        rows = await self._rows.get_many(MemoryRow.owner_id == owner_id, MemoryRow.id.in_(list(memory_ids)))
+        return [memory_to_domain(row) for row in rows]
 
     @translating
     async def remove(self, owner_id: UUID, memory_id: UUID) -> bool:

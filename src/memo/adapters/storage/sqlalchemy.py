@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from memo.adapters.storage.engine import create_engine
 from memo.adapters.storage.errors import is_unavailable, translating
+from memo.adapters.storage.index_states import SqlAlchemyIndexStateRepository
 from memo.adapters.storage.jobs import SqlAlchemyOutbox
 from memo.adapters.storage.orm import ApiKeyRow, OwnerRow
 from memo.adapters.storage.owners import SqlAlchemyApiKeyRepository, SqlAlchemyOwnerRepository
@@ -72,6 +73,10 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
     @cached_property
     def whatsapp(self) -> SqlAlchemyWhatsAppMessageRepository:  # type: ignore[override]
         return SqlAlchemyWhatsAppMessageRepository(self._session)
+
+    @cached_property
+    def index_states(self) -> SqlAlchemyIndexStateRepository:  # type: ignore[override]
+        return SqlAlchemyIndexStateRepository(self._session)
 
     @cached_property
     def outbox(self) -> SqlAlchemyOutbox:  # type: ignore[override]
