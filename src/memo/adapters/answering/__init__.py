@@ -1,0 +1,1 @@
+"""Answerers that run in process: the extractive one of the embedded default."""

@@ -1,0 +1,1 @@
+"""OpenAI through its official SDK: embeddings, answers with citations, transcription."""
