@@ -84,6 +84,14 @@ async def test_at_most_three_sentences_are_quoted() -> None:
     assert answer.citations == tuple(memory.id for memory in memories[:MAX_QUOTES])  # ties: the order given
 
 
+async def test_a_rare_word_outweighs_a_common_one() -> None:
+    memories = [memory("Call mum."), memory("Call Peter."), memory("Call the gym."), memory("The bank closes at 5.")]
+
+    answer = await ask("call bank", memories)
+
+    assert answer.sources[0].quote == "The bank closes at 5."
+
+
 async def test_a_weak_match_is_left_out_beside_a_strong_one() -> None:
     answer = await ask("What did the plumber say about the kitchen sink?")
 
