@@ -92,6 +92,17 @@ async def test_without_the_confidence_floor_tiny_en_invents_english_for_spanish(
 
 
 @RUNS_THE_MODEL
+async def test_a_decoding_caught_in_a_repetition_loop_is_dropped() -> None:
+    looping = WhisperTranscriber(beam_size=3, min_avg_logprob=None)  # beam 3 loops on this note, and confidently
+    try:
+        transcript = await looping.transcribe(SPANISH, mime_type=OGG)
+    finally:
+        looping.close()
+
+    assert transcript == Transcript(text="", language=None)
+
+
+@RUNS_THE_MODEL
 async def test_silence_is_an_empty_transcript(transcriber: WhisperTranscriber) -> None:
     assert await transcriber.transcribe(opus_silence(2.0), mime_type=OGG) == Transcript(text="", language=None)
 

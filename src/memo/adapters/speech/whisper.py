@@ -6,11 +6,12 @@ loaded: a package swapped or altered on disk is refused, not run. Loading costs 
 first voice note (the server idles small) and happens once, under a lock. Decoding (PyAV reads OGG/Opus itself) and
 inference run on one worker thread, never on the event loop, and one note at a time: two cores are all there is.
 
-Decoding is deterministic (temperature 0, no sampled fallback), and a voice activity filter (Silero, shipped inside
-faster-whisper) drops silence, where whisper would otherwise hear "you". tiny.en knows English only: it turns speech
-in other languages into fluent invented English, at a low average log-probability; segments below `min_avg_logprob`
-(whisper's own threshold for a failed decoding) are dropped, so such a note becomes an empty transcript rather than
-false words in a memory.
+Decoding is deterministic (beam search at temperature 0, no sampled fallback), and a voice activity filter (Silero,
+shipped inside faster-whisper) drops silence, where whisper would otherwise hear "you". Where whisper would retry a
+failed decoding at a higher temperature, the segment is dropped instead: one below `min_avg_logprob` (whisper's own
+threshold) or caught in a repetition loop. tiny.en knows English only: it turns speech in other languages into
+fluent invented English at a low log-probability, so such a note becomes an empty transcript rather than false words
+in a memory.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ TINY_EN_SHA256: Mapping[str, str] = {
     "vocabulary.txt": "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
 }
 SAMPLE_RATE = 16_000  # what whisper listens at; PyAV resamples to it
+# Whisper's own sign of a decoding caught in a loop ("a good time to get a good time to get..."): text that gzip
+# compresses more than this. Its sampled fallback would retry; deterministic decoding drops the segment instead.
+MAX_COMPRESSION_RATIO = 2.4
 _CHUNK = 1 << 20
 
 
@@ -103,7 +107,7 @@ class WhisperTranscriber(Transcriber):
         if not audio:
             raise TranscriberUnavailable("The voice note is empty: there is no audio to transcribe.")
         model = await self._loaded_model()
-        return await asyncio.get_running_loop().run_in_executor(self._worker, self._transcribe, model, bytes(audio))
+        return await asyncio.get_running_loop().run_in_executor(self._worker, self._transcribe, model, audio)
 
     def close(self) -> None:
         """Lets the worker thread go once a running transcription ends; the process can then exit."""
@@ -135,12 +139,15 @@ class WhisperTranscriber(Transcriber):
             segments, info = model.transcribe(
                 samples, language=None if model.model.is_multilingual else "en", beam_size=self._beam_size,
                 temperature=0.0, condition_on_previous_text=False, vad_filter=True)
-            heard = [segment.text.strip() for segment in segments
-                     if self._min_avg_logprob is None or segment.avg_logprob >= self._min_avg_logprob]
+            heard = [segment.text.strip() for segment in segments if self._believable(segment)]
         except (RuntimeError, ValueError) as error:
             raise TranscriberUnavailable(f"The voice note could not be transcribed: {error}") from error
         text = " ".join(part for part in heard if part)
         return Transcript(text=text, language=info.language if text else None)
+
+    def _believable(self, segment: Any) -> bool:  # noqa: ANN401 - a faster_whisper Segment, untyped
+        confident = self._min_avg_logprob is None or segment.avg_logprob >= self._min_avg_logprob
+        return bool(confident and segment.compression_ratio <= MAX_COMPRESSION_RATIO)
 
 
 def _decode(audio: bytes) -> Any:  # noqa: ANN401 - a numpy float32 array; faster-whisper has no type hints
