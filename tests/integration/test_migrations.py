@@ -34,7 +34,7 @@ from tests.support.postgres import POSTGRES_ADMIN_URL, throwaway_database
 
 T = TypeVar("T")
 
-HEAD = "0006"
+HEAD = "0007"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -58,10 +58,20 @@ async def _run(url: str, work: Callable[[Connection], T]) -> T:
         await engine.dispose()
 
 
+# Migration 0007's vector tables exist on SQLite only and are written by memo.adapters.vectors.sqlite, not through
+# the ORM metadata; test_the_vector_tables_of_0007_exist_on_sqlite_only checks them instead.
+VECTOR_TABLES = frozenset({"memory_vectors", "memory_vector_generations"})
+
+
+def _include(item: Any, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    table = name if type_ == "table" else getattr(getattr(item, "table", None), "name", None)
+    return table not in VECTOR_TABLES and include_object(item, name, type_, reflected, compare_to)
+
+
 def _schema_diff(connection: Connection) -> list[Any]:
     context = MigrationContext.configure(connection, opts={
         "compare_type": compare_type, "compare_server_default": True, "version_table": VERSION_TABLE,
-        "include_object": include_object})
+        "include_object": _include})
     return list(compare_metadata(context, metadata))
 
 
@@ -112,6 +122,38 @@ async def test_concurrent_upgrades_wait_for_each_other_instead_of_colliding(empt
 
     assert await current_revision(empty_database) == HEAD
     assert await _run(empty_database, _schema_diff) == []
+
+
+def _vector_objects(connection: Connection) -> dict[str, Any]:
+    inspector = inspect(connection)
+    tables = VECTOR_TABLES & set(inspector.get_table_names())
+    found: dict[str, Any] = {table: [column["name"] for column in inspector.get_columns(table)] for table in tables}
+    if "memory_vectors" in tables:
+        found["indexes"] = [index["name"] for index in inspector.get_indexes("memory_vectors")]
+        found["foreign_keys"] = [(key["referred_table"], key["options"].get("ondelete"))
+                                 for key in inspector.get_foreign_keys("memory_vectors")]
+    if connection.dialect.name == "sqlite":
+        found["triggers"] = sorted(name for (name,) in connection.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'memory_vectors'"))
+    return found
+
+
+async def test_the_vector_tables_of_0007_exist_on_sqlite_only(empty_database: str) -> None:
+    await upgrade(empty_database)
+
+    found = await _run(empty_database, _vector_objects)
+
+    if "postgresql" in empty_database:  # pgvector's adapter keeps a table of its own
+        assert found == {}
+        return
+    assert found == {
+        "memory_vectors": ["memory_id", "owner_id", "model", "dimensions", "vector", "type", "tags", "source",
+                           "created_at"],
+        "memory_vector_generations": ["owner_id", "generation"],
+        "indexes": ["ix_memory_vectors_owner_id"],
+        "foreign_keys": [("memories", "CASCADE")],
+        "triggers": ["memory_vectors_after_delete", "memory_vectors_after_insert", "memory_vectors_after_update"],
+    }
 
 
 def test_migrations_ship_inside_the_package() -> None:
