@@ -314,6 +314,27 @@ async def test_the_hnsw_index_finds_the_brute_force_neighbours_of_a_large_owner(
     assert found / (10 * limit) >= 0.9
 
 
+@pytest.mark.parametrize("exact_scan_max_rows", [0, 10_000], ids=["through HNSW", "exactly"])
+async def test_more_than_2000_dimensions_are_kept_as_half_precision(engine: AsyncEngine,
+                                                                    exact_scan_max_rows: int) -> None:
+    """HNSW indexes `vector` up to 2,000 dimensions: OpenAI's 3,072 go in a halfvec column, still ranked by cosine."""
+    dimensions = 3072
+    index = PgVectorIndex(engine, model=MODEL, dimensions=dimensions, exact_scan_max_rows=exact_scan_max_rows)
+    owner = await new_owner(engine)
+    ids = await owner.memories(3)
+    await index.upsert([owner.entry(memory_id, at_angle(angle, dimensions))
+                        for memory_id, angle in zip(ids, (60, 0, 30), strict=True)])
+
+    hits = await index.query(owner.id, at_angle(0, dimensions), limit=10, filters=ALL)
+
+    assert ids_of(hits) == [ids[1], ids[2], ids[0]]
+    assert [hit.score for hit in hits] == pytest.approx([1.0, math.cos(math.radians(30)), 0.5], abs=1e-3)
+    async with engine.connect() as connection:
+        assert await connection.scalar(text(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = 'memory_vectors_3072'::regclass AND attname = 'embedding'")) == "halfvec(3072)"
+
+
 async def hnsw_scans(url: str, table: str) -> int:
     engine = create_engine(url)
     try:
@@ -480,4 +501,4 @@ def test_only_a_postgresql_engine_is_taken() -> None:
     with pytest.raises(ValueError, match="PostgreSQL"):
         PgVectorIndex(engine, model=MODEL, dimensions=4)
     with pytest.raises(ValueError, match="dimensions"):
-        PgVectorIndex(create_engine("postgresql+asyncpg://postgres@127.0.0.1/x"), model=MODEL, dimensions=3072)
+        PgVectorIndex(create_engine("postgresql+asyncpg://postgres@127.0.0.1/x"), model=MODEL, dimensions=4001)

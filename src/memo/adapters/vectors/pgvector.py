@@ -4,22 +4,27 @@ Why it is shaped the way it is:
 
 * One table per dimension, `memory_vectors_<n>`, because a `vector(n)` column has one size: a change to an
   embedder of another size starts a table of its own, and a change of model at one size is told apart by `model`,
-  which every query filters on. `memory_id` references `memories` with ON DELETE CASCADE, so a deleted memory's
-  vector goes in the same transaction even before its delete job runs.
+  which every query filters on. HNSW indexes `vector` up to 2,000 dimensions, so a larger embedder (OpenAI's
+  3,072) gets `halfvec(n)`, half-precision floats that HNSW indexes up to 4,000: ample for ranking by cosine.
+  `memory_id` references `memories` with ON DELETE CASCADE, so a deleted memory's vector goes in the same
+  transaction, before its delete job runs.
 * The adapter makes its table at first use (`CREATE EXTENSION IF NOT EXISTS vector`, the table, an HNSW index
   `USING hnsw (embedding vector_cosine_ops)` and one on `owner_id`) under a transaction-scoped advisory lock, so
-  processes starting together do it once. A server without pgvector is a `VectorIndexUnavailable` that says to
-  install it (docs/operations.md), raised again on every call until it is (nothing is cached but success).
+  processes starting together do it once. A server without pgvector, or a role that may not create it, is a
+  `VectorIndexUnavailable` that says what to do (docs/operations.md), raised again on every call until it is
+  done (nothing is cached but success).
 * Vectors travel as pgvector's text form, `'[0.1,0.2,...]'` cast to `vector` in the SQL, rather than through
-  `pgvector.asyncpg.register_vector`: that needs a connect hook on the shared engine, and it fails on every new
-  connection of a database where the extension does not exist yet. The text is a few KB per vector; parsing it is
-  not what a query or an upsert waits on.
+  `pgvector.asyncpg.register_vector`: that needs a connect hook on the shared engine, and the hook fails on every
+  new connection to a database where the extension does not exist yet. The text is a few KB a vector; parsing it
+  costs microseconds beside the HNSW insert (about a millisecond a vector here).
 * Filters sit in the same SQL as the distance (`tags @> ...` for "every tag"), never after a truncated top-k.
-  An owner holding at most `exact_scan_max_rows` vectors is searched exactly (cheap at that size, and always
-  right). A larger owner goes through the HNSW index with `hnsw.iterative_scan = relaxed_order` (pgvector 0.8):
-  when the owner and filters leave few of the `ef_search` candidates, the scan goes on through the graph instead
-  of answering short; the relaxed order is sorted again by distance. Should the scan still stop short (it gives
-  up after `hnsw.max_scan_tuples`), the query is answered again exactly, so a filter never loses results.
+  An owner holding at most `exact_scan_max_rows` vectors is searched exactly (a few milliseconds at that size,
+  and always right). A larger owner goes through the HNSW index (`enable_sort` off for that one statement, so
+  the planner takes the index) with `hnsw.ef_search` set for the query and `hnsw.iterative_scan =
+  relaxed_order` (pgvector 0.8): when the owner and filters leave fewer than `limit` of the candidates, the scan
+  goes on through the graph instead of answering short, and the relaxed order is sorted again by distance. If
+  the scan still stops short (it gives up after `hnsw.max_scan_tuples`, 20,000 by default), the query is answered
+  again exactly, so a filter never loses results.
 * An upsert is one statement per batch (`INSERT ... SELECT FROM unnest(...) ON CONFLICT DO UPDATE`), joined to
   `memories` on id and owner: a vector is only ever stored under the owner of its memory, and one whose memory is
   gone is skipped, not an error.
@@ -45,7 +50,8 @@ from memo.application.errors import VectorIndexUnavailable
 from memo.application.ports import VectorIndex
 from memo.domain.retrieval import Hit, SearchFilters, VectorEntry
 
-MAX_HNSW_DIMENSIONS = 2000  # pgvector's limit for an HNSW index on `vector`
+MAX_VECTOR_DIMENSIONS = 2000  # pgvector's limits for an HNSW index on `vector`, and on `halfvec`
+MAX_HALFVEC_DIMENSIONS = 4000
 MAX_EF_SEARCH = 1000  # pgvector's limit for hnsw.ef_search
 DEFAULT_EF_SEARCH = 100
 DEFAULT_EXACT_SCAN_MAX_ROWS = 10_000
@@ -102,8 +108,8 @@ class PgVectorIndex(VectorIndex):
             raise ValueError(f"pgvector needs a PostgreSQL engine, not {engine.dialect.name}")
         if not model:
             raise ValueError("the embedder's model name is required")
-        if not 1 <= dimensions <= MAX_HNSW_DIMENSIONS:
-            raise ValueError(f"pgvector's HNSW index takes 1..{MAX_HNSW_DIMENSIONS} dimensions, not {dimensions}")
+        if not 1 <= dimensions <= MAX_HALFVEC_DIMENSIONS:
+            raise ValueError(f"pgvector's HNSW index takes 1..{MAX_HALFVEC_DIMENSIONS} dimensions, not {dimensions}")
         if not 1 <= ef_search <= MAX_EF_SEARCH:
             raise ValueError(f"hnsw.ef_search must be 1..{MAX_EF_SEARCH}, not {ef_search}")
         if exact_scan_max_rows < 0:
@@ -114,6 +120,7 @@ class PgVectorIndex(VectorIndex):
         self._ef_search = ef_search
         self._exact_scan_max_rows = exact_scan_max_rows
         self.table = f"memory_vectors_{dimensions}"
+        self._type = "vector" if dimensions <= MAX_VECTOR_DIMENSIONS else "halfvec"
         self._ready = False
         self._setup_lock = asyncio.Lock()
 
@@ -140,7 +147,7 @@ class PgVectorIndex(VectorIndex):
             async with self._engine.begin() as connection:
                 await connection.execute(text(f"""
                     INSERT INTO {self.table} (memory_id, owner_id, model, embedding, type, tags, source, created_at)
-                    SELECT e.memory_id, e.owner_id, :model, CAST(e.embedding AS vector), e.type,
+                    SELECT e.memory_id, e.owner_id, :model, CAST(e.embedding AS {self._type}), e.type,
                            ARRAY(SELECT jsonb_array_elements_text(e.tags)), e.source, e.created_at
                     FROM unnest(CAST(:ids AS uuid[]), CAST(:owners AS uuid[]), CAST(:embeddings AS text[]),
                                 CAST(:types AS text[]), CAST(:tags AS jsonb[]), CAST(:sources AS text[]),
@@ -214,14 +221,15 @@ class PgVectorIndex(VectorIndex):
     async def _nearest_by_index(self, connection: AsyncConnection, where: str,
                                 parameters: Mapping[str, Any]) -> Sequence[Any]:
         ef_search = min(MAX_EF_SEARCH, max(self._ef_search, int(parameters["limit"])))
-        # enable_sort off: of the plans for `ORDER BY distance LIMIT k`, only the HNSW index scan needs no sort
+        # enable_sort off: of the plans for `ORDER BY distance LIMIT k`, only the HNSW index scan needs no sort. Its
+        # penalty lifts every plan's cost over jit_above_cost, and JIT would add 100 ms to a 1 ms scan: jit off.
         await connection.execute(text(
             "SELECT set_config('hnsw.ef_search', :ef_search, true), "
-            "set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('enable_sort', 'off', true)"),
-            {"ef_search": str(ef_search)})
+            "set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('enable_sort', 'off', true), "
+            "set_config('jit', 'off', true)"), {"ef_search": str(ef_search)})
         result = await connection.execute(text(f"""
             WITH nearest AS MATERIALIZED (
-                SELECT memory_id, embedding <=> CAST(:q AS vector) AS distance FROM {self.table}
+                SELECT memory_id, embedding <=> CAST(:q AS {self._type}) AS distance FROM {self.table}
                 WHERE {where} ORDER BY distance LIMIT :limit)
             SELECT memory_id, distance FROM nearest ORDER BY distance""").columns(  # noqa: S608 - our clauses
                 memory_id=Uuid(), distance=Float()), parameters)
@@ -230,10 +238,11 @@ class PgVectorIndex(VectorIndex):
     async def _nearest_exactly(self, connection: AsyncConnection, where: str,
                                parameters: Mapping[str, Any]) -> Sequence[Any]:
         # OFFSET 0 keeps the subquery apart, so its ordering cannot be handed to the (approximate) HNSW index
-        await connection.execute(text("SELECT set_config('enable_sort', 'on', true)"))
+        # jit off: compiling would cost more than scanning an owner's rows (tens of thousands at most here)
+        await connection.execute(text("SELECT set_config('enable_sort', 'on', true), set_config('jit', 'off', true)"))
         result = await connection.execute(text(f"""
             SELECT memory_id, distance FROM (
-                SELECT memory_id, embedding <=> CAST(:q AS vector) AS distance FROM {self.table}
+                SELECT memory_id, embedding <=> CAST(:q AS {self._type}) AS distance FROM {self.table}
                 WHERE {where} OFFSET 0) AS owned
             ORDER BY distance LIMIT :limit""").columns(  # noqa: S608 - our clauses
                 memory_id=Uuid(), distance=Float()), parameters)
@@ -263,7 +272,7 @@ class PgVectorIndex(VectorIndex):
                     memory_id uuid NOT NULL,
                     owner_id uuid NOT NULL,
                     model text NOT NULL,
-                    embedding vector({self._dimensions}) NOT NULL,
+                    embedding {self._type}({self._dimensions}) NOT NULL,
                     type text NOT NULL,
                     tags text[] NOT NULL DEFAULT '{{}}',
                     source text NOT NULL,
@@ -271,15 +280,15 @@ class PgVectorIndex(VectorIndex):
                     CONSTRAINT pk_{table} PRIMARY KEY (memory_id),
                     CONSTRAINT fk_{table}_memory_id_memories FOREIGN KEY (memory_id)
                         REFERENCES memories (id) ON DELETE CASCADE)"""))
-            await connection.execute(text(
-                f"CREATE INDEX IF NOT EXISTS {embedding_index} ON {table} USING hnsw (embedding vector_cosine_ops)"))
+            await connection.execute(text(f"CREATE INDEX IF NOT EXISTS {embedding_index} ON {table} "
+                                          f"USING hnsw (embedding {self._type}_cosine_ops)"))
             await connection.execute(text(f"CREATE INDEX IF NOT EXISTS {owner_index} ON {table} (owner_id)"))
         held = await connection.scalar(text(
             "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
             "WHERE attrelid = to_regclass(:table) AND attname = 'embedding' AND NOT attisdropped"), names)
-        if held != f"vector({self._dimensions})":
+        if held != f"{self._type}({self._dimensions})":
             raise VectorIndexUnavailable(
-                f"{table}.embedding holds {held}, not the embedder's vector({self._dimensions}): "
+                f"{table}.embedding holds {held}, not the embedder's {self._type}({self._dimensions}): "
                 f"drop or rename {table}, then reindex (memo reindex)")
 
     async def _create_extension(self, connection: AsyncConnection) -> None:
