@@ -435,6 +435,30 @@ async def test_the_table_and_its_indexes_are_made_at_first_use(engine: AsyncEngi
             " AND confrelid = 'memories'::regclass")) == b"c"  # ON DELETE CASCADE
 
 
+async def test_a_dropped_hnsw_index_is_named_with_the_statement_that_builds_it_not_built_on_the_full_table(
+        engine: AsyncEngine, caplog: pytest.LogCaptureFixture) -> None:
+    first = PgVectorIndex(engine, model=MODEL, dimensions=5, exact_scan_max_rows=0)
+    owner = await new_owner(engine)
+    ids = await owner.memories(3)
+    await first.upsert([owner.entry(memory_id, at_angle(10 * i, 5)) for i, memory_id in enumerate(ids)])
+    async with engine.begin() as connection:
+        await connection.execute(text("DROP INDEX ix_memory_vectors_5_embedding"))
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+
+    restarted = PgVectorIndex(engine, model=MODEL, dimensions=5, exact_scan_max_rows=0)
+    assert ids_of(await restarted.query(owner.id, at_angle(0, 5), limit=10, filters=ALL)) == ids
+
+    [warning] = [record.getMessage() for record in caplog.records if record.name == LOGGER]
+    statement = warning.split("build it with ", 1)[1]
+    assert statement.startswith("CREATE INDEX CONCURRENTLY ix_memory_vectors_5_embedding")
+    async with engine.connect() as connection:
+        assert await connection.scalar(text("SELECT to_regclass('ix_memory_vectors_5_embedding')")) is None
+    async with engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await autocommit.execute(text(statement))  # the operator's fix, as the warning spells it
+    assert ids_of(await restarted.query(owner.id, at_angle(0, 5), limit=10, filters=ALL)) == ids
+
+
 async def test_vectors_of_the_wrong_size_are_refused(engine: AsyncEngine) -> None:
     index = PgVectorIndex(engine, model=MODEL, dimensions=4)
     owner = await new_owner(engine)

@@ -260,11 +260,19 @@ class PgVectorIndex(VectorIndex):
             self._ready = True
 
     async def _create_table(self, connection: AsyncConnection) -> None:
+        """The table and its indexes in one transaction, so other processes see all of them or none.
+
+        An index missing from a table that exists was dropped by hand (to load faster, say): it is named in a
+        warning and left to the operator, never built here on a full table, inside a statement timeout.
+        """
         table, embedding_index, owner_index = self.table, f"ix_{self.table}_embedding", f"ix_{self.table}_owner_id"
         names = {"table": table, "embedding_index": embedding_index, "owner_index": owner_index}
-        present = text("SELECT to_regclass(:table) IS NOT NULL AND to_regclass(:embedding_index) IS NOT NULL "
-                       "AND to_regclass(:owner_index) IS NOT NULL")
-        if not await connection.scalar(present, names):
+        indexes = {embedding_index: f"ON {table} USING hnsw (embedding {self._type}_cosine_ops)",
+                   owner_index: f"ON {table} (owner_id)"}
+        found = (await connection.execute(text(
+            "SELECT to_regclass(:table) IS NOT NULL, to_regclass(:embedding_index) IS NOT NULL, "
+            "to_regclass(:owner_index) IS NOT NULL"), names)).one()
+        if not found[0]:
             await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SETUP_LOCK_KEY})
             await self._create_extension(connection)
             await connection.execute(text(f"""
@@ -280,9 +288,13 @@ class PgVectorIndex(VectorIndex):
                     CONSTRAINT pk_{table} PRIMARY KEY (memory_id),
                     CONSTRAINT fk_{table}_memory_id_memories FOREIGN KEY (memory_id)
                         REFERENCES memories (id) ON DELETE CASCADE)"""))
-            await connection.execute(text(f"CREATE INDEX IF NOT EXISTS {embedding_index} ON {table} "
-                                          f"USING hnsw (embedding {self._type}_cosine_ops)"))
-            await connection.execute(text(f"CREATE INDEX IF NOT EXISTS {owner_index} ON {table} (owner_id)"))
+            for name, definition in indexes.items():  # on the empty table just made (or a racer made): instant
+                await connection.execute(text(f"CREATE INDEX IF NOT EXISTS {name} {definition}"))
+        else:
+            for (name, definition), present in zip(indexes.items(), found[1:], strict=True):
+                if not present:
+                    _log.warning("pgvector: %s has no index %s, so searches scan rows instead; build it with "
+                                 "CREATE INDEX CONCURRENTLY %s %s", table, name, name, definition)
         held = await connection.scalar(text(
             "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
             "WHERE attrelid = to_regclass(:table) AND attname = 'embedding' AND NOT attisdropped"), names)
