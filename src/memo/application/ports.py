@@ -47,6 +47,9 @@ class MemoryRepository(Protocol):
     async def get_many(self, owner_id: UUID, memory_ids: Sequence[UUID]) -> Sequence[Memory]:
         """The owner's memories among `memory_ids`, in no particular order; ids of others or of none are left out."""
         ...
+    async def rank(self, owner_id: UUID, text: str, *, filters: SearchFilters, limit: int) -> Sequence[Hit]:
+        """The owner's memories passing `filters` that hold any word of `text`, best BM25 first (Hit.score > 0)."""
+        ...
 
 
 class IndexStateRepository(Protocol):

@@ -36,7 +36,8 @@ from memo.domain.idempotency import IdempotencyRecord
 from memo.domain.jobs import Job
 from memo.domain.memory import Memory
 from memo.domain.owners import ApiKey, Owner
-from memo.domain.retrieval import IndexState
+from memo.domain.ranking import rank
+from memo.domain.retrieval import Hit, IndexState, SearchFilters
 from memo.domain.search import parse_search
 from memo.domain.whatsapp import StatusUpdate, advances
 
@@ -132,6 +133,10 @@ class InMemoryMemoryRepository(MemoryRepository):
     async def get_many(self, owner_id: UUID, memory_ids: Sequence[UUID]) -> Sequence[Memory]:
         found = (self._memories.get(memory_id) for memory_id in dict.fromkeys(memory_ids))
         return [memory for memory in found if memory is not None and memory.owner_id == owner_id]
+
+    async def rank(self, owner_id: UUID, text: str, *, filters: SearchFilters, limit: int) -> Sequence[Hit]:
+        owned = (memory for memory in self._memories.values() if memory.owner_id == owner_id)
+        return rank(text, owned, filters=filters, limit=limit)  # BM25 as memo.domain.ranking specifies it
 
 
 class InMemoryIdempotencyRepository(IdempotencyRepository):

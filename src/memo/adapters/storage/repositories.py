@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from memo.adapters.storage.errors import translating
 from memo.adapters.storage.fulltext import search_filter
+from memo.adapters.storage.keyword_rank import rank
 from memo.adapters.storage.orm import (
     IdempotencyKeyRow,
     MemoryRow,
@@ -29,6 +30,7 @@ from memo.application.dto import MemoryQuery, Page, SortOrder
 from memo.application.ports import IdempotencyRepository, MemoryRepository
 from memo.domain.idempotency import IDEMPOTENCY_TTL, IdempotencyRecord
 from memo.domain.memory import Memory
+from memo.domain.retrieval import Hit, SearchFilters
 
 # Built once: on the write path, constructing and coercing a statement per request costs more than SQLite's work.
 _INSERT_MEMORY = insert(cast("Table", MemoryRow.__table__))
@@ -97,6 +99,10 @@ class SqlAlchemyMemoryRepository(MemoryRepository):
             return []
         rows = await self._rows.get_many(MemoryRow.owner_id == owner_id, MemoryRow.id.in_(list(memory_ids)))
         return [memory_to_domain(row) for row in rows]
+
+    @translating
+    async def rank(self, owner_id: UUID, text: str, *, filters: SearchFilters, limit: int) -> Sequence[Hit]:
+        return await rank(self._session, owner_id, text, filters=filters, limit=limit)  # see keyword_rank.py
 
     @translating
     async def remove(self, owner_id: UUID, memory_id: UUID) -> bool:
