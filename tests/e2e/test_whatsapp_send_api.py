@@ -162,7 +162,7 @@ async def test_the_sync_status_counts_what_came_in_and_went_out(sending: World, 
     assert (data["received"], data["sent"]) == (2, 2)
     assert data["deliveries"] == {"sent": 1, "delivered": 0, "read": 1, "failed": 0}
     assert data["media"] == {"pending": 1, "stored": 0, "failed": 0}
-    assert data["jobs"] == {"pending": 1, "running": 0, "failed": 0}
+    assert data["jobs"] == {"pending": 5, "running": 0, "failed": 0}  # 1 media, 4 index (2 received, 2 sent)
     assert data["lastWebhookAt"] == "2026-11-28T09:53:13.123Z"
 
 

@@ -18,6 +18,7 @@ from litestar.testing import AsyncTestClient
 from memo.application.manage_keys import CreateOwner
 from memo.application.ports import JobQueue, UnitOfWork
 from memo.domain.conversation import FETCH_MEDIA_JOB
+from memo.domain.retrieval import INDEX_MEMORY_JOB
 from memo.domain.whatsapp import MessageStatus
 from memo.entrypoints.http.app import create_app
 from memo.entrypoints.secret import Secret
@@ -267,8 +268,9 @@ async def test_a_media_message_commits_a_job_to_fetch_its_media(world: World, an
     assert memory["content"] == "Receipt from today"
     assert memory["metadata"]["mediaId"]
     queue = await world.app.state.dishka_container.get(JobQueue)
-    [job] = await queue.by_state()
-    assert (job.kind, dict(job.payload)) == (FETCH_MEDIA_JOB, {"messageId": memory["metadata"]["whatsappMessageId"]})
+    jobs = {job.kind: dict(job.payload) for job in await queue.by_state()}
+    assert jobs == {FETCH_MEDIA_JOB: {"messageId": memory["metadata"]["whatsappMessageId"]},
+                    INDEX_MEMORY_JOB: {"memoryIds": [memory["id"]]}}
 
 
 async def test_a_redelivered_media_message_commits_no_second_job(world: World, anna: Signer) -> None:
@@ -276,7 +278,7 @@ async def test_a_redelivered_media_message_commits_no_second_job(world: World, a
     await deliver(world.client, fixture("image.json"))
 
     queue = await world.app.state.dishka_container.get(JobQueue)
-    assert len(await queue.by_state()) == 1
+    assert sorted(job.kind for job in await queue.by_state()) == [INDEX_MEMORY_JOB, FETCH_MEDIA_JOB]
 
 
 async def test_a_status_for_a_message_not_yet_known_is_kept(world: World, anna: Signer) -> None:

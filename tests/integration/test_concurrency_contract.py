@@ -54,7 +54,7 @@ async def test_racing_updates_with_the_same_version_have_one_winner(storage: Sto
 
     async def update(text: str) -> str:
         try:
-            await UpdateMemory(uow=storage.uow(), clock=CLOCK)(UpdateMemoryCommand(
+            await UpdateMemory(uow=storage.uow(), clock=CLOCK, ids=IDS)(UpdateMemoryCommand(
                 owner_id=owner_id, memory_id=made.id, content=text, expected_version=1))
         except VersionConflict:
             return "412"
@@ -69,7 +69,7 @@ async def test_racing_unconditional_updates_all_land_one_version_each(storage: S
     made = (await CreateMemory(uow=storage.uow(), clock=CLOCK, ids=IDS)(
         CreateMemoryCommand(owner_id=owner_id, content="counter", metadata={}))).memory
     writers = 3
-    results = await asyncio.gather(*(UpdateMemory(uow=storage.uow(), clock=CLOCK)(UpdateMemoryCommand(
+    results = await asyncio.gather(*(UpdateMemory(uow=storage.uow(), clock=CLOCK, ids=IDS)(UpdateMemoryCommand(
         owner_id=owner_id, memory_id=made.id, metadata={f"writer{n}": n})) for n in range(writers)))
     assert sorted(result.version for result in results) == [2, 3, 4]
     assert max(results, key=lambda result: result.version).metadata == {f"writer{n}": n for n in range(writers)}

@@ -11,9 +11,10 @@ import pytest
 from memo.adapters.media.memory import InMemoryMediaStore
 from memo.adapters.messaging.memory import InMemoryMediaDownloader
 from memo.adapters.storage.memory import InMemoryStore, InMemoryUnitOfWork
-from memo.adapters.system import TEST_NOW, SequentialIds
+from memo.adapters.system import TEST_NOW, FixedClock, SequentialIds
 from memo.application.errors import MediaUnavailable, UpstreamFailure, WhatsAppNotConfigured
 from memo.application.fetch_whatsapp_media import FetchWhatsAppMedia, MediaLimits
+from memo.application.transcribe_voice_note import TRANSCRIBE_VOICE_JOB
 from memo.application.whatsapp_access import WhatsAppAccess
 from memo.domain.conversation import FETCH_MEDIA_JOB, ConversationMessage, MediaState
 from memo.domain.jobs import Job
@@ -44,7 +45,8 @@ def media() -> InMemoryMediaStore:
 def fetcher(store: InMemoryStore, downloader: InMemoryMediaDownloader | None, media: InMemoryMediaStore,
             *, max_bytes: int = 1024) -> FetchWhatsAppMedia:
     return FetchWhatsAppMedia(whatsapp=WhatsAppAccess(media=downloader), store=media, uow=InMemoryUnitOfWork(store),
-                              limits=MediaLimits(max_bytes=max_bytes, max_attempts=MAX_ATTEMPTS))
+                              limits=MediaLimits(max_bytes=max_bytes, max_attempts=MAX_ATTEMPTS), clock=FixedClock(),
+                              ids=SequentialIds(start=700))
 
 
 def received(store: InMemoryStore, *, media_id: str = "media-1") -> ConversationMessage:
@@ -77,6 +79,7 @@ async def test_fetched_media_is_kept_and_the_message_says_where(
     kept = state(store)
     assert kept.media_state is MediaState.STORED
     assert kept.mime_type == "audio/ogg; codecs=opus"
+    assert [job.kind for job in store.jobs.values()] == [TRANSCRIBE_VOICE_JOB]  # audio: its words come next
     assert kept.media_ref is not None
     assert await media.get(kept.media_ref) == b"OggS voice bytes"
 

@@ -35,6 +35,10 @@ def create(store: InMemoryStore, clock: FixedClock) -> CreateMemory:
     return CreateMemory(uow=InMemoryUnitOfWork(store), clock=clock, ids=SequentialIds())
 
 
+def deleter(store: InMemoryStore) -> DeleteMemory:
+    return DeleteMemory(uow=InMemoryUnitOfWork(store), clock=FixedClock(), ids=SequentialIds(start=900))
+
+
 async def test_create_memory_commits_the_normalised_memory(store: InMemoryStore, create: CreateMemory) -> None:
     result = await create(CreateMemoryCommandFactory.build(owner_id=OWNER, content="  buy milk  ", tags=("A", "a")))
     assert result.created
@@ -69,7 +73,7 @@ async def test_replaying_the_key_of_a_deleted_memory_does_not_resurrect_it(store
                                                                           create: CreateMemory) -> None:
     command = CreateMemoryCommandFactory.build(owner_id=OWNER, idempotency_key="gone")
     made = await create(command)
-    await DeleteMemory(uow=InMemoryUnitOfWork(store))(OWNER, made.memory.id)
+    await deleter(store)(OWNER, made.memory.id)
     with pytest.raises(MemoryNotFound):
         await create(command)
 
@@ -77,7 +81,7 @@ async def test_replaying_the_key_of_a_deleted_memory_does_not_resurrect_it(store
 async def test_update_with_stale_version_changes_nothing(store: InMemoryStore, create: CreateMemory,
                                                          clock: FixedClock) -> None:
     made = (await create(CreateMemoryCommandFactory.build(owner_id=OWNER))).memory
-    update = UpdateMemory(uow=InMemoryUnitOfWork(store), clock=clock)
+    update = UpdateMemory(uow=InMemoryUnitOfWork(store), clock=clock, ids=SequentialIds(start=800))
     await update(UpdateMemoryCommand(owner_id=OWNER, memory_id=made.id, content="second", expected_version=1))
     with pytest.raises(VersionConflict) as conflict:
         await update(UpdateMemoryCommand(owner_id=OWNER, memory_id=made.id, content="third", expected_version=1))
@@ -89,16 +93,16 @@ async def test_update_of_another_owners_memory_is_not_found(store: InMemoryStore
                                                             clock: FixedClock) -> None:
     made = (await create(CreateMemoryCommandFactory.build(owner_id=OWNER))).memory
     with pytest.raises(MemoryNotFound):
-        await UpdateMemory(uow=InMemoryUnitOfWork(store), clock=clock)(
+        await UpdateMemory(uow=InMemoryUnitOfWork(store), clock=clock, ids=SequentialIds(start=800))(
             UpdateMemoryCommand(owner_id=uuid4(), memory_id=made.id, type=MemoryType.REMINDER))
 
 
 async def test_update_with_nothing_to_change_is_refused(store: InMemoryStore, clock: FixedClock) -> None:
     with pytest.raises(ValidationFailed):
-        await UpdateMemory(uow=InMemoryUnitOfWork(store), clock=clock)(
+        await UpdateMemory(uow=InMemoryUnitOfWork(store), clock=clock, ids=SequentialIds(start=800))(
             UpdateMemoryCommand(owner_id=OWNER, memory_id=uuid4()))
 
 
 async def test_delete_of_a_missing_memory_is_not_found(store: InMemoryStore) -> None:
     with pytest.raises(MemoryNotFound):
-        await DeleteMemory(uow=InMemoryUnitOfWork(store))(OWNER, uuid4())
+        await deleter(store)(OWNER, uuid4())

@@ -11,6 +11,7 @@ from memo.application.ports import Clock, IdGenerator, UnitOfWork
 from memo.domain.errors import IdempotencyConflict, MemoryNotFound
 from memo.domain.idempotency import IdempotencyRecord
 from memo.domain.memory import Memory
+from memo.domain.retrieval import index_job
 
 
 def request_fingerprint(command: CreateMemoryCommand) -> str:
@@ -50,5 +51,6 @@ class CreateMemory:
                         raise MemoryNotFound
                     return CreateMemoryResult(memory=earlier, created=False)
             await self.uow.memories.add(memory)
+            await self.uow.outbox.enqueue(index_job(memory.owner_id, [memory.id], id=self.ids.new_id(), now=now))
             await self.uow.commit()
         return CreateMemoryResult(memory=memory, created=True)

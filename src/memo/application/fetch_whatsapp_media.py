@@ -12,7 +12,8 @@ import logging
 from dataclasses import dataclass
 
 from memo.application.errors import MediaUnavailable
-from memo.application.ports import MediaStore, UnitOfWork
+from memo.application.ports import Clock, IdGenerator, MediaStore, UnitOfWork
+from memo.application.transcribe_voice_note import TRANSCRIBE_VOICE_JOB
 from memo.application.whatsapp_access import WhatsAppAccess
 from memo.domain.conversation import ConversationMessage, MediaState
 from memo.domain.jobs import Job
@@ -32,6 +33,8 @@ class FetchWhatsAppMedia:
     store: MediaStore
     uow: UnitOfWork
     limits: MediaLimits
+    clock: Clock
+    ids: IdGenerator
 
     async def __call__(self, job: Job) -> None:
         message = await self._message(job)
@@ -48,7 +51,7 @@ class FetchWhatsAppMedia:
                 await self._save(message.media_failed())
             raise
         ref = await self.store.put(message.owner_id, message.media_id, media.data)
-        await self._save(message.media_stored(ref, media.mime_type))
+        await self._save(message.media_stored(ref, media.mime_type), transcribe=message.type == "audio")
 
     async def _message(self, job: Job) -> ConversationMessage | None:
         message_id = job.payload.get("messageId")
@@ -57,7 +60,12 @@ class FetchWhatsAppMedia:
         async with self.uow:
             return await self.uow.whatsapp.get(job.owner_id, message_id)
 
-    async def _save(self, message: ConversationMessage) -> None:
+    async def _save(self, message: ConversationMessage, *, transcribe: bool = False) -> None:
+        """Store the media state; for audio just stored, the transcription job commits with it."""
         async with self.uow:
             await self.uow.whatsapp.save_media(message)
+            if transcribe:
+                await self.uow.outbox.enqueue(Job.new(
+                    id=self.ids.new_id(), kind=TRANSCRIBE_VOICE_JOB, owner_id=message.owner_id, now=self.clock.now(),
+                    payload={"messageId": message.whatsapp_message_id}))
             await self.uow.commit()

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from uuid import UUID
 
+from memo.application.answer_on_whatsapp import ANSWER_ON_WHATSAPP_JOB, is_question
 from memo.application.authenticate_request import RateLimits
 from memo.application.counted_limits import count
 from memo.application.dto import SecurityEvent
@@ -30,6 +30,8 @@ from memo.application.ports import (
 )
 from memo.domain.conversation import FETCH_MEDIA_JOB, ConversationMessage, received_memory
 from memo.domain.jobs import Job
+from memo.domain.owners import Owner
+from memo.domain.retrieval import index_job
 from memo.domain.whatsapp import InboundMessage, ParsedNotification, status_rank
 
 MAX_AUDITED_SKIPS = 20  # per notification: a batch of thousands of broken items must not flood the audit stream
@@ -46,6 +48,7 @@ class ReceiveWhatsAppNotification:
     audit: AuditLog
     limiter: RateLimiter
     limits: RateLimits
+    ask_prefix: str = "?"
 
     async def __call__(self, body: bytes, headers: Mapping[str, str], *, client_ip: str, path: str) -> int:
         """The number of messages newly stored; AuthenticationFailed (or RateLimited, for an address that keeps
@@ -71,23 +74,28 @@ class ReceiveWhatsAppNotification:
                     self._audit(f"UNKNOWN_PHONE_NUMBER_ID {phone_number_id[:32]}", client_ip, path)
                     continue
                 for message in sorted(batch.messages, key=lambda item: item.message_id):
-                    processed += await self._keep(owner.id, message)
+                    processed += await self._keep(owner, message)
                 for status in sorted(batch.statuses, key=lambda item: (item.message_id, status_rank(item.status))):
                     await self.uow.whatsapp.record_status(owner.id, status, received_at=now)
             await self.uow.commit()
         return processed
 
-    async def _keep(self, owner_id: UUID, message: InboundMessage) -> int:
-        now = self.clock.now()
+    async def _keep(self, owner: Owner, message: InboundMessage) -> int:
+        owner_id, now = owner.id, self.clock.now()
         memory = received_memory(message, id=self.ids.new_id(), owner_id=owner_id, now=now)
         record = ConversationMessage.received(message, id=self.ids.new_id(), owner_id=owner_id,
                                               memory_id=memory.id, now=now)
         if not await self.uow.whatsapp.claim(record):
             return 0  # a redelivery, or a second copy in this very notification
         await self.uow.memories.add(memory)
+        await self.uow.outbox.enqueue(index_job(owner_id, [memory.id], id=self.ids.new_id(), now=now))
         if record.media_id:
             await self.uow.outbox.enqueue(Job.new(id=self.ids.new_id(), kind=FETCH_MEDIA_JOB, owner_id=owner_id,
                                                   now=now, payload={"messageId": message.message_id}))
+        if is_question(message, owner_number=owner.whatsapp_number, prefix=self.ask_prefix):
+            await self.uow.outbox.enqueue(Job.new(id=self.ids.new_id(), kind=ANSWER_ON_WHATSAPP_JOB,
+                                                  owner_id=owner_id, now=now,
+                                                  payload={"messageId": message.message_id}))
         return 1
 
     async def _count_failure(self, client_ip: str) -> None:

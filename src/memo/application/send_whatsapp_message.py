@@ -19,6 +19,7 @@ from memo.application.whatsapp_access import WhatsAppAccess
 from memo.domain.conversation import ConversationMessage, Direction
 from memo.domain.errors import ValidationFailed
 from memo.domain.memory import Memory, MemoryType, Source
+from memo.domain.retrieval import index_job
 from memo.domain.whatsapp import MessageStatus, StatusUpdate
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ class SendLimits:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SendCommand:
     owner_id: UUID
-    key_id: str
+    key_id: str  # whose send limit it counts against: the signing key, or `owner:<id>` for Memo's own replies
     to: str
     text: str
     reply_to: str | None = None  # the WhatsApp message id of a stored message to answer
@@ -100,6 +101,7 @@ class SendWhatsAppMessage:
                 held = await self.uow.whatsapp.get(command.owner_id, message_id)
                 return held.memory_id if held is not None else memory.id
             await self.uow.memories.add(memory)
+            await self.uow.outbox.enqueue(index_job(memory.owner_id, [memory.id], id=self.ids.new_id(), now=now))
             await self.uow.whatsapp.record_status(command.owner_id, StatusUpdate(
                 message_id=message_id, phone_number_id=phone_number_id, status=MessageStatus.SENT,
                 timestamp=now, recipient=to), received_at=now)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from memo.application.dto import UpdateMemoryCommand
-from memo.application.ports import Clock, UnitOfWork
+from memo.application.ports import Clock, IdGenerator, UnitOfWork
 from memo.domain.errors import MemoryNotFound, ValidationFailed, VersionConflict
 from memo.domain.memory import Memory
+from memo.domain.retrieval import content_hash, index_job
 
 UNCONDITIONAL_ATTEMPTS = 10  # without If-Match the caller asked for last-writer-wins: retry a lost race
 
@@ -16,6 +17,7 @@ UNCONDITIONAL_ATTEMPTS = 10  # without If-Match the caller asked for last-writer
 class UpdateMemory:
     uow: UnitOfWork
     clock: Clock
+    ids: IdGenerator
 
     async def __call__(self, command: UpdateMemoryCommand) -> Memory:
         if all(value is None for value in (command.content, command.type, command.tags, command.metadata)):
@@ -31,6 +33,9 @@ class UpdateMemory:
                 revised = current.revise(content=command.content, type=command.type, tags=command.tags,
                                          metadata=command.metadata, now=self.clock.now())
                 if await self.uow.memories.replace(revised, expected_version=current.version):
+                    if content_hash(revised) != content_hash(current):  # what the index holds has changed
+                        await self.uow.outbox.enqueue(index_job(revised.owner_id, [revised.id],
+                                                                id=self.ids.new_id(), now=revised.updated_at))
                     await self.uow.commit()
                     return revised
         # another writer won every race (or the If-Match version went stale between read and write)

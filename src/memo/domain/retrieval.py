@@ -15,10 +15,11 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
+from memo.domain.jobs import Job
 from memo.domain.memory import Memory, MemoryType, Source
 
 RRF_K = 60  # the constant of Cormack et al.; large enough that the first few ranks of each side stay close
-INDEX_MEMORY_JOB = "memory.index"  # payload: {"memoryId": ...}; embeds the memory's current content
+INDEX_MEMORY_JOB = "memory.index"  # payload: {"memoryIds": [...]}; embeds the memories' current content
 DELETE_VECTORS_JOB = "memory.delete_vectors"  # payload: {"memoryIds": [...]}; the memories are gone
 
 
@@ -89,9 +90,31 @@ def fuse(rankings: Mapping[str, Sequence[Hit]], *, k: int = RRF_K) -> list[Fused
             for memory_id in ranked]
 
 
-def content_hash(text: str) -> str:
-    """What an index remembers of the text it embedded: the same text is never embedded twice for one model."""
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+def content_hash(memory: Memory) -> str:
+    """What the index holds of a memory: its text and the fields it filters on. The same fingerprint is never
+    embedded twice for one model; an edit of metadata only (which the index does not hold) changes nothing."""
+    held = "\x1f".join((memory.content, memory.type.value, "\x1e".join(memory.tags), memory.source.value,
+                        memory.created_at.isoformat()))
+    return hashlib.sha256(held.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def index_job(owner_id: UUID, memory_ids: Sequence[UUID], *, id: UUID, now: datetime) -> Job:  # noqa: A002
+    """The job that brings the vector index up to date with these memories, committed with the write."""
+    return Job.new(id=id, kind=INDEX_MEMORY_JOB, owner_id=owner_id, now=now,
+                   payload={"memoryIds": [str(memory_id) for memory_id in memory_ids]})
+
+
+def delete_vectors_job(owner_id: UUID, memory_ids: Sequence[UUID], *, id: UUID, now: datetime) -> Job:  # noqa: A002
+    return Job.new(id=id, kind=DELETE_VECTORS_JOB, owner_id=owner_id, now=now,
+                   payload={"memoryIds": [str(memory_id) for memory_id in memory_ids]})
+
+
+def job_memory_ids(job: Job) -> tuple[UUID, list[UUID]]:
+    """The owner and memory ids an index or delete job names; ValueError for a payload no Memo wrote."""
+    raw = job.payload.get("memoryIds")
+    if job.owner_id is None or not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise ValueError("an index job names its owner and a list of memory ids")
+    return job.owner_id, [UUID(item) for item in raw]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,8 +129,8 @@ class IndexState:
     indexed_at: datetime
 
     def holds(self, memory: Memory, model: str) -> bool:
-        """Whether the index already has this memory's text for `model` (an edit of tags only changes nothing)."""
-        return self.model == model and self.content_hash == content_hash(memory.content)
+        """Whether the index already has what it needs of this memory for `model`."""
+        return self.model == model and self.content_hash == content_hash(memory)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,9 +22,10 @@ from memo.application.manage_keys import (
     ResealSecrets,
     RevokeApiKey,
 )
-from memo.application.ports import Clock, JobQueue
+from memo.application.ports import Clock, JobQueue, UnitOfWork
+from memo.application.reindex_memories import ReindexMemories
 from memo.application.update_owner import KEEP, NumberChange, UpdateOwner
-from memo.domain.errors import DomainError, ValidationFailed
+from memo.domain.errors import DomainError, OwnerNotFound, ValidationFailed
 from memo.domain.jobs import Job, JobState
 from memo.domain.owners import Owner
 from memo.entrypoints.client_commands import client_commands
@@ -256,6 +257,36 @@ def worker() -> None:
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_file)
     asyncio.run(run_worker(settings))
+
+
+@main.command()
+@click.option("--owner", "owner_name", default=None, help="Only this owner's memories (default: everyone's).")
+def reindex(owner_name: str | None) -> None:
+    """Index by meaning every memory the vector index lacks for the current embedding model, from the database.
+
+    Resumable: an interrupted run starts again where it stopped; after a change of model it re-embeds everything.
+    """
+    settings = load_settings()
+
+    async def work(scope: AsyncContainer) -> int:
+        uow = await scope.get(UnitOfWork)
+        async with uow:
+            if owner_name is None:
+                owners = list(await uow.owners.all())
+            elif (owner := await uow.owners.by_name(owner_name)) is not None:
+                owners = [owner]
+            else:
+                raise OwnerNotFound(owner_name)
+        rebuild = await scope.get(ReindexMemories)
+        embedded = 0
+        for owner in owners:
+            total = await rebuild.remaining(owner.id)
+            with click.progressbar(length=total, label=owner.name, file=sys.stderr) as bar:
+                embedded += await rebuild(owner.id, progress=bar.update)
+        return embedded
+
+    embedded = run_with_container(settings, work)
+    click.echo(f"indexed {embedded} memories")
 
 
 @main.group()

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dishka import AsyncContainer, Provider, make_async_container
 from dishka.entities.validation_settings import ValidationSettings
 
+from memo.entrypoints.ai_providers import AiProvider, ConfiguredAiProvider, InMemoryAiProvider
 from memo.entrypoints.providers import (
     CoreProvider,
     DatabaseNoncesProvider,
@@ -24,9 +25,9 @@ from memo.entrypoints.settings import Profile, Settings
 from memo.entrypoints.whatsapp_providers import CloudApiProvider, InMemoryWhatsAppProvider, WhatsAppProvider
 
 PROFILES: dict[Profile, Callable[[], list[Provider]]] = {
-    Profile.EMBEDDED: lambda: [SqlStorageProvider(), SystemProvider(), CloudApiProvider()],
-    Profile.PRODUCTION: lambda: [SqlStorageProvider(), SystemProvider(), CloudApiProvider()],
-    Profile.TEST: lambda: [InMemoryProvider(), SystemProvider(), InMemoryWhatsAppProvider()],
+    Profile.EMBEDDED: lambda: [SqlStorageProvider(), SystemProvider(), CloudApiProvider(), ConfiguredAiProvider()],
+    Profile.PRODUCTION: lambda: [SqlStorageProvider(), SystemProvider(), CloudApiProvider(), ConfiguredAiProvider()],
+    Profile.TEST: lambda: [InMemoryProvider(), SystemProvider(), InMemoryWhatsAppProvider(), InMemoryAiProvider()],
 }
 
 
@@ -44,6 +45,6 @@ STRICT = ValidationSettings(implicit_override=True, nothing_overridden=True)
 
 
 def make_container(settings: Settings, *overrides: Provider) -> AsyncContainer:
-    return make_async_container(CoreProvider(), WhatsAppProvider(), *PROFILES[settings.profile](),
+    return make_async_container(CoreProvider(), WhatsAppProvider(), AiProvider(), *PROFILES[settings.profile](),
                                 limits_for(settings), *overrides,
                                 context={Settings: settings}, validation_settings=STRICT)

@@ -1,15 +1,18 @@
-"""Health checks of the parts that live in this process or are not built yet: each says what backs it."""
+"""Health checks of the parts the adapters do not check themselves: each says what backs it."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import time
 from dataclasses import dataclass
+from uuid import UUID
 
 from memo.application.dto import CheckResult
-from memo.application.errors import StorageUnavailable
-from memo.application.ports import Clock, HealthCheck, JobQueue, SealedSecrets, SecretBox
+from memo.application.errors import StorageUnavailable, VectorIndexUnavailable
+from memo.application.ports import Clock, HealthCheck, JobQueue, SealedSecrets, SecretBox, VectorIndex
 from memo.domain.errors import SecretUnreadable
+from memo.domain.retrieval import SearchFilters
 
 PROBE_KEY_ID = "health-probe"
 
@@ -67,7 +70,37 @@ class FixedCheck(HealthCheck):
 
 IN_PROCESS_LIMITS = FixedCheck("redis", "in-process", "nonces and rate limits live in this process; "
                                "set REDIS_URL to share them between instances")
-NO_VECTOR_INDEX = FixedCheck("vectorIndex", "none", "semantic indexing is not part of this version yet")
+
+
+class VectorIndexCheck(HealthCheck):
+    """A real query of the index (for an owner no one is, so it reads nothing), under a short timeout.
+
+    It never embeds: the local model loads on the first memory, not on a health probe.
+    """
+
+    name = "vectorIndex"
+
+    def __init__(self, index: VectorIndex, *, backend: str, dimensions: int, timeout_s: float = 2.0) -> None:
+        self._index = index
+        self._backend = backend
+        self._probe = [1.0] + [0.0] * (dimensions - 1)
+        self._timeout_s = timeout_s
+
+    async def check(self) -> CheckResult:
+        started = time.perf_counter()
+        detail: str | None = None
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await self._index.query(NOBODY, self._probe, limit=1, filters=SearchFilters())
+        except TimeoutError:
+            detail = f"no answer within {self._timeout_s:g} s"
+        except (VectorIndexUnavailable, StorageUnavailable) as down:
+            detail = down.message
+        latency_ms = round((time.perf_counter() - started) * 1000, 2)
+        return CheckResult(healthy=detail is None, backend=self._backend, detail=detail, latency_ms=latency_ms)
+
+
+NOBODY = UUID(int=0)
 
 
 class WorkerCheck(HealthCheck):

@@ -58,7 +58,7 @@ from memo.application.receive_whatsapp_notification import ReceiveWhatsAppNotifi
 from memo.application.update_memory import UpdateMemory
 from memo.application.update_owner import UpdateOwner
 from memo.application.verify_webhook_subscription import VerifyWebhookSubscription, WebhookSubscriptionLimits
-from memo.entrypoints.health import IN_PROCESS_LIMITS, NO_VECTOR_INDEX, FixedCheck, SigningCheck, WorkerCheck
+from memo.entrypoints.health import IN_PROCESS_LIMITS, FixedCheck, SigningCheck, WorkerCheck
 from memo.entrypoints.settings import Profile, Settings
 
 
@@ -96,7 +96,16 @@ class CoreProvider(Provider):
                                            per_ip=settings.rate_limit_ip_max_requests)
         return VerifyWebhookSubscription(limiter=limiter, limits=limits, verify_token=token)
 
-    receive_whatsapp_notification = provide(ReceiveWhatsAppNotification)
+
+    @provide
+    def receive_whatsapp_notification(  # noqa: PLR0917 - the use case's ports, as dishka hands them
+            self, verifier: WebhookVerifier, parser: NotificationParser, uow: UnitOfWork, clock: Clock,
+            ids: IdGenerator, audit: AuditLog, limiter: RateLimiter, limits: RateLimits,
+            settings: Settings) -> ReceiveWhatsAppNotification:
+        return ReceiveWhatsAppNotification(verifier=verifier, parser=parser, uow=uow, clock=clock, ids=ids,
+                                           audit=audit, limiter=limiter, limits=limits,
+                                           ask_prefix=settings.ask_prefix)
+
     parser = provide(MetaNotificationParser, provides=NotificationParser, scope=Scope.APP)
 
     @provide(scope=Scope.APP)
@@ -130,10 +139,6 @@ class CoreProvider(Provider):
     @provide(scope=Scope.APP, provides=HealthCheck)
     def signing_check(self, box: SecretBox, secrets: SealedSecrets, settings: Settings) -> SigningCheck:
         return SigningCheck(box, secrets, accept_v1=settings.accept_v1_signatures)
-
-    @provide(scope=Scope.APP, provides=HealthCheck)
-    def vector_index_check(self) -> HealthCheck:
-        return NO_VECTOR_INDEX
 
     @provide(scope=Scope.APP, provides=HealthCheck)
     def worker_check(self, queue: JobQueue, clock: Clock, settings: Settings) -> HealthCheck:

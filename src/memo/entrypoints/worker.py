@@ -19,18 +19,28 @@ from typing import Any
 from dishka import AsyncContainer
 
 from memo.adapters.storage.migrate import upgrade
+from memo.application.answer_on_whatsapp import ANSWER_ON_WHATSAPP_JOB, AnswerOnWhatsApp
 from memo.application.fetch_whatsapp_media import FetchWhatsAppMedia
+from memo.application.index_memories import DeleteVectors, IndexMemories
 from memo.application.ports import Clock, JobQueue
 from memo.application.run_jobs import JobHandler, JobHandlers, RunJobs
+from memo.application.transcribe_voice_note import TRANSCRIBE_VOICE_JOB, TranscribeVoiceNote
 from memo.domain.conversation import FETCH_MEDIA_JOB
 from memo.domain.jobs import MAX_WORKER_ID_CHARS, Job
+from memo.domain.retrieval import DELETE_VECTORS_JOB, INDEX_MEMORY_JOB
 from memo.entrypoints.container import make_container
 from memo.entrypoints.settings import Profile, Settings
 
 logger = logging.getLogger(__name__)
 
 # kind -> a use case the container builds, called with the job
-JOB_USE_CASES: Mapping[str, type[Any]] = {FETCH_MEDIA_JOB: FetchWhatsAppMedia}
+JOB_USE_CASES: Mapping[str, type[Any]] = {
+    FETCH_MEDIA_JOB: FetchWhatsAppMedia,
+    TRANSCRIBE_VOICE_JOB: TranscribeVoiceNote,
+    ANSWER_ON_WHATSAPP_JOB: AnswerOnWhatsApp,
+    INDEX_MEMORY_JOB: IndexMemories,
+    DELETE_VECTORS_JOB: DeleteVectors,
+}
 
 
 def worker_id() -> str:

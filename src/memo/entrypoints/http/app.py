@@ -19,6 +19,7 @@ from memo.entrypoints.http.memories import MemoryController
 from memo.entrypoints.http.openapi import openapi_config
 from memo.entrypoints.http.ops import OpsController
 from memo.entrypoints.http.provider import HttpProvider
+from memo.entrypoints.http.search import SearchController
 from memo.entrypoints.http.whatsapp import WhatsAppController
 from memo.entrypoints.http.whatsapp_messaging import WhatsAppMessagingController
 from memo.entrypoints.local_secrets import with_local_secrets
@@ -46,7 +47,8 @@ def create_app(settings: Settings | None = None, *overrides: Provider) -> Litest
     container = make_container(settings, LitestarProvider(), HttpProvider(), *overrides)
     worker = InProcessWorker(container, settings) if settings.runs_inprocess_worker else None
     app = Litestar(
-        route_handlers=[MemoryController, OpsController, WhatsAppController, WhatsAppMessagingController],
+        route_handlers=[MemoryController, SearchController, OpsController, WhatsAppController,
+                        WhatsAppMessagingController],
         exception_handlers={**EXCEPTION_HANDLERS, **BODY_EXCEPTION_HANDLERS},  # type: ignore[dict-item]
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,

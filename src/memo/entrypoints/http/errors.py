@@ -19,7 +19,9 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.utils.scope.state import ScopeState
 
 from memo.application.errors import (
+    AnswererUnavailable,
     AuthenticationFailed,
+    EmbedderUnavailable,
     Forbidden,
     NonceStoreUnavailable,
     OutsideCustomerCareWindow,
@@ -28,6 +30,7 @@ from memo.application.errors import (
     UpstreamAuthError,
     UpstreamFailure,
     UpstreamRateLimited,
+    VectorIndexUnavailable,
     WebhookSignatureRejected,
     WhatsAppNotConfigured,
 )
@@ -67,6 +70,9 @@ STATUS_BY_TYPE: dict[type[DomainError], int] = {
     UpstreamAuthError: 502,
     StorageUnavailable: 503,
     WhatsAppNotConfigured: 503,
+    VectorIndexUnavailable: 503,
+    EmbedderUnavailable: 503,
+    AnswererUnavailable: 503,
     NonceStoreUnavailable: 503,
 }
 

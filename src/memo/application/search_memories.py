@@ -1,0 +1,88 @@
+"""`POST /api/memories/search`: keyword, semantic or hybrid, every hit read back from storage.
+
+Both sides run with the caller's filters inside them, each asked for more than `limit` so fusion has room; the
+hits are then read from the database, so a deleted memory is never returned and an updated one is returned as it
+is now. A vector index whose filter fields lag behind an edit is caught by checking the filters again on the
+memories read back. Hybrid never fails for the vector side: it answers from keywords and says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from memo.application.errors import EmbedderUnavailable, VectorIndexUnavailable
+from memo.application.ports import Embedder, UnitOfWork, VectorIndex
+from memo.domain.retrieval import Fused, Hit, ScoredMemory, SearchFilters, SearchMode, SearchResult, fuse
+
+KEYWORD, SEMANTIC = "keyword", "semantic"
+CANDIDATES_PER_LIMIT = 3  # each side brings three times the hits asked for, so fusion can promote from either
+MAX_CANDIDATES = 200
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchCommand:
+    owner_id: UUID
+    query: str
+    limit: int = 10
+    mode: SearchMode = SearchMode.HYBRID
+    filters: SearchFilters = field(default_factory=SearchFilters)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchMemories:
+    uow: UnitOfWork
+    embedder: Embedder
+    index: VectorIndex
+
+    async def __call__(self, command: SearchCommand) -> SearchResult:
+        if command.mode is SearchMode.KEYWORD:
+            return SearchResult(hits=await self._read(command, _alone(KEYWORD, await self._keyword(command))))
+        if command.mode is SearchMode.SEMANTIC:
+            return SearchResult(hits=await self._read(command, _alone(SEMANTIC, await self._semantic(command))))
+        keyword = await self._keyword(command)
+        try:
+            semantic = await self._semantic(command)
+        except VectorIndexUnavailable as down:
+            return SearchResult(hits=await self._read(command, _alone(KEYWORD, keyword)),
+                                degraded_reason=f"keyword results only: {down.message}")
+        hits = await self._read(command, fuse({KEYWORD: keyword, SEMANTIC: semantic}))
+        return SearchResult(hits=hits, degraded_reason=await self._lagging(command.owner_id))
+
+    def _candidates(self, command: SearchCommand) -> int:
+        return min(MAX_CANDIDATES, command.limit * CANDIDATES_PER_LIMIT)
+
+    async def _keyword(self, command: SearchCommand) -> Sequence[Hit]:
+        async with self.uow:
+            return await self.uow.memories.rank(command.owner_id, command.query, filters=command.filters,
+                                                limit=self._candidates(command))
+
+    async def _semantic(self, command: SearchCommand) -> Sequence[Hit]:
+        try:
+            [vector] = await self.embedder.embed([command.query])
+        except EmbedderUnavailable as down:
+            raise VectorIndexUnavailable(f"the embedding model is unavailable ({down.message})") from down
+        return await self.index.query(command.owner_id, vector, limit=self._candidates(command),
+                                      filters=command.filters)
+
+    async def _lagging(self, owner_id: UUID) -> str | None:
+        async with self.uow:
+            waiting = await self.uow.index_states.count_unindexed(owner_id, self.embedder.model)
+        if not waiting:
+            return None
+        noun = "memory is" if waiting == 1 else "memories are"
+        return f"{waiting} {noun} not indexed by meaning yet: found by keyword only until they are"
+
+    async def _read(self, command: SearchCommand, fused: Sequence[Fused]) -> list[ScoredMemory]:
+        async with self.uow:
+            found = {memory.id: memory for memory in await self.uow.memories.get_many(
+                command.owner_id, [hit.memory_id for hit in fused])}
+        hits = [ScoredMemory(memory=found[hit.memory_id], score=hit.score, matched_by=hit.matched_by)
+                for hit in fused if hit.memory_id in found and command.filters.admits(found[hit.memory_id])]
+        return hits[:command.limit]
+
+
+def _alone(side: str, hits: Sequence[Hit]) -> list[Fused]:
+    """One side's ranking as is: its own scores, best first."""
+    return [Fused(memory_id=hit.memory_id, score=hit.score, matched_by=frozenset({side})) for hit in hits]

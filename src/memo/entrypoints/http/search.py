@@ -1,0 +1,45 @@
+"""Search by meaning and words, and questions answered from the caller's memories."""
+
+from __future__ import annotations
+
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Controller, post
+from litestar.openapi import ResponseSpec
+from litestar.params import JSONBody
+
+from memo.application.ask_question import AskQuestion
+from memo.application.search_memories import SearchCommand, SearchMemories
+from memo.domain.owners import Principal
+from memo.entrypoints.http.guards import require_json_body, require_signed_request
+from memo.entrypoints.http.openapi import SIGNED
+from memo.entrypoints.http.schemas import Envelope, ErrorBody
+from memo.entrypoints.http.search_schemas import AnswerOut, AskBody, SearchBody, SearchEnvelope
+
+
+class SearchController(Controller):
+    path = "/api"
+    guards = [require_signed_request]  # noqa: RUF012 - Litestar's declared shape
+    before_request = require_json_body  # type: ignore[assignment] # Litestar accepts an async hook
+    tags = ["Search"]  # noqa: RUF012
+    security = SIGNED
+
+    @post("/memories/search", operation_id="SearchMemories", status_code=200,
+          summary="Find memories by meaning (semantic), by words (keyword, BM25 over any word) or both (hybrid)",
+          description="Hybrid fuses both rankings by reciprocal rank. While the vector side is down, hybrid answers "
+                      "keyword hits with `degraded: true` and `degradedReason`; semantic answers 503.",
+          responses={503: ResponseSpec(ErrorBody, description="VECTOR_INDEX_UNAVAILABLE (semantic mode only)")})
+    @inject
+    async def search(self, data: JSONBody[SearchBody], principal: FromDishka[Principal],
+                     search: FromDishka[SearchMemories]) -> SearchEnvelope:
+        result = await search(SearchCommand(owner_id=principal.owner_id, query=data.query.strip(),
+                                            limit=data.limit, mode=data.mode, filters=data.filters()))
+        return SearchEnvelope.of(result)
+
+    @post("/ask", operation_id="Ask", status_code=200,
+          summary="A question answered from the caller's memories only, citing each memory used",
+          description="When the memories hold no answer, the answer says so and `citations` is empty.")
+    @inject
+    async def ask(self, data: JSONBody[AskBody], principal: FromDishka[Principal],
+                  ask: FromDishka[AskQuestion]) -> Envelope[AnswerOut]:
+        answer = await ask(principal.owner_id, data.checked_question(), limit=data.limit)
+        return Envelope(data=AnswerOut.of(answer))
