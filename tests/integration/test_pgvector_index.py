@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from memo.adapters.storage.engine import create_engine
 from memo.adapters.storage.migrate import upgrade
-from memo.adapters.vectors.pgvector import PgVectorIndex
+from memo.adapters.vectors.pgvector import PgVectorIndex, recent_enough
 from memo.application.errors import VectorIndexUnavailable
 from memo.domain.memory import MemoryType, Source
 from memo.domain.retrieval import Hit, SearchFilters, VectorEntry
@@ -518,6 +518,12 @@ async def test_an_unreachable_server_is_vector_index_unavailable() -> None:
                                             type=MemoryType.NOTE, tags=(), source=Source.API, created_at=NOW)])
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize(("version", "enough"), [("0.8.0", True), ("0.10.1", True), ("1.0", True),
+                                                 ("0.7.4", False), ("0.5.1", False), ("", False), ("None", False)])
+def test_pgvector_before_0_8_is_too_old(version: str, enough: bool) -> None:
+    assert recent_enough(version) is enough
 
 
 def test_only_a_postgresql_engine_is_taken() -> None:

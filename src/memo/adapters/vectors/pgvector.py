@@ -56,6 +56,7 @@ MAX_EF_SEARCH = 1000  # pgvector's limit for hnsw.ef_search
 DEFAULT_EF_SEARCH = 100
 DEFAULT_EXACT_SCAN_MAX_ROWS = 10_000
 INSTALL_HINT = "install pgvector on the PostgreSQL server (see docs/operations.md)"
+MIN_VERSION = (0, 8)  # hnsw.iterative_scan, without which a selective filter returns fewer than `limit`
 _SETUP_LOCK_KEY = 0x6D656D6F_76656374  # "memovect": shared by every Memo process
 # SQLSTATE classes a retry can cure: 08 connection, 40 rollback (deadlock), 53 resources, 57 operator
 # intervention (statement timeout, shutdown), 58 system (I/O) error.
@@ -73,6 +74,14 @@ def vector_literal(vector: Sequence[float], dimensions: int) -> str:
     if not all(map(math.isfinite, values)):
         raise ValueError("a vector with a NaN or infinite component")
     return "[" + ",".join(map(repr, values)) + "]"
+
+
+def recent_enough(version: str) -> bool:
+    """Whether pgvector `version` (pg_extension.extversion, such as '0.8.0') has what this adapter uses."""
+    try:
+        return tuple(int(part) for part in version.split(".")[:2]) >= MIN_VERSION
+    except ValueError:
+        return False
 
 
 def _is_unreachable(error: BaseException) -> bool:
@@ -295,6 +304,11 @@ class PgVectorIndex(VectorIndex):
                 if not present:
                     _log.warning("pgvector: %s has no index %s, so searches scan rows instead; build it with "
                                  "CREATE INDEX CONCURRENTLY %s %s", table, name, name, definition)
+        version = await connection.scalar(text("SELECT extversion FROM pg_extension WHERE extname = 'vector'"))
+        if not recent_enough(str(version)):
+            raise VectorIndexUnavailable(
+                f"pgvector {version} is too old: Memo needs {'.'.join(map(str, MIN_VERSION))} or later; "
+                f"{INSTALL_HINT}, then run ALTER EXTENSION vector UPDATE in Memo's database")
         held = await connection.scalar(text(
             "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
             "WHERE attrelid = to_regclass(:table) AND attname = 'embedding' AND NOT attisdropped"), names)
