@@ -115,7 +115,8 @@ class ConfiguredAiProvider(Provider):
             yield WhisperTranscriber()
             return
         model = OpenAITranscriber(api_key=settings.openai_api_key.reveal(), base_url=settings.openai_base_url,
-                                  model=settings.openai_transcription_model, timeout_s=settings.openai_timeout_s,
+                                  model=settings.openai_transcription_model,
+                                  timeout_s=settings.openai_transcription_timeout_s,
                                   max_retries=settings.openai_max_retries)
         yield model
         await model.aclose()

@@ -82,6 +82,8 @@ class Settings:
     openai_transcription_model: str = setting("OPENAI_TRANSCRIPTION_MODEL", "whisper-1")
     openai_timeout_s: Annotated[float, Meta(ge=1, le=600)] = setting("OPENAI_TIMEOUT_S", 30.0)
     openai_max_retries: Annotated[int, Meta(ge=0, le=10)] = setting("OPENAI_MAX_RETRIES", 2)
+    openai_transcription_timeout_s: Annotated[float, Meta(ge=1, le=3600)] = setting(
+        "OPENAI_TRANSCRIPTION_TIMEOUT_S", 120.0)
     pinecone_api_key: Secret | None = setting("PINECONE_API_KEY")
     pinecone_index_host: str | None = setting("PINECONE_INDEX_HOST")
     pinecone_timeout_s: Annotated[float, Meta(ge=1, le=600)] = setting("PINECONE_TIMEOUT_S", 10.0)
