@@ -244,6 +244,16 @@ async def test_deleting_the_memory_row_deletes_its_vector(engine: AsyncEngine) -
                                        {"id": deleted}) == 0
 
 
+async def test_a_large_upsert_goes_in_several_statements_and_keeps_every_entry(engine: AsyncEngine) -> None:
+    index = PgVectorIndex(engine, model=MODEL, dimensions=4, upsert_batch_size=2)
+    owner = await new_owner(engine)
+    ids = await owner.memories(5)
+
+    await index.upsert([owner.entry(memory_id, at_angle(10 * i)) for i, memory_id in enumerate(ids)])
+
+    assert ids_of(await index.query(owner.id, at_angle(0), limit=10, filters=ALL)) == ids
+
+
 async def test_upsert_skips_vectors_of_memories_that_are_gone_or_of_another_owner(engine: AsyncEngine) -> None:
     index = PgVectorIndex(engine, model=MODEL, dimensions=4)
     alice, bob = await new_owner(engine), await new_owner(engine)

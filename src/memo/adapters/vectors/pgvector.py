@@ -25,9 +25,9 @@ Why it is shaped the way it is:
   `limit` of the candidates, the scan goes on through the graph instead of answering short, and the relaxed
   order is sorted again by distance. If the scan still stops short (it gives up after `hnsw.max_scan_tuples`,
   20,000 by default), the query is answered again exactly, so a filter never loses results.
-* An upsert is one statement per batch (`INSERT ... SELECT FROM unnest(...) ON CONFLICT DO UPDATE`), joined to
-  `memories` on id and owner: a vector is only ever stored under the owner of its memory, and one whose memory is
-  gone is skipped, not an error.
+* An upsert is one transaction of one statement per `upsert_batch_size` rows (`INSERT ... SELECT FROM
+  unnest(...) ON CONFLICT DO UPDATE`), joined to `memories` on id and owner: a vector is only ever stored under
+  the owner of its memory, and one whose memory is gone is skipped, not an error.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ MAX_HALFVEC_DIMENSIONS = 4000
 MAX_EF_SEARCH = 1000  # pgvector's limit for hnsw.ef_search
 DEFAULT_EF_SEARCH = 100
 DEFAULT_EXACT_SCAN_MAX_ROWS = 10_000
+DEFAULT_UPSERT_BATCH_SIZE = 200  # at 1 to 3 ms a vector, well inside a 5 s statement timeout on a busy machine
 INSTALL_HINT = "install pgvector on the PostgreSQL server (see docs/operations.md)"
 MIN_VERSION = (0, 8)  # hnsw.iterative_scan, without which a selective filter returns fewer than `limit`
 _SETUP_LOCK_KEY = 0x6D656D6F_76656374  # "memovect": shared by every Memo process
@@ -112,7 +113,8 @@ class PgVectorIndex(VectorIndex):
     """Vectors of one embedder (`model`, `dimensions`) in `memory_vectors_<dimensions>` on the given engine."""
 
     def __init__(self, engine: AsyncEngine, *, model: str, dimensions: int, ef_search: int = DEFAULT_EF_SEARCH,
-                 exact_scan_max_rows: int = DEFAULT_EXACT_SCAN_MAX_ROWS) -> None:
+                 exact_scan_max_rows: int = DEFAULT_EXACT_SCAN_MAX_ROWS,
+                 upsert_batch_size: int = DEFAULT_UPSERT_BATCH_SIZE) -> None:
         if engine.dialect.name != "postgresql":
             raise ValueError(f"pgvector needs a PostgreSQL engine, not {engine.dialect.name}")
         if not model:
@@ -123,11 +125,14 @@ class PgVectorIndex(VectorIndex):
             raise ValueError(f"hnsw.ef_search must be 1..{MAX_EF_SEARCH}, not {ef_search}")
         if exact_scan_max_rows < 0:
             raise ValueError(f"exact_scan_max_rows must not be negative, not {exact_scan_max_rows}")
+        if upsert_batch_size < 1:
+            raise ValueError(f"upsert_batch_size must be at least 1, not {upsert_batch_size}")
         self._engine = engine
         self._model = model
         self._dimensions = dimensions
         self._ef_search = ef_search
         self._exact_scan_max_rows = exact_scan_max_rows
+        self._upsert_batch_size = upsert_batch_size
         self.table = f"memory_vectors_{dimensions}"
         self._type = "vector" if dimensions <= MAX_VECTOR_DIMENSIONS else "halfvec"
         self._ready = False
@@ -137,11 +142,35 @@ class PgVectorIndex(VectorIndex):
         return f"{type(self).__name__}(table={self.table!r}, model={self._model!r})"
 
     async def upsert(self, entries: Sequence[VectorEntry]) -> None:
+        """Every entry in one transaction, `upsert_batch_size` rows a statement: each statement links its vectors
+        into the HNSW graph (1 to 3 ms a vector here) and must finish inside the engine's statement timeout."""
         latest = {entry.memory_id: entry for entry in entries}  # one row may not be updated twice in one statement
         if not latest:
             return
-        batch = list(latest.values())
-        parameters = {
+        rows = list(latest.values())
+        batches = [self._upsert_parameters(rows[start:start + self._upsert_batch_size])
+                   for start in range(0, len(rows), self._upsert_batch_size)]
+        await self._ensure_table()
+        with _reachable():
+            async with self._engine.begin() as connection:
+                for parameters in batches:
+                    await connection.execute(text(f"""
+                        INSERT INTO {self.table} (memory_id, owner_id, model, embedding, type, tags, source,
+                                                  created_at)
+                        SELECT e.memory_id, e.owner_id, :model, CAST(e.embedding AS {self._type}), e.type,
+                               ARRAY(SELECT jsonb_array_elements_text(e.tags)), e.source, e.created_at
+                        FROM unnest(CAST(:ids AS uuid[]), CAST(:owners AS uuid[]), CAST(:embeddings AS text[]),
+                                    CAST(:types AS text[]), CAST(:tags AS jsonb[]), CAST(:sources AS text[]),
+                                    CAST(:created AS timestamptz[]))
+                             AS e (memory_id, owner_id, embedding, type, tags, source, created_at)
+                        JOIN memories AS m ON m.id = e.memory_id AND m.owner_id = e.owner_id
+                        ON CONFLICT (memory_id) DO UPDATE SET
+                            owner_id = EXCLUDED.owner_id, model = EXCLUDED.model, embedding = EXCLUDED.embedding,
+                            type = EXCLUDED.type, tags = EXCLUDED.tags, source = EXCLUDED.source,
+                            created_at = EXCLUDED.created_at"""), parameters)  # noqa: S608 - the table name is ours
+
+    def _upsert_parameters(self, batch: Sequence[VectorEntry]) -> dict[str, Any]:
+        return {
             "model": self._model,
             "ids": [entry.memory_id for entry in batch],
             "owners": [entry.owner_id for entry in batch],
@@ -151,22 +180,6 @@ class PgVectorIndex(VectorIndex):
             "sources": [entry.source.value for entry in batch],
             "created": [entry.created_at for entry in batch],
         }
-        await self._ensure_table()
-        with _reachable():
-            async with self._engine.begin() as connection:
-                await connection.execute(text(f"""
-                    INSERT INTO {self.table} (memory_id, owner_id, model, embedding, type, tags, source, created_at)
-                    SELECT e.memory_id, e.owner_id, :model, CAST(e.embedding AS {self._type}), e.type,
-                           ARRAY(SELECT jsonb_array_elements_text(e.tags)), e.source, e.created_at
-                    FROM unnest(CAST(:ids AS uuid[]), CAST(:owners AS uuid[]), CAST(:embeddings AS text[]),
-                                CAST(:types AS text[]), CAST(:tags AS jsonb[]), CAST(:sources AS text[]),
-                                CAST(:created AS timestamptz[]))
-                         AS e (memory_id, owner_id, embedding, type, tags, source, created_at)
-                    JOIN memories AS m ON m.id = e.memory_id AND m.owner_id = e.owner_id
-                    ON CONFLICT (memory_id) DO UPDATE SET
-                        owner_id = EXCLUDED.owner_id, model = EXCLUDED.model, embedding = EXCLUDED.embedding,
-                        type = EXCLUDED.type, tags = EXCLUDED.tags, source = EXCLUDED.source,
-                        created_at = EXCLUDED.created_at"""), parameters)  # noqa: S608 - the table name is ours
 
     async def query(self, owner_id: UUID, vector: Sequence[float], *, limit: int,
                     filters: SearchFilters) -> Sequence[Hit]:
