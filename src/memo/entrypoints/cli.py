@@ -286,7 +286,7 @@ def reindex(owner_name: str | None) -> None:
         return embedded
 
     embedded = run_with_container(settings, work)
-    click.echo(f"indexed {embedded} memories")
+    click.echo(f"indexed {embedded} {'memory' if embedded == 1 else 'memories'}")
 
 
 @main.group()
