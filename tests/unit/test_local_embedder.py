@@ -95,6 +95,22 @@ async def test_a_vector_does_not_depend_on_its_batch_mates_or_on_batch_boundarie
     assert np.abs(together - alone).max() < 1e-5
 
 
+async def test_long_texts_run_in_smaller_batches_so_attention_memory_stays_bounded(
+        embedder: LocalEmbedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    await embedder.load()
+    session = embedder._runtime.session  # type: ignore[union-attr]
+    shapes: list[tuple[int, int]] = []
+    real = session.run
+
+    def recording(names: Any, feeds: dict[str, NDArray[np.int64]], *rest: Any) -> Any:
+        shapes.append(feeds["input_ids"].shape)
+        return real(names, feeds, *rest)
+
+    monkeypatch.setattr(session, "run", recording)
+    await embedder.embed([words(5)] * 40 + [words(300)] * 10)
+    assert shapes == [(32, 7), (8, 7), (8, 256), (2, 256)]  # 32 x 128^2 per batch at most: 8 rows of 256 tokens
+
+
 async def test_empty_and_blank_texts_still_get_a_unit_vector(embedder: LocalEmbedder) -> None:
     for vector in await embedder.embed(["", "   \n\t"]):
         assert len(vector) == 384

