@@ -29,11 +29,12 @@ PostgreSQL: BM25 computed in SQL, exactly as the domain does, over `content_tsv`
   reads every one of the owner's tsvectors (about 65 ms at 100,000 memories), the sample about 2 ms.
 So up to `LENGTH_SAMPLE` memories the scores are the domain's to rounding (the contract suite checks it).
 
-Cost (this 2-core machine, shared, p50): a question's words in 840 of 100,000 memories of one owner: 9 ms on
-PostgreSQL (most of it counting N), 4-8 ms on SQLite; at 10,000 memories, 4 ms and under 1 ms. Beyond that it
-grows with the candidates, about 3 us each on PostgreSQL and 1.5 us on SQLite (3 words in 17,000 memories:
-50-80 ms): the reason for memo.domain.ranking's stop words. Statements are built once per shape (word count,
-filters present) with everything else bound: building one took longer than running it on 10,000 memories.
+Cost (this 2-core machine, shared with other test runs, p50): a question's words in 840 of 100,000 memories of
+one owner: 9-21 ms on PostgreSQL (about half of it counting N), 3-8 ms on SQLite; at 10,000 memories, 3 ms and
+under 1 ms. Beyond that it grows with the candidates, about 3 us each on PostgreSQL and 1.5 us on SQLite (3 words
+in 17,000 memories: 30-100 ms): the reason for memo.domain.ranking's stop words. Statements are built once per
+shape (word count, filters present) with everything else bound: building one took longer than running it on
+10,000 memories.
 """
 
 from __future__ import annotations
