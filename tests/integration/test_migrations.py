@@ -60,7 +60,7 @@ async def _run(url: str, work: Callable[[Connection], T]) -> T:
 
 # Migration 0007's vector tables exist on SQLite only and are written by memo.adapters.vectors.sqlite, not through
 # the ORM metadata; test_the_vector_tables_of_0007_exist_on_sqlite_only checks them instead.
-VECTOR_TABLES = frozenset({"memory_vectors", "memory_vector_generations"})
+VECTOR_TABLES = frozenset({"memory_vectors", "memory_vector_generations", "memory_vector_tombstones"})
 
 
 def _include(item: Any, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
@@ -148,11 +148,12 @@ async def test_the_vector_tables_of_0007_exist_on_sqlite_only(empty_database: st
         return
     assert found == {
         "memory_vectors": ["memory_id", "owner_id", "model", "dimensions", "vector", "type", "tags", "source",
-                           "created_at"],
-        "memory_vector_generations": ["owner_id", "generation"],
-        "indexes": ["ix_memory_vectors_owner_id"],
+                           "created_at", "generation"],
+        "memory_vector_generations": ["owner_id", "generation", "pruned_through"],
+        "memory_vector_tombstones": ["owner_id", "generation", "memory_id"],
+        "indexes": ["ix_memory_vectors_owner_generation"],
         "foreign_keys": [("memories", "CASCADE")],
-        "triggers": ["memory_vectors_after_delete", "memory_vectors_after_insert", "memory_vectors_after_update"],
+        "triggers": ["memory_vectors_after_delete"],
     }
 
 

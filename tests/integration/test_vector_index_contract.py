@@ -11,6 +11,7 @@ import threading
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID, uuid4
 
 import numpy as np
@@ -22,6 +23,7 @@ from memo.adapters.storage.engine import create_engine
 from memo.adapters.storage.orm import metadata
 from memo.adapters.system import TEST_NOW
 from memo.adapters.vectors import exact
+from memo.adapters.vectors import sqlite as vectors_sqlite
 from memo.adapters.vectors.memory import InMemoryVectorIndex
 from memo.adapters.vectors.sqlite import OFFLOAD_ROWS, SqliteVectorIndex
 from memo.application.errors import VectorIndexUnavailable
@@ -358,6 +360,20 @@ async def test_a_large_owners_top_10_is_the_brute_force_top_10(large_world: Worl
         assert ids(reminders) == _brute_force(memories[1::2], units[1::2], query, 10)
 
 
+def test_deleting_most_rows_compacts_the_matrix_and_keeps_the_rest() -> None:
+    rng = np.random.default_rng(3)
+    memory_ids = [uuid4() for _ in range(2_000)]
+    vectors = exact.OwnerVectors(DIMS)
+    matrix = exact.unit_rows(rng.normal(size=(len(memory_ids), DIMS)).tolist(), DIMS)
+    vectors.put(exact.Columns.of([entry(m, ALICE, v) for m, v in zip(memory_ids, matrix, strict=True)], matrix))
+
+    vectors.remove(memory_ids[100:])
+
+    assert (len(vectors), vectors.slots) == (100, 100)
+    query = exact.unit_vector(matrix[7].tolist(), DIMS)
+    assert vectors.search(query, 1, NO_FILTERS)[0][0] == memory_ids[7]
+
+
 # What only the SQLite file can show.
 
 
@@ -388,35 +404,59 @@ async def test_another_process_on_the_same_file_sees_every_write_before_its_next
     assert ids(await worker.query(ALICE, axis(1, 0), limit=10, filters=NO_FILTERS)) == [added, replaced]
 
 
-async def test_writes_through_the_index_keep_its_array_without_reloading(
-        sqlite: SqliteWorld, monkeypatch: pytest.MonkeyPatch) -> None:
-    loads: list[UUID] = []
-    real_load = SqliteVectorIndex._load
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The count each read of an owner's rows starts after: 0 is a whole load, more is catching up."""
+    counts: list[int] = []
+    real = SqliteVectorIndex._apply_changes
 
-    async def counting_load(self: SqliteVectorIndex, owner_id: UUID) -> tuple[exact.OwnerVectors, int]:
-        loads.append(owner_id)
-        return await real_load(self, owner_id)
+    async def recording(self: SqliteVectorIndex, connection: Any, owner_id: UUID, vectors: exact.OwnerVectors, *,
+                        since: int) -> None:
+        counts.append(since)
+        await real(self, connection, owner_id, vectors, since=since)
 
-    monkeypatch.setattr(SqliteVectorIndex, "_load", counting_load)
-    first, second, third = await sqlite.memories(ALICE, 3)
-    await sqlite.index.upsert([entry(first, ALICE, axis(1, 0))])
+    monkeypatch.setattr(SqliteVectorIndex, "_apply_changes", recording)
+    return counts
+
+
+async def test_writes_through_the_index_keep_its_array_and_others_writes_are_caught_up_not_reloaded(
+        sqlite: SqliteWorld, reads: list[int]) -> None:
+    first, second, third, cascaded = await sqlite.memories(ALICE, 4)
+    await sqlite.index.upsert([entry(first, ALICE, axis(1, 0)), entry(cascaded, ALICE, axis(1, 2))])
     await sqlite.index.query(ALICE, axis(1, 0), limit=10, filters=NO_FILTERS)
+    assert reads == [0]
 
     await sqlite.index.upsert([entry(second, ALICE, axis(1, 1))])
     await sqlite.index.delete(ALICE, [first])
-    assert ids(await sqlite.index.query(ALICE, axis(1, 0), limit=10, filters=NO_FILTERS)) == [second]
-    assert loads == [ALICE]
+    assert ids(await sqlite.index.query(ALICE, axis(1, 0), limit=10, filters=NO_FILTERS)) == [second, cascaded]
+    assert reads == [0]
 
     await sqlite.other_process().upsert([entry(third, ALICE, axis(1, 0))])  # in between: this array is behind
     await sqlite.index.upsert([entry(first, ALICE, axis(0, 1))])
+    await sqlite.forget(cascaded)
     assert ids(await sqlite.index.query(ALICE, axis(1, 0), limit=10, filters=NO_FILTERS)) == [third, second, first]
-    assert loads == [ALICE, ALICE]
+    assert len(reads) == 2
+    assert reads[1] > 0
+
+
+async def test_an_index_behind_the_pruned_tombstones_reloads_the_owner(
+        sqlite: SqliteWorld, reads: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vectors_sqlite, "TOMBSTONES_KEPT", 1)
+    memories = await sqlite.memories(ALICE, 4)
+    await sqlite.index.upsert([entry(memory_id, ALICE, axis(1, n)) for n, memory_id in enumerate(memories)])
+    await sqlite.index.query(ALICE, axis(1, 0), limit=10, filters=NO_FILTERS)
+
+    await sqlite.other_process().delete(ALICE, memories[:3])
+
+    assert ids(await sqlite.index.query(ALICE, axis(1, 0), limit=10, filters=NO_FILTERS)) == memories[3:]
+    assert reads == [0, 0]
 
 
 async def test_vectors_of_another_model_are_ignored_and_replaced_by_this_ones(sqlite: SqliteWorld) -> None:
     shared, others = await sqlite.memories(ALICE, 2)
     old_model = sqlite.other_index(model="old-model", dimensions=3)
     await old_model.upsert([entry(shared, ALICE, [1.0, 0.0, 0.0]), entry(others, ALICE, [0.0, 1.0, 0.0])])
+    assert len(await old_model.query(ALICE, [0.0, 1.0, 0.0], limit=10, filters=NO_FILTERS)) == 2
 
     assert await sqlite.index.query(ALICE, axis(1, 0), limit=10, filters=NO_FILTERS) == []
 

@@ -2,7 +2,8 @@
 
 Rows are kept unit length, so cosine similarity is one matrix-vector product; `np.argpartition` finds the top
 `limit` in linear time and only those are sorted. Filters are numpy masks over small per-row codes (type, source),
-microsecond times and a tag -> rows index, so nothing but the ids is a Python object per row. A deleted row's slot
+microsecond times and a tag -> rows index; ids are kept as their 16 bytes and become UUIDs only for the hits. Rows
+appended to the end (a load) go in as whole arrays; a replaced row keeps its slot. A deleted row's slot
 is reused by the next insert; the matrix grows by doubling and is compacted when most of it is empty. Measured on
 this machine (384 dimensions): 0.76 ms at 100,000 vectors over 100 owners, 8.2 ms when one owner holds them all.
 
@@ -29,7 +30,7 @@ UNKNOWN_CODE = -1  # a type or source this version does not know: it never match
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _MIN_CAPACITY = 16
-_NO_ID = UUID(int=0)  # the id of a freed slot
+_NO_ID = bytes(16)  # the id of a freed slot
 _COMPACT_ABOVE = 1_024  # slots; below this an emptied matrix is not worth compacting
 
 Matrix = npt.NDArray[np.float32]
@@ -66,7 +67,7 @@ def unit_vector(vector: Sequence[float], dimensions: int) -> npt.NDArray[np.floa
 class Columns:
     """A batch of rows in columnar form: what a load from the table or an upsert hands to `OwnerVectors.put`."""
 
-    ids: Sequence[UUID]
+    ids: Sequence[bytes]  # each memory id's 16 bytes (UUID.bytes)
     matrix: Matrix  # unit rows, (len(ids), dimensions)
     types: npt.NDArray[np.int8]
     sources: npt.NDArray[np.int8]
@@ -77,7 +78,7 @@ class Columns:
     def of(cls, entries: Sequence[VectorEntry], matrix: Matrix) -> Columns:
         count = len(entries)
         return cls(
-            ids=[entry.memory_id for entry in entries], matrix=matrix,
+            ids=[entry.memory_id.bytes for entry in entries], matrix=matrix,
             types=np.fromiter((TYPE_CODES.get(entry.type, UNKNOWN_CODE) for entry in entries), np.int8, count),
             sources=np.fromiter((SOURCE_CODES.get(entry.source, UNKNOWN_CODE) for entry in entries), np.int8, count),
             created=np.fromiter((micros(entry.created_at) for entry in entries), np.int64, count),
@@ -99,10 +100,10 @@ class OwnerVectors:
         self._types = np.full(capacity, UNKNOWN_CODE, dtype=np.int8)
         self._sources = np.full(capacity, UNKNOWN_CODE, dtype=np.int8)
         self._created = np.zeros(capacity, dtype=np.int64)
-        self._ids: list[UUID] = []
+        self._ids: list[bytes] = []
         self._tags: list[tuple[str, ...]] = []
         self._tag_rows: dict[str, set[int]] = {}
-        self._positions: dict[UUID, int] = {}
+        self._positions: dict[bytes, int] = {}
         self._free: list[int] = []
 
     def __len__(self) -> int:
@@ -115,21 +116,46 @@ class OwnerVectors:
 
     def put(self, columns: Columns) -> None:
         """Insert or replace each row by id; within `columns` every id appears once."""
-        positions = np.fromiter((self._slot_for(memory_id) for memory_id in columns.ids), np.intp, len(columns.ids))
-        self._matrix[positions] = columns.matrix
-        self._alive[positions] = True
-        self._types[positions] = columns.types
-        self._sources[positions] = columns.sources
-        self._created[positions] = columns.created
+        count = len(columns.ids)
+        known = list(map(self._positions.get, columns.ids))
+        if not self._free and known.count(None) == count:
+            self._append(columns)
+            return
+        positions = np.fromiter((self._slot_for(memory_id) for memory_id in columns.ids), np.intp, count)
+        self._fill(positions, columns)
         for position, memory_id, tags in zip(positions.tolist(), columns.ids, columns.tags, strict=True):
             self._forget_tags(position)
             self._ids[position], self._tags[position] = memory_id, tags
             for tag in tags:
                 self._tag_rows.setdefault(tag, set()).add(position)
 
-    def remove(self, memory_ids: Sequence[UUID]) -> None:
+    def _append(self, columns: Columns) -> None:
+        """All new and no hole to fill (a load): in as whole blocks, the tag index a tag set at a time."""
+        start, count = len(self._ids), len(columns.ids)
+        if start + count > len(self._alive):
+            self._grow(max(2 * len(self._alive), start + count))
+        self._ids.extend(columns.ids)
+        self._tags.extend(columns.tags)
+        self._positions.update(zip(columns.ids, range(start, start + count), strict=True))
+        self._fill(np.arange(start, start + count, dtype=np.intp), columns)
+        by_tags: dict[tuple[str, ...], list[int]] = {}
+        for position, tags in enumerate(columns.tags, start=start):
+            if tags:
+                by_tags.setdefault(tags, []).append(position)
+        for tags, positions in by_tags.items():
+            for tag in tags:
+                self._tag_rows.setdefault(tag, set()).update(positions)
+
+    def _fill(self, positions: npt.NDArray[np.intp], columns: Columns) -> None:
+        self._matrix[positions] = columns.matrix
+        self._alive[positions] = True
+        self._types[positions] = columns.types
+        self._sources[positions] = columns.sources
+        self._created[positions] = columns.created
+
+    def remove(self, memory_ids: Sequence[UUID | bytes]) -> None:
         for memory_id in memory_ids:
-            position = self._positions.pop(memory_id, None)
+            position = self._positions.pop(memory_id.bytes if isinstance(memory_id, UUID) else memory_id, None)
             if position is None:
                 continue
             self._forget_tags(position)
@@ -159,7 +185,7 @@ class OwnerVectors:
         best = best[np.lexsort((candidates[best], -scores[best]))]  # by score, ties by slot: a stable answer
         chosen = np.clip(scores[best], -1.0, 1.0).tolist()
         ids = self._ids
-        return [(ids[slot], score) for slot, score in zip(candidates[best].tolist(), chosen, strict=True)]
+        return [(UUID(bytes=ids[slot]), score) for slot, score in zip(candidates[best].tolist(), chosen, strict=True)]
 
     def _mask(self, count: int, filters: SearchFilters) -> npt.NDArray[np.bool_] | None:
         mask = self._alive[:count]
@@ -181,7 +207,7 @@ class OwnerVectors:
             mask = mask & tagged
         return mask
 
-    def _slot_for(self, memory_id: UUID) -> int:
+    def _slot_for(self, memory_id: bytes) -> int:
         position = self._positions.get(memory_id)
         if position is not None:
             return position

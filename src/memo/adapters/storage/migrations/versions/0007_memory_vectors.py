@@ -6,10 +6,16 @@ Create Date: 2026-12-06 10:00:00
 
 `memory_vectors` holds one unit vector per memory (little-endian float32, `dimensions` of them, made by `model`)
 with the columns search filters on, so the vector index filters without reading `memories`; it goes with its
-memory (ON DELETE CASCADE). `memory_vector_generations` counts the changes to each owner's vectors: triggers bump
-it on every insert, update and delete, whoever writes (the API, a `memo worker` beside it, a cascade from a
-deleted memory), so a process holding an owner's vectors in memory sees with one primary-key read whether they
-are still current. PostgreSQL gets neither: its vector index (pgvector) keeps a table of its own.
+memory (ON DELETE CASCADE). The rest lets a process that holds an owner's vectors in memory catch up with what
+other processes changed by reading only the changes:
+
+- `memory_vector_generations` counts each owner's changes; `generation` on a vector row is the count when it was
+  last written (the vector index stamps it), indexed with the owner, so "written since n" is a range scan;
+- a delete leaves a tombstone in `memory_vector_tombstones` at the count it moved to, by trigger, so a cascade
+  from a deleted memory is seen like any other delete; `pruned_through` is the count up to which an owner's
+  tombstones were dropped (a process further behind than that reloads the owner).
+
+PostgreSQL gets none of it: its vector index (pgvector) keeps a table of its own.
 """
 
 from __future__ import annotations
@@ -23,13 +29,12 @@ down_revision: str | None = "0006"
 branch_labels: str | tuple[str, ...] | None = None
 depends_on: str | tuple[str, ...] | None = None
 
-_BUMP = """INSERT INTO memory_vector_generations (owner_id, generation) VALUES ({row}.owner_id, 1)
-    ON CONFLICT (owner_id) DO UPDATE SET generation = generation + 1;"""
-_TRIGGERS = {
-    "memory_vectors_after_insert": ("AFTER INSERT", _BUMP.format(row="NEW")),
-    "memory_vectors_after_update": ("AFTER UPDATE", _BUMP.format(row="OLD") + "\n    " + _BUMP.format(row="NEW")),
-    "memory_vectors_after_delete": ("AFTER DELETE", _BUMP.format(row="OLD")),
-}
+_TOMBSTONE_TRIGGER = """CREATE TRIGGER memory_vectors_after_delete AFTER DELETE ON memory_vectors BEGIN
+    INSERT INTO memory_vector_generations (owner_id, generation, pruned_through) VALUES (OLD.owner_id, 1, 0)
+        ON CONFLICT (owner_id) DO UPDATE SET generation = generation + 1;
+    INSERT INTO memory_vector_tombstones (owner_id, generation, memory_id)
+        SELECT OLD.owner_id, generation, OLD.memory_id FROM memory_vector_generations WHERE owner_id = OLD.owner_id;
+END"""
 
 
 def _sqlite() -> bool:
@@ -50,26 +55,34 @@ def upgrade() -> None:
         sa.Column("tags", sa.JSON(), nullable=False),
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("created_at", DateTimeUTC(timezone=True), nullable=False),
+        sa.Column("generation", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(["memory_id"], ["memories.id"], name="fk_memory_vectors_memory_id_memories",
                                 ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("memory_id", name="pk_memory_vectors"),
     )
-    op.create_index("ix_memory_vectors_owner_id", "memory_vectors", ["owner_id"])
+    op.create_index("ix_memory_vectors_owner_generation", "memory_vectors", ["owner_id", "generation"])
     op.create_table(
         "memory_vector_generations",
         sa.Column("owner_id", GUID(), nullable=False),
         sa.Column("generation", sa.Integer(), nullable=False),
+        sa.Column("pruned_through", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("owner_id", name="pk_memory_vector_generations"),
     )
-    for name, (event, body) in _TRIGGERS.items():
-        op.execute(f"CREATE TRIGGER {name} {event} ON memory_vectors BEGIN\n    {body}\nEND")
+    op.create_table(
+        "memory_vector_tombstones",
+        sa.Column("owner_id", GUID(), nullable=False),
+        sa.Column("generation", sa.Integer(), nullable=False),
+        sa.Column("memory_id", GUID(), nullable=False),
+        sa.PrimaryKeyConstraint("owner_id", "generation", "memory_id", name="pk_memory_vector_tombstones"),
+    )
+    op.execute(_TOMBSTONE_TRIGGER)
 
 
 def downgrade() -> None:
     if not _sqlite():
         return
-    for name in _TRIGGERS:
-        op.execute(f"DROP TRIGGER IF EXISTS {name}")
+    op.execute("DROP TRIGGER IF EXISTS memory_vectors_after_delete")
+    op.drop_table("memory_vector_tombstones")
     op.drop_table("memory_vector_generations")
-    op.drop_index("ix_memory_vectors_owner_id", table_name="memory_vectors")
+    op.drop_index("ix_memory_vectors_owner_generation", table_name="memory_vectors")
     op.drop_table("memory_vectors")
