@@ -31,6 +31,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _MIN_CAPACITY = 16
 _NO_ID = bytes(16)  # the id of a freed slot
+_NO_FILTERS = SearchFilters()
 _COMPACT_ABOVE = 1_024  # slots; below this an emptied matrix is not worth compacting
 
 Matrix = npt.NDArray[np.float32]
@@ -170,16 +171,18 @@ class OwnerVectors:
         count = self.slots
         if count == 0 or limit <= 0:
             return []
-        mask = self._mask(count, filters)
-        if mask is None:
-            return []
-        candidates = np.flatnonzero(mask)
-        if candidates.size == 0:
-            return []
-        if candidates.size * 4 < count:  # a selective filter: multiply only the rows that pass it
-            scores = self._matrix[candidates] @ query
+        if not self._free and filters == _NO_FILTERS:  # every slot alive, none filtered out: no mask to apply
+            candidates = np.arange(count)
+            scores = self._matrix[:count] @ query
         else:
-            scores = (self._matrix[:count] @ query)[candidates]
+            mask = self._mask(count, filters)
+            candidates = np.flatnonzero(mask) if mask is not None else np.empty(0, dtype=np.intp)
+            if candidates.size == 0:
+                return []
+            if candidates.size * 4 < count:  # a selective filter: multiply only the rows that pass it
+                scores = self._matrix[candidates] @ query
+            else:
+                scores = (self._matrix[:count] @ query)[candidates]
         keep = min(limit, candidates.size)
         best = np.argpartition(scores, candidates.size - keep)[candidates.size - keep:]
         best = best[np.lexsort((candidates[best], -scores[best]))]  # by score, ties by slot: a stable answer
