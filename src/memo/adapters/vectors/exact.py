@@ -4,8 +4,9 @@ Rows are kept unit length, so cosine similarity is one matrix-vector product; `n
 `limit` in linear time and only those are sorted. Filters are numpy masks over small per-row codes (type, source),
 microsecond times and a tag -> rows index; ids are kept as their 16 bytes and become UUIDs only for the hits. Rows
 appended to the end (a load) go in as whole arrays; a replaced row keeps its slot. A deleted row's slot
-is reused by the next insert; the matrix grows by doubling and is compacted when most of it is empty. Measured on
-this machine (384 dimensions): 0.76 ms at 100,000 vectors over 100 owners, 8.2 ms when one owner holds them all.
+is reused by the next insert; the matrix grows by doubling and is compacted when most of it is empty. A search
+costs what its matrix-vector product costs (384 dimensions: 0.76 ms at 100,000 vectors over 100 owners, 8.2 ms
+when one owner holds them all, on an idle 2-core machine); `bench/vectors.py` measures it through the index.
 
 Not safe for concurrent use: the index that owns it serialises writes and searches per owner.
 """
