@@ -7,6 +7,8 @@ their own, most of them never getting as far as the model.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import json
 import math
 import mmap
@@ -14,7 +16,7 @@ import shutil
 import struct
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -88,8 +90,8 @@ async def test_the_same_text_gives_the_same_vector_every_time(embedder: LocalEmb
 
 
 async def test_a_vector_does_not_depend_on_its_batch_mates_or_on_batch_boundaries(embedder: LocalEmbedder) -> None:
-    # 70 texts of many lengths: three batches of 32, regrouped by length and put back in order
-    texts = [words(1 + (index * 7) % 90, start=index) for index in range(70)] + SENTENCES
+    # 40 texts of many lengths: five batches, regrouped by length and put back in order
+    texts = [words(1 + (index * 7) % 90, start=index) for index in range(34)] + SENTENCES
     together = np.array(await embedder.embed(texts))
     alone = np.array([(await embedder.embed([text]))[0] for text in texts])
     assert np.abs(together - alone).max() < 1e-5
@@ -107,6 +109,7 @@ async def test_long_texts_run_in_smaller_batches_so_attention_memory_stays_bound
         return real(names, feeds, *rest)
 
     monkeypatch.setattr(session, "run", recording)
+    monkeypatch.setattr(embedder, "_batch_size", 32)
     await embedder.embed([words(5)] * 40 + [words(300)] * 10)
     assert shapes == [(32, 7), (8, 7), (8, 256), (2, 256)]  # 32 x 128^2 per batch at most: 8 rows of 256 tokens
 
@@ -285,6 +288,11 @@ def fp32_reference_vectors(texts: Sequence[str]) -> NDArray[np.float32]:
     tokenizer = Tokenizer.from_file(str(UPSTREAM / "tokenizer.json"))
     tokenizer.no_padding()
     tokenizer.enable_truncation(256)
+    with _one_blas_thread():
+        return np.array([_reference_vector(tokenizer.encode(text).ids, weights) for text in texts], dtype=np.float32)
+
+
+def _reference_vector(ids: list[int], weights: dict[str, NDArray[np.float32]]) -> NDArray[np.float32]:
     erf = np.frompyfunc(math.erf, 1, 1)
 
     def dense(x: NDArray[np.float32], name: str) -> NDArray[np.float32]:
@@ -295,27 +303,37 @@ def fp32_reference_vectors(texts: Sequence[str]) -> NDArray[np.float32]:
         scaled = centred / np.sqrt((centred**2).mean(axis=-1, keepdims=True) + 1e-12)
         return scaled * weights[f"{name}.weight"] + weights[f"{name}.bias"]  # type: ignore[no-any-return]
 
-    vectors = []
-    for text in texts:
-        ids = tokenizer.encode(text).ids
-        x = (weights["embeddings.word_embeddings.weight"][ids] + weights["embeddings.position_embeddings.weight"][
-            : len(ids)] + weights["embeddings.token_type_embeddings.weight"][0])
-        x = norm(x, "embeddings.LayerNorm")
-        for layer in range(6):
-            prefix = f"encoder.layer.{layer}"
-            q, k, v = (dense(x, f"{prefix}.attention.self.{part}").reshape(len(ids), 12, 32).transpose(1, 0, 2)
-                       for part in ("query", "key", "value"))
-            scores = q @ k.transpose(0, 2, 1) / math.sqrt(32)
-            attention = np.exp(scores - scores.max(axis=-1, keepdims=True))
-            attention /= attention.sum(axis=-1, keepdims=True)
-            context = (attention @ v).transpose(1, 0, 2).reshape(len(ids), 384)
-            x = norm(x + dense(context, f"{prefix}.attention.output.dense"), f"{prefix}.attention.output.LayerNorm")
-            inner = dense(x, f"{prefix}.intermediate.dense")
-            inner = 0.5 * inner * (1 + erf(inner / math.sqrt(2)).astype(np.float32))
-            x = norm(x + dense(inner, f"{prefix}.output.dense"), f"{prefix}.output.LayerNorm")
-        pooled = x.mean(axis=0)
-        vectors.append(pooled / np.linalg.norm(pooled))
-    return np.array(vectors, dtype=np.float32)
+    x = (weights["embeddings.word_embeddings.weight"][ids] + weights["embeddings.position_embeddings.weight"][
+        : len(ids)] + weights["embeddings.token_type_embeddings.weight"][0])
+    x = norm(x, "embeddings.LayerNorm")
+    for layer in range(6):
+        prefix = f"encoder.layer.{layer}"
+        q, k, v = (dense(x, f"{prefix}.attention.self.{part}").reshape(len(ids), 12, 32).transpose(1, 0, 2)
+                   for part in ("query", "key", "value"))
+        scores = q @ k.transpose(0, 2, 1) / math.sqrt(32)
+        attention = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        attention /= attention.sum(axis=-1, keepdims=True)
+        context = (attention @ v).transpose(1, 0, 2).reshape(len(ids), 384)
+        x = norm(x + dense(context, f"{prefix}.attention.output.dense"), f"{prefix}.attention.output.LayerNorm")
+        inner = dense(x, f"{prefix}.intermediate.dense")
+        inner = 0.5 * inner * (1 + erf(inner / math.sqrt(2)).astype(np.float32))
+        x = norm(x + dense(inner, f"{prefix}.output.dense"), f"{prefix}.output.LayerNorm")
+    pooled = x.mean(axis=0)
+    return pooled / np.linalg.norm(pooled)  # type: ignore[no-any-return]
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """numpy's OpenBLAS on one thread here: its threads spin while they wait, and on a busy machine the reference
+    then takes 30 times longer (10 s instead of 0.3 s)."""
+    libraries = sorted((Path(np.__file__).parent.parent / "numpy.libs").glob("libscipy_openblas*.so"))
+    set_threads = getattr(ctypes.CDLL(str(libraries[0])), "openblas_set_num_threads_local", None) if libraries else None
+    previous = set_threads(1) if set_threads is not None else None
+    try:
+        yield
+    finally:
+        if set_threads is not None:
+            set_threads(previous)
 
 
 def _safetensors(path: Path) -> dict[str, NDArray[np.float32]]:

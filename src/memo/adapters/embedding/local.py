@@ -65,7 +65,7 @@ class _Runtime:
 class LocalEmbedder(Embedder):
     """`threads`: onnxruntime's intra-op threads; `batch_size`: texts per run of the model (docs/models.md)."""
 
-    def __init__(self, *, threads: int = 1, batch_size: int = 32, model_file: Path | None = None,
+    def __init__(self, *, threads: int = 1, batch_size: int = 8, model_file: Path | None = None,
                  tokenizer_file: Path | None = None) -> None:
         if threads < 1 or batch_size < 1:
             raise ValueError("threads and batch_size must be at least 1")
