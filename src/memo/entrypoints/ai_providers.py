@@ -51,7 +51,7 @@ class AiProvider(Provider):
 
     @provide(scope=Scope.APP, provides=HealthCheck)
     def vector_index_check(self, index: VectorIndex, embedder: Embedder, settings: Settings) -> HealthCheck:
-        return VectorIndexCheck(index, backend=vector_backend(settings), dimensions=embedder.dimensions)
+        return VectorIndexCheck(index, backend=vector_backend(settings), dimensions=embedder.dimensions, timeout_s=1.5)
 
 
 def vector_backend(settings: Settings) -> str:
