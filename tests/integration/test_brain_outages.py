@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,7 @@ async def live_through_an_outage(brain: Brain, *, down: Switch, up: Switch, reas
 
     waiting = [job for job in await brain.jobs(JobState.PENDING) if job.kind == INDEX_MEMORY_JOB]
     assert len(waiting) == len(DURING)
-    assert all(job.attempts == 1 and job.run_after > brain.clock.now() for job in waiting)
+    assert {(job.attempts, job.run_after - brain.clock.now()) for job in waiting} == {(1, timedelta(seconds=2))}
     assert all(reason in (job.last_error or "") for job in waiting), [job.last_error for job in waiting]
     await brain.run_jobs()  # backing off: nothing is due, nothing runs again
     assert {job.attempts for job in await brain.jobs(JobState.PENDING)} == {1}
@@ -75,9 +76,10 @@ async def live_through_an_outage(brain: Brain, *, down: Switch, up: Switch, reas
     assert answer["citations"] == [made["keys"]]
     assert "blue jar" in answer["answer"]
 
-    brain.clock.advance(minutes=10)  # a second attempt, still down: it backs off further
+    brain.clock.advance(minutes=10)  # a second attempt, still down: it backs off twice as long
     await brain.run_jobs()
-    assert {job.attempts for job in await brain.jobs(JobState.PENDING)} == {2}
+    assert {(job.attempts, job.run_after - brain.clock.now()) for job in await brain.jobs(JobState.PENDING)} == {
+        (2, timedelta(seconds=4))}
 
     up()
     brain.clock.advance(hours=1)

@@ -82,11 +82,14 @@ class Brain:
         return Signer(self.client, issued.key_id, issued.secret, self.clock)
 
     async def run_jobs(self) -> None:
-        """What the worker would do next: every due job, to the end, as `memo worker` runs them."""
+        """What the worker would do next: every due job, to the end, as `memo worker` runs them.
+
+        The backoff's jitter is its upper bound, so a failed attempt waits a known time (2 s, then 4 s, ...).
+        """
         async def drain(container: AsyncContainer) -> None:
             worker = RunJobs(queue=await container.get(JobQueue), clock=await container.get(Clock),
                              handlers=scoped_handlers(container, JOB_USE_CASES), worker_id="brain-test",
-                             max_attempts=self.settings.job_max_attempts)
+                             max_attempts=self.settings.job_max_attempts, jitter=lambda bound_s: bound_s)
             while await worker.run_batch():
                 pass
 
