@@ -8,6 +8,7 @@ memories read back. Hybrid never fails for the vector side: it answers from keyw
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
@@ -35,6 +36,7 @@ class SearchMemories:
     uow: UnitOfWork
     embedder: Embedder
     index: VectorIndex
+    vector_deadline_s: float = 5.0  # the longest a search waits for the vector side before it is taken as down
 
     async def __call__(self, command: SearchCommand) -> SearchResult:
         if command.mode is SearchMode.KEYWORD:
@@ -59,12 +61,17 @@ class SearchMemories:
                                                 limit=self._candidates(command))
 
     async def _semantic(self, command: SearchCommand) -> Sequence[Hit]:
+        """The vector side within `vector_deadline_s`: a stalled model or index must not stall the search."""
         try:
-            [vector] = await self.embedder.embed([command.query])
+            async with asyncio.timeout(self.vector_deadline_s):
+                [vector] = await self.embedder.embed([command.query])
+                return await self.index.query(command.owner_id, vector, limit=self._candidates(command),
+                                              filters=command.filters)
         except EmbedderUnavailable as down:
             raise VectorIndexUnavailable(f"the embedding model is unavailable ({down.message})") from down
-        return await self.index.query(command.owner_id, vector, limit=self._candidates(command),
-                                      filters=command.filters)
+        except TimeoutError:
+            raise VectorIndexUnavailable(
+                f"the vector side did not answer within {self.vector_deadline_s:g} s") from None
 
     async def _lagging(self, owner_id: UUID) -> str | None:
         async with self.uow:

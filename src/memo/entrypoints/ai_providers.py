@@ -39,7 +39,13 @@ class AiProvider(Provider):
     scope = Scope.REQUEST
     index_memories = provide(IndexMemories)
     delete_vectors = provide(DeleteVectors)
-    search_memories = provide(SearchMemories)
+
+    @provide
+    def search_memories(self, uow: UnitOfWork, embedder: Embedder, index: VectorIndex,
+                        settings: Settings) -> SearchMemories:
+        return SearchMemories(uow=uow, embedder=embedder, index=index,
+                              vector_deadline_s=settings.search_vector_deadline_s)
+
     ask_question = provide(AskQuestion)
     reindex_memories = provide(ReindexMemories)
     transcribe_voice_note = provide(TranscribeVoiceNote)
@@ -71,7 +77,9 @@ class ConfiguredAiProvider(Provider):
     @provide
     async def embedder(self, settings: Settings) -> AsyncIterator[Embedder]:
         if settings.openai_api_key is None:
-            yield LocalEmbedder()
+            local = LocalEmbedder()
+            yield local
+            local.close()  # its inference thread
             return
         embedder = OpenAIEmbedder(api_key=settings.openai_api_key.reveal(), base_url=settings.openai_base_url,
                                   model=settings.openai_embedding_model,
@@ -112,7 +120,9 @@ class ConfiguredAiProvider(Provider):
     @provide
     async def transcriber(self, settings: Settings) -> AsyncIterator[Transcriber]:
         if settings.openai_api_key is None:
-            yield WhisperTranscriber()
+            whisper = WhisperTranscriber()
+            yield whisper
+            whisper.close()  # its transcription thread
             return
         model = OpenAITranscriber(api_key=settings.openai_api_key.reveal(), base_url=settings.openai_base_url,
                                   model=settings.openai_transcription_model,

@@ -90,6 +90,7 @@ class Settings:
     vector_index: Literal["auto", "local", "pgvector", "pinecone"] = setting("MEMO_VECTOR_INDEX", "auto",
                                                                              fold=str.lower)
     ask_prefix: Annotated[str, Meta(min_length=1, max_length=16)] = setting("MEMO_ASK_PREFIX", "?")
+    search_vector_deadline_s: Annotated[float, Meta(ge=0.1, le=120)] = setting("MEMO_SEARCH_VECTOR_DEADLINE_S", 5.0)
     whatsapp_app_secret: Secret | None = setting("WHATSAPP_APP_SECRET")
     whatsapp_verify_token: Secret | None = setting("WHATSAPP_VERIFY_TOKEN")
     whatsapp_access_token: Secret | None = setting("WHATSAPP_ACCESS_TOKEN")
