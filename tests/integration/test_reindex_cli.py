@@ -72,3 +72,16 @@ def test_reindex_of_an_unknown_owner_fails_clearly(data_dir: Path) -> None:
 
     assert result.exit_code != 0
     assert "No owner named 'nobody'" in result.output
+
+
+def test_reindex_with_model_re_embeds_what_another_model_indexed(data_dir: Path) -> None:
+    memo("owners", "create", "alice")
+    remember("alice", "Dentist on Friday at 3pm", "Buy milk and bread")
+    memo("reindex")
+    with sqlite3.connect(data_dir / "memo.db") as db:
+        db.execute("UPDATE memory_index_states SET model = 'an-older-model'")
+
+    assert "indexed 0 memories" in memo("reindex")  # without --model, what is held under any model stays
+    assert "indexed 2 memories" in memo("reindex", "--model")
+    with sqlite3.connect(data_dir / "memo.db") as db:
+        assert {row[0] for row in db.execute("SELECT model FROM memory_index_states")} == {"all-MiniLM-L6-v2-int8"}

@@ -61,9 +61,10 @@ class IndexStateRepository(Protocol):
         ...
     async def remove(self, memory_ids: Sequence[UUID]) -> None: ...
     async def stale(self, model: str, *, owner_id: UUID | None = None, after: UUID | None = None,
-                    limit: int = 500) -> Sequence[UUID]:
+                    limit: int = 500, other_models: bool = True) -> Sequence[UUID]:
         """Ids of memories (of `owner_id`, or everyone's) with no state for `model` or a state of another model,
-        in id order after `after`: what a reindex still has to do, resumable from the last id it finished."""
+        in id order after `after`: what a reindex still has to do, resumable from the last id it finished.
+        With `other_models` False, only memories the index holds under no model at all."""
         ...
     async def count_unindexed(self, owner_id: UUID, model: str) -> int:
         """How many of the owner's memories the index does not hold for `model` with their current content."""

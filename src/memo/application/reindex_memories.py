@@ -22,17 +22,20 @@ class ReindexMemories:
     uow: UnitOfWork
     indexer: IndexMemories
 
-    async def remaining(self, owner_id: UUID) -> int:
+    async def remaining(self, owner_id: UUID, *, other_models: bool = True) -> int:
         async with self.uow:
             return len(await self.uow.index_states.stale(self.indexer.embedder.model, owner_id=owner_id,
-                                                          limit=10_000_000))
+                                                          limit=10_000_000, other_models=other_models))
 
-    async def __call__(self, owner_id: UUID, *, progress: Callable[[int], None] = lambda _: None) -> int:
-        """Index every memory of the owner the index lacks for the current model; how many were embedded."""
+    async def __call__(self, owner_id: UUID, *, other_models: bool = True,
+                       progress: Callable[[int], None] = lambda _: None) -> int:
+        """Index every memory of the owner the index lacks (with `other_models`, also those embedded by another
+        model than the current one); how many were embedded."""
         model, after, embedded = self.indexer.embedder.model, None, 0
         while True:
             async with self.uow:
-                batch = await self.uow.index_states.stale(model, owner_id=owner_id, after=after, limit=BATCH)
+                batch = await self.uow.index_states.stale(model, owner_id=owner_id, after=after, limit=BATCH,
+                                                          other_models=other_models)
             if not batch:
                 return embedded
             embedded += await self.indexer.index_memories(owner_id, batch)

@@ -261,10 +261,13 @@ def worker() -> None:
 
 @main.command()
 @click.option("--owner", "owner_name", default=None, help="Only this owner's memories (default: everyone's).")
-def reindex(owner_name: str | None) -> None:
-    """Index by meaning every memory the vector index lacks for the current embedding model, from the database.
+@click.option("--model", "other_models", is_flag=True,
+              help="Also re-embed memories indexed by another embedding model (after a change of model).")
+def reindex(owner_name: str | None, *, other_models: bool) -> None:
+    """Index by meaning every memory the vector index does not hold, from the database.
 
-    Resumable: an interrupted run starts again where it stopped; after a change of model it re-embeds everything.
+    Resumable: an interrupted run starts again where it stopped. After a change of embedding model, `--model`
+    re-embeds what the old model indexed.
     """
     settings = load_settings()
 
@@ -280,9 +283,9 @@ def reindex(owner_name: str | None) -> None:
         rebuild = await scope.get(ReindexMemories)
         embedded = 0
         for owner in owners:
-            total = await rebuild.remaining(owner.id)
+            total = await rebuild.remaining(owner.id, other_models=other_models)
             with click.progressbar(length=total, label=owner.name, file=sys.stderr) as bar:
-                embedded += await rebuild(owner.id, progress=bar.update)
+                embedded += await rebuild(owner.id, other_models=other_models, progress=bar.update)
         return embedded
 
     embedded = run_with_container(settings, work)

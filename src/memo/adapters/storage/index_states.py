@@ -51,8 +51,10 @@ class SqlAlchemyIndexStateRepository(IndexStateRepository):
 
     @translating
     async def stale(self, model: str, *, owner_id: UUID | None = None, after: UUID | None = None,
-                    limit: int = 500) -> Sequence[UUID]:
-        held = and_(IndexStateRow.memory_id == MemoryRow.id, IndexStateRow.model == model)
+                    limit: int = 500, other_models: bool = True) -> Sequence[UUID]:
+        held: ColumnElement[bool] = IndexStateRow.memory_id == MemoryRow.id
+        if other_models:
+            held = and_(held, IndexStateRow.model == model)
         statement = select(MemoryRow.id).outerjoin(IndexStateRow, held).where(IndexStateRow.memory_id.is_(None))
         if owner_id is not None:
             statement = statement.where(MemoryRow.owner_id == owner_id)

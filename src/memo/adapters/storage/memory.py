@@ -291,10 +291,11 @@ class InMemoryIndexStateRepository(IndexStateRepository):
                 self._journal.delete(self._states, memory_id)
 
     async def stale(self, model: str, *, owner_id: UUID | None = None, after: UUID | None = None,
-                    limit: int = 500) -> Sequence[UUID]:
+                    limit: int = 500, other_models: bool = True) -> Sequence[UUID]:
         ids = sorted(memory.id for memory in self._memories.values()
                      if (owner_id is None or memory.owner_id == owner_id) and (after is None or memory.id > after)
-                     and (memory.id not in self._states or self._states[memory.id].model != model))
+                     and (memory.id not in self._states
+                          or (other_models and self._states[memory.id].model != model)))
         return ids[:limit]
 
     async def count_unindexed(self, owner_id: UUID, model: str) -> int:
