@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from memo.application.ask_question import AskQuestion
 from memo.application.ports import UnitOfWork
 from memo.application.send_whatsapp_message import SendCommand, SendWhatsAppMessage
+from memo.domain.conversation import job_message
 from memo.domain.jobs import Job
 from memo.domain.retrieval import Answer
 from memo.domain.whatsapp import InboundMessage
@@ -45,12 +46,10 @@ class AnswerOnWhatsApp:
     prefix: str
 
     async def __call__(self, job: Job) -> None:
-        message_id = job.payload.get("messageId")
-        if job.owner_id is None or not isinstance(message_id, str):
-            raise ValueError("an answer job names its owner and a WhatsApp message id")
+        owner_id, message_id = job_message(job)
         async with self.uow:
-            message = await self.uow.whatsapp.get(job.owner_id, message_id)
-            memory = None if message is None else await self.uow.memories.get(job.owner_id, message.memory_id)
+            message = await self.uow.whatsapp.get(owner_id, message_id)
+            memory = None if message is None else await self.uow.memories.get(owner_id, message.memory_id)
         if message is None or memory is None:
             return  # deleted before it was answered
         question = memory.content.lstrip().removeprefix(self.prefix).strip()
@@ -59,6 +58,6 @@ class AnswerOnWhatsApp:
         if self.send.whatsapp.sender is None:
             logger.warning("a WhatsApp question was not answered: sending is not configured")
             return
-        answer = await self.ask(job.owner_id, question, exclude=frozenset({memory.id}))
-        await self.send(SendCommand(owner_id=job.owner_id, key_id=f"owner:{job.owner_id}", to=message.peer,
+        answer = await self.ask(owner_id, question, exclude=frozenset({memory.id}))
+        await self.send(SendCommand(owner_id=owner_id, key_id=f"owner:{owner_id}", to=message.peer,
                                     text=reply_text(answer), reply_to=message.whatsapp_message_id))

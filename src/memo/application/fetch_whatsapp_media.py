@@ -15,7 +15,7 @@ from memo.application.errors import MediaUnavailable
 from memo.application.ports import Clock, IdGenerator, MediaStore, UnitOfWork
 from memo.application.transcribe_voice_note import TRANSCRIBE_VOICE_JOB
 from memo.application.whatsapp_access import WhatsAppAccess
-from memo.domain.conversation import ConversationMessage, MediaState
+from memo.domain.conversation import ConversationMessage, MediaState, job_message, message_job
 from memo.domain.jobs import Job
 
 logger = logging.getLogger(__name__)
@@ -54,18 +54,16 @@ class FetchWhatsAppMedia:
         await self._save(message.media_stored(ref, media.mime_type), transcribe=message.type == "audio")
 
     async def _message(self, job: Job) -> ConversationMessage | None:
-        message_id = job.payload.get("messageId")
-        if job.owner_id is None or not isinstance(message_id, str):
-            raise ValueError("a media job names its owner and a WhatsApp message id")
+        owner_id, message_id = job_message(job)
         async with self.uow:
-            return await self.uow.whatsapp.get(job.owner_id, message_id)
+            return await self.uow.whatsapp.get(owner_id, message_id)
 
     async def _save(self, message: ConversationMessage, *, transcribe: bool = False) -> None:
         """Store the media state; for audio just stored, the transcription job commits with it."""
         async with self.uow:
             await self.uow.whatsapp.save_media(message)
             if transcribe:
-                await self.uow.outbox.enqueue(Job.new(
-                    id=self.ids.new_id(), kind=TRANSCRIBE_VOICE_JOB, owner_id=message.owner_id, now=self.clock.now(),
-                    payload={"messageId": message.whatsapp_message_id}))
+                await self.uow.outbox.enqueue(message_job(TRANSCRIBE_VOICE_JOB, message.owner_id,
+                                                          message.whatsapp_message_id, id=self.ids.new_id(),
+                                                          now=self.clock.now()))
             await self.uow.commit()

@@ -28,8 +28,7 @@ from memo.application.ports import (
     UnitOfWork,
     WebhookVerifier,
 )
-from memo.domain.conversation import FETCH_MEDIA_JOB, ConversationMessage, received_memory
-from memo.domain.jobs import Job
+from memo.domain.conversation import FETCH_MEDIA_JOB, ConversationMessage, message_job, received_memory
 from memo.domain.owners import Owner
 from memo.domain.retrieval import index_job
 from memo.domain.whatsapp import InboundMessage, ParsedNotification, status_rank
@@ -90,12 +89,11 @@ class ReceiveWhatsAppNotification:
         await self.uow.memories.add(memory)
         await self.uow.outbox.enqueue(index_job(owner_id, [memory.id], id=self.ids.new_id(), now=now))
         if record.media_id:
-            await self.uow.outbox.enqueue(Job.new(id=self.ids.new_id(), kind=FETCH_MEDIA_JOB, owner_id=owner_id,
-                                                  now=now, payload={"messageId": message.message_id}))
+            await self.uow.outbox.enqueue(message_job(FETCH_MEDIA_JOB, owner_id, message.message_id,
+                                                      id=self.ids.new_id(), now=now))
         if is_question(message, owner_number=owner.whatsapp_number, prefix=self.ask_prefix):
-            await self.uow.outbox.enqueue(Job.new(id=self.ids.new_id(), kind=ANSWER_ON_WHATSAPP_JOB,
-                                                  owner_id=owner_id, now=now,
-                                                  payload={"messageId": message.message_id}))
+            await self.uow.outbox.enqueue(message_job(ANSWER_ON_WHATSAPP_JOB, owner_id, message.message_id,
+                                                      id=self.ids.new_id(), now=now))
         return 1
 
     async def _count_failure(self, client_ip: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from memo.application.ports import Clock, IdGenerator, MediaStore, Transcriber, UnitOfWork
-from memo.domain.conversation import MediaState
+from memo.domain.conversation import MediaState, job_message
 from memo.domain.jobs import Job
 from memo.domain.memory import MAX_CONTENT_CHARS
 from memo.domain.retrieval import index_job
@@ -28,12 +28,10 @@ class TranscribeVoiceNote:
     ids: IdGenerator
 
     async def __call__(self, job: Job) -> None:
-        message_id = job.payload.get("messageId")
-        if job.owner_id is None or not isinstance(message_id, str):
-            raise ValueError("a transcription job names its owner and a WhatsApp message id")
+        owner_id, message_id = job_message(job)
         async with self.uow:
-            message = await self.uow.whatsapp.get(job.owner_id, message_id)
-            memory = None if message is None else await self.uow.memories.get(job.owner_id, message.memory_id)
+            message = await self.uow.whatsapp.get(owner_id, message_id)
+            memory = None if message is None else await self.uow.memories.get(owner_id, message.memory_id)
         if message is None or memory is None or message.media_state is not MediaState.STORED or not message.media_ref:
             return  # the memory was deleted, or there is no audio to read
         if memory.metadata.get("transcribed"):

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from memo.domain.jobs import Job
 from memo.domain.memory import MAX_CONTENT_CHARS, MAX_METADATA_BYTES, Memory, MemoryType, Source, metadata_size
 from memo.domain.whatsapp import InboundMessage
 
@@ -110,3 +111,16 @@ def received_memory(message: InboundMessage, *, id: UUID, owner_id: UUID, now: d
 
 
 FETCH_MEDIA_JOB = "whatsapp.fetch_media"  # payload: {"messageId": the WhatsApp message id}
+
+
+def message_job(kind: str, owner_id: UUID, message_id: str, *, id: UUID, now: datetime) -> Job:  # noqa: A002
+    """A job about one WhatsApp message of an owner: fetch its media, transcribe it, answer it."""
+    return Job.new(id=id, kind=kind, owner_id=owner_id, now=now, payload={"messageId": message_id})
+
+
+def job_message(job: Job) -> tuple[UUID, str]:
+    """The owner and WhatsApp message id a message job names; ValueError for a payload no Memo wrote."""
+    message_id = job.payload.get("messageId")
+    if job.owner_id is None or not isinstance(message_id, str):
+        raise ValueError(f"a {job.kind} job names its owner and a WhatsApp message id")
+    return job.owner_id, message_id
