@@ -120,7 +120,7 @@ class ConfiguredAiProvider(Provider):
     @provide
     async def transcriber(self, settings: Settings) -> AsyncIterator[Transcriber]:
         if settings.openai_api_key is None:
-            whisper = WhisperTranscriber()
+            whisper = WhisperTranscriber(cache_dir=settings.data_dir / "models")
             yield whisper
             whisper.close()  # its transcription thread
             return
