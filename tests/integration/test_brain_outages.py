@@ -185,8 +185,8 @@ async def test_a_stalled_index_degrades_search_within_its_timeouts_and_writes_go
         during = await remember(alice, DURING["passport"])
 
         assert ids(hybrid) == [before]
-        assert "Pinecone did not" in hybrid["degradedReason"]
-        assert took_s < 11  # the adapter's 10 s deadline over the SDK's retries of 1 s attempts
+        assert "did not answer within 5 s" in hybrid["degradedReason"]  # MEMO_SEARCH_VECTOR_DEADLINE_S
+        assert took_s < 6.5  # the search's own deadline, before the adapter's 10 s over the SDK's retries
         assert (semantic.status_code, semantic.json()["code"]) == (503, "VECTOR_INDEX_UNAVAILABLE")
         brain.pinecone.heal()
         await brain.run_jobs()
