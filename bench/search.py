@@ -1,7 +1,8 @@
 """Search latency at 10,000 and 100,000 memories, the worker's indexing throughput, and ingest-to-searchable time.
 
 Run: `uv run python bench/search.py [--stores embedded postgres] [--sizes 10000 100000] [--queries 300]
-      [--filter-queries 100] [--sample 2000] [--ingest 30] [--admin-url URL] [--json FILE] [--keep] [--live-src]`
+      [--filter-queries 100] [--sample 2000] [--single 200] [--ingest 30] [--breakdown 50] [--admin-url URL]
+      [--json FILE] [--keep] [--live-src]`
 
 For each store (the embedded default: SQLite in a temporary MEMO_DATA_DIR; and PostgreSQL with pgvector: a
 throwaway database on `--admin-url`, dropped at the end) it makes the owners `bench` and `other` and a key with
@@ -32,15 +33,21 @@ the CLI (`memo owners create`, `memo keys create --owner bench --json`), then fo
    each figure is the server's latency plus loopback, never a queue. Latency is from the request sent (signed
    before the clock starts) to the answer read. p50/p90/p99/max (nearest rank) per scenario. Every answer must be
    200; hybrid answers that say `degraded` are counted (there should be none).
-5. Ingest to searchable, `--ingest` times: a signed `POST /api/memories`, then hybrid searches for its text every
-   25 ms until one answer holds the memory matched by `semantic` and is not `degraded` (its vector and index state
-   are in): the time from sending the create to that answer. A random pause of 0-1.2 s between trials keeps them
-   out of step with the worker's 1 s idle poll.
+5. Ingest to searchable, `--ingest` times: a signed `POST /api/memories`, then semantic searches for its text every
+   25 ms until one answer holds the memory: the time from sending the create to that answer. Then one hybrid search
+   says whether the memory's index state was in by then too (`degraded` counted), and the index states' times in the
+   database say how long after its creation the worker had indexed each memory. The worker's idle loop polls every
+   1 s, in a cycle that restarts after each job it runs; a random pause of 0-1 s between trials puts each create at a
+   random point of that cycle, as a user's would be (0-1.2 s, tried first, bunched them late in it).
+6. With the server stopped, a breakdown in a subprocess on CPU 0 (`--breakdown` questions, 0 for none): each step
+   of a hybrid search awaited alone on the same store (embed the question, the vector index's top 30, the keyword
+   rank's top 30, `count_unindexed`, reading the fused hits back), then the whole use case in each mode.
 
 The peak RSS of the server's whole process tree is sampled every 0.25 s over steps 3-5, and shown with the RSS at
-rest (after start) and after the first semantic query. CPU used by other processes during step 4 is printed as
-"other CPU %" (of the whole machine): a figure taken while the machine was busy is noise. The servers and the fill
-run `src/` as committed at HEAD (`git archive`), not the working tree (`--live-src` runs the working tree).
+rest (after start), after the first semantic query and before the ingest trials. CPU used by other processes during
+step 4 is printed as "other CPU %" (of the whole machine; PostgreSQL's own work counts there): a figure taken while
+the machine was busy is noise. The servers, the fill and the breakdown run `src/` as committed at HEAD
+(`git archive`), not the working tree (`--live-src` runs the working tree).
 Every process started here runs in its own session and is stopped by its process group id. Prints figures,
 asserts nothing but that every request was answered 200.
 """
@@ -410,7 +417,7 @@ def ingest(client: Client, corpus: Corpus, trials: int, *, label: str, store: St
     rng = random.Random(4)
     found_ms, create_ms, polls, degraded = [], [], [], 0
     for trial in range(trials):
-        time.sleep(rng.uniform(0, 1.2))
+        time.sleep(rng.uniform(0, 1.0))  # one idle period of the worker: see the docstring
         question = corpus.queries(1, seed=100 + trial)[0]
         text = f"Ingest probe {label} {trial} {rng.getrandbits(32):08x}: {question}"
         started = time.perf_counter()
