@@ -44,12 +44,12 @@ the CLI (`memo owners create`, `memo keys create --owner bench --json`), then fo
    rank's top 30, `count_unindexed`, reading the fused hits back), then the whole use case in each mode.
 
 The peak RSS of the server's whole process tree is sampled every 0.25 s over steps 3-5, and shown with the RSS at
-rest (after start), after the first semantic query and before the ingest trials. CPU used by other processes during
-step 4 is printed as "other CPU %" (of the whole machine; PostgreSQL's own work counts there): a figure taken while
-the machine was busy is noise. The servers, the fill and the breakdown run `src/` as committed at HEAD
-(`git archive`), not the working tree (`--live-src` runs the working tree).
-Every process started here runs in its own session and is stopped by its process group id. Prints figures,
-asserts nothing but that every request was answered 200.
+rest (after start), after the first semantic query, and before and after the ingest trials. CPU used by other
+processes during step 4 is printed as "other CPU %" (of the whole machine; PostgreSQL's own work counts there): a
+figure taken while the machine was busy is noise. The servers, the fill and the breakdown run `src/` as committed
+at HEAD (`git archive`), not the working tree (`--live-src` runs the working tree). Every process started here
+runs in its own session and is stopped by its process group id. Prints figures, asserts nothing but that every
+request was answered 200.
 """
 
 from __future__ import annotations
@@ -464,6 +464,7 @@ class SizeResult:
     rss_rest_mib: float = 0.0
     rss_after_first_semantic_mib: float = 0.0
     rss_before_ingest_mib: float = 0.0
+    rss_after_ingest_mib: float = 0.0
     rss_peak_mib: float = 0.0
     first: dict[str, float] = field(default_factory=dict)
     scenarios: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -507,6 +508,7 @@ def measure_server(result: SizeResult, *, env: dict[str, str], work: Path, key: 
             result.other_cpu_pct = max(0.0, 100 * ((busy1 - busy0) - used) / max(total1 - total0, 1))
             result.rss_before_ingest_mib = tree_rss_mib(server.pid)
             result.ingest = ingest(client, corpus, args.ingest, label=f"{size}", store=store)
+            result.rss_after_ingest_mib = tree_rss_mib(server.pid)
         result.rss_peak_mib = rss.peak_mib
         if server.poll() is not None:
             raise RuntimeError(f"the server exited with {server.returncode}")
@@ -562,7 +564,8 @@ def fill_line(f: dict[str, Any]) -> str:
 def show(r: SizeResult) -> None:
     print(f"  {r.store} {r.size:,} (+{r.other:,} of another owner): RSS at rest {r.rss_rest_mib:.0f} MiB, after the "
           f"first semantic query {r.rss_after_first_semantic_mib:.0f} MiB, before the ingest trials "
-          f"{r.rss_before_ingest_mib:.0f} MiB, peak {r.rss_peak_mib:.0f} MiB; "
+          f"{r.rss_before_ingest_mib:.0f} MiB, after them {r.rss_after_ingest_mib:.0f} MiB, "
+          f"peak {r.rss_peak_mib:.0f} MiB; "
           f"load average {r.load_average:.2f}, other CPU {r.other_cpu_pct:.0f}% of the machine", flush=True)
     print("  first queries after start: " + ", ".join(f"{mode} {ms:.0f} ms" for mode, ms in r.first.items()))
     for name, s in r.scenarios.items():
