@@ -51,7 +51,7 @@ class SearchMemories:
                                 degraded_reason=f"keyword results only: {down.message}")
         # semantic first: on a tie of ranks the meaning wins (measured: MRR 0.60 -> 0.63, the same recall)
         hits = await self._read(command, fuse({SEMANTIC: semantic, KEYWORD: keyword}))
-        return SearchResult(hits=hits, degraded_reason=await self._lagging(command.owner_id))
+        return SearchResult(hits=hits, degraded_reason=await self._lagging(hits))
 
     def _candidates(self, command: SearchCommand) -> int:
         return min(MAX_CANDIDATES, command.limit * CANDIDATES_PER_LIMIT)
@@ -74,9 +74,13 @@ class SearchMemories:
             raise VectorIndexUnavailable(
                 f"the vector side did not answer within {self.vector_deadline_s:g} s") from None
 
-    async def _lagging(self, owner_id: UUID) -> str | None:
+    async def _lagging(self, hits: Sequence[ScoredMemory]) -> str | None:
+        """Which of the hits the vector side cannot have seen yet: only theirs are read, never the owner's all."""
         async with self.uow:
-            waiting = await self.uow.index_states.count_unindexed(owner_id, self.embedder.model)
+            states = await self.uow.index_states.get_many([hit.memory.id for hit in hits])
+        model = self.embedder.model
+        waiting = sum(1 for hit in hits
+                      if (state := states.get(hit.memory.id)) is None or not state.holds(hit.memory, model))
         if not waiting:
             return None
         noun = "memory is" if waiting == 1 else "memories are"
