@@ -219,7 +219,7 @@ async def test_reindex_finds_again_what_the_index_lost(corpus: Corpus) -> None:
 
     await brain.on_app_loop(forget)
     assert await search(alice, MEMORIES["alice"]["wifi"], "semantic") == {"success": True, "data": []}
-    assert "1 memory is not indexed" in (await search(alice, MEMORIES["alice"]["wifi"]))["degradedReason"]  # of the hits
+    assert "1 memory is not indexed" in (await search(alice, MEMORIES["alice"]["wifi"]))["degradedReason"]
 
     async def reindex(container: AsyncContainer) -> tuple[int, int]:
         async with container() as scope:
