@@ -41,7 +41,8 @@ the CLI (`memo owners create`, `memo keys create --owner bench --json`), then fo
    random point of that cycle, as a user's would be (0-1.2 s, tried first, bunched them late in it).
 6. With the server stopped, a breakdown in a subprocess on CPU 0 (`--breakdown` questions, 0 for none): each step
    of a hybrid search awaited alone on the same store (embed the question, the vector index's top 30, the keyword
-   rank's top 30, `count_unindexed`, reading the fused hits back), then the whole use case in each mode.
+   rank's top 30, the index states of the fused hits, reading the fused hits back), then the whole use case in each
+   mode.
 
 The peak RSS of the server's whole process tree is sampled every 0.25 s over steps 3-5, and shown with the RSS at
 rest (after start), after the first semantic query, and before and after the ingest trials. CPU used by other
@@ -271,7 +272,7 @@ async def breakdown(spec: dict[str, Any]) -> dict[str, Any]:
         engine, model=embedder.model, dimensions=embedder.dimensions)
     steps: dict[str, list[float]] = {name: [] for name in (
         "embed the question", "vector index query (top 30)", "keyword rank (top 30)",
-        "count_unindexed (the degraded check)", "read the hits (get_many)", "the whole hybrid use case",
+        "index states of the hits (the degraded check)", "read the hits (get_many)", "the whole hybrid use case",
         "the whole keyword use case", "the whole semantic use case")}
     first: dict[str, float] = {}
 
@@ -301,10 +302,10 @@ async def breakdown(spec: dict[str, Any]) -> dict[str, Any]:
                 async with uow:
                     keyword = await timed("keyword rank (top 30)", uow.memories.rank(
                         owner.id, question, filters=SearchFilters(), limit=30))
-                async with uow:
-                    await timed("count_unindexed (the degraded check)",
-                                uow.index_states.count_unindexed(owner.id, embedder.model))
                 fused = fuse({"keyword": keyword, "semantic": semantic})
+                async with uow:
+                    await timed("index states of the hits (the degraded check)",
+                                uow.index_states.get_many([hit.memory_id for hit in fused]))
                 async with uow:
                     await timed("read the hits (get_many)", uow.memories.get_many(
                         owner.id, [hit.memory_id for hit in fused]))

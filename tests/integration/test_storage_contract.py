@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 import pytest
+from sqlalchemy import event
 
 from memo.adapters.system import TEST_NOW, SequentialIds
 from memo.application.dto import MemoryQuery, SortField, SortOrder
@@ -123,6 +124,44 @@ async def test_another_owners_memory_cannot_be_read_found_replaced_or_removed(
         await uow.commit()
 
     assert await get(storage, memory.id) == memory
+
+
+async def test_get_many_returns_the_owners_memories_among_the_ids_and_never_another_owners(
+        storage: Storage, owners: object, ids: SequentialIds) -> None:
+    mine = [make_memory(ids, owner=ALICE, content=f"mine {n}") for n in range(3)]
+    theirs = make_memory(ids, owner=BOB, content="theirs")
+    await store(storage, *mine, theirs)
+
+    async with storage.uow() as uow:
+        found = await uow.memories.get_many(ALICE, [mine[2].id, theirs.id, ids.new_id(), mine[0].id])
+        none = await uow.memories.get_many(BOB, [memory.id for memory in mine])
+
+    assert sorted(found, key=lambda memory: memory.id) == sorted([mine[0], mine[2]], key=lambda memory: memory.id)
+    assert none == []
+
+
+async def test_get_many_on_sqlite_probes_the_primary_key_not_the_owners_index(
+        storage: Storage, owners: object, ids: SequentialIds) -> None:
+    if not isinstance(storage, SqlStorage) or storage.name != "sqlite":
+        pytest.skip("a SQLite query plan")
+    await store(storage, *(make_memory(ids, owner=ALICE, content=f"note {n}") for n in range(50)))
+    plans: list[str] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *_: object) -> None:
+        if statement.lstrip().startswith("SELECT memories.id") and "IN (" in statement:
+            cursor.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            plans.extend(str(row[-1]) for row in cursor.fetchall())
+
+    event.listen(storage.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        async with storage.uow() as uow:
+            await uow.memories.get_many(ALICE, [ids.new_id() for _ in range(60)])
+    finally:
+        event.remove(storage.engine.sync_engine, "before_cursor_execute", capture)
+
+    assert plans, "no lookup by ids was run"
+    assert any("sqlite_autoindex_memories" in plan or "PRIMARY KEY" in plan for plan in plans), plans
+    assert not any("ix_memories_owner" in plan for plan in plans), plans
 
 
 # --- memories: filters ------------------------------------------------------------------------------------------

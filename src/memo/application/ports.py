@@ -66,9 +66,6 @@ class IndexStateRepository(Protocol):
         in id order after `after`: what a reindex still has to do, resumable from the last id it finished.
         With `other_models` False, only memories the index holds under no model at all."""
         ...
-    async def count_unindexed(self, owner_id: UUID, model: str) -> int:
-        """How many of the owner's memories the index does not hold for `model` with their current content."""
-        ...
 
 
 class IdempotencyRepository(Protocol):

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, delete, func, select
+from sqlalchemy import ColumnElement, and_, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memo.adapters.storage.errors import translating
@@ -61,11 +61,3 @@ class SqlAlchemyIndexStateRepository(IndexStateRepository):
         if after is not None:
             statement = statement.where(MemoryRow.id > after)
         return list((await self._session.execute(statement.order_by(MemoryRow.id).limit(limit))).scalars())
-
-    @translating
-    async def count_unindexed(self, owner_id: UUID, model: str) -> int:
-        current: ColumnElement[bool] = and_(IndexStateRow.memory_id == MemoryRow.id, IndexStateRow.model == model,
-                                            IndexStateRow.memory_version == MemoryRow.version)
-        statement = select(func.count()).select_from(MemoryRow).outerjoin(IndexStateRow, current).where(
-            MemoryRow.owner_id == owner_id, IndexStateRow.memory_id.is_(None))
-        return int((await self._session.execute(statement)).scalar_one())

@@ -298,11 +298,6 @@ class InMemoryIndexStateRepository(IndexStateRepository):
                           or (other_models and self._states[memory.id].model != model)))
         return ids[:limit]
 
-    async def count_unindexed(self, owner_id: UUID, model: str) -> int:
-        return sum(1 for memory in self._memories.values() if memory.owner_id == owner_id and not (
-            (state := self._states.get(memory.id)) is not None and state.model == model
-            and state.memory_version == memory.version))
-
 
 class InMemoryUnitOfWork(UnitOfWork):
     """REQUEST-scoped over an APP-scoped store; `committed` tells a test whether the use case committed."""

@@ -8,7 +8,7 @@ from typing import Literal, cast
 from uuid import UUID
 
 from advanced_alchemy.filters import LimitOffset, OrderBy
-from sqlalchemy import ColumnElement, Table, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, delete, func, insert, literal_column, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memo.adapters.storage.errors import translating
@@ -97,7 +97,8 @@ class SqlAlchemyMemoryRepository(MemoryRepository):
     async def get_many(self, owner_id: UUID, memory_ids: Sequence[UUID]) -> Sequence[Memory]:
         if not memory_ids:
             return []
-        rows = await self._rows.get_many(MemoryRow.owner_id == owner_id, MemoryRow.id.in_(list(memory_ids)))
+        owner = _unindexed_owner(self._session.get_bind().dialect.name)
+        rows = await self._rows.get_many(owner == owner_id, MemoryRow.id.in_(list(memory_ids)))
         return [memory_to_domain(row) for row in rows]
 
     @translating
@@ -113,6 +114,17 @@ class SqlAlchemyMemoryRepository(MemoryRepository):
             delete(MemoryRow).where(MemoryRow.id == memory_id, MemoryRow.owner_id == owner_id)
             .execution_options(synchronize_session=False))
         return affected(result) > 0
+
+
+def _unindexed_owner(dialect: str) -> ColumnElement[UUID]:
+    """The owner column for a lookup by ids: on SQLite `+owner_id`, which keeps the planner on the primary key.
+
+    Without statistics SQLite would rather walk the owner's whole index than probe sixty ids (14.7 ms against
+    0.11 ms at 100,000 memories); PostgreSQL has statistics and gets the plain column.
+    """
+    if dialect != "sqlite":
+        return MemoryRow.owner_id.expression
+    return type_coerce(literal_column(f"+{MemoryRow.__tablename__}.owner_id"), MemoryRow.owner_id.type)
 
 
 def _memory_filters(dialect: str, owner_id: UUID, query: MemoryQuery) -> list[ColumnElement[bool]]:
