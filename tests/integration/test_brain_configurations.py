@@ -24,7 +24,9 @@ from memo.application.ports import Embedder, UnitOfWork, VectorIndex
 from memo.application.reindex_memories import ReindexMemories
 from memo.domain.jobs import JobState
 from memo.domain.retrieval import SearchFilters
+from memo.entrypoints.secret import Secret
 from tests.e2e.conftest import Signer
+from tests.e2e.test_whatsapp_webhook_api import deliver, text_message
 from tests.support.brain import (
     MODES,
     Brain,
@@ -36,6 +38,7 @@ from tests.support.brain import (
     remember,
     search,
 )
+from tests.support.fake_graph import MESSAGES_PATH, PHONE_NUMBER_ID, FakeGraph, sent
 from tests.support.fake_openai import CHAT_PATH
 
 CONFIGURATIONS = [
@@ -77,14 +80,41 @@ async def brain(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         yield running
 
 
-@pytest.fixture
-async def corpus(brain: Brain) -> Corpus:
-    signers = {owner: await brain.signer_for(owner) for owner in MEMORIES}
+ALICE_PHONE = "4915112345678"  # the WhatsApp fixtures' sender: alice's own number
+
+
+@dataclass
+class WhatsAppBrain:
+    brain: Brain
+    graph: FakeGraph  # the Cloud API the replies go to
+
+
+@pytest.fixture(params=CONFIGURATIONS)
+async def whatsapp_brain(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[WhatsAppBrain]:
+    """A brain whose deployment number is alice's, sending through a fake Cloud API."""
+    graph = FakeGraph()
+    graph.reply("POST", MESSAGES_PATH, sent("wamid.REPLY1", ALICE_PHONE))
+    try:
+        async with MAKERS[request.param](
+                tmp_path / "data", whatsapp_access_token=Secret("EAAG" + "t" * 40),
+                whatsapp_phone_number_id=PHONE_NUMBER_ID, whatsapp_api_base_url=graph.base_url) as running:
+            yield WhatsAppBrain(brain=running, graph=graph)
+    finally:
+        graph.close()
+
+
+async def make_corpus(brain: Brain, **owner_fields: dict[str, str]) -> Corpus:
+    signers = {owner: await brain.signer_for(owner, **owner_fields.get(owner, {})) for owner in MEMORIES}
     made = {owner: {name: await remember(signers[owner], content, tags=[name]) for name, content in memories.items()}
             for owner, memories in MEMORIES.items()}
     await brain.run_jobs()
     assert {job.state for job in await brain.jobs()} == {JobState.DONE}
     return Corpus(brain=brain, signers=signers, made=made)
+
+
+@pytest.fixture
+async def corpus(brain: Brain) -> Corpus:
+    return await make_corpus(brain)
 
 
 def other(owner: str) -> str:
@@ -146,6 +176,32 @@ async def test_ask_answers_and_cites_only_the_callers_memories(corpus: Corpus) -
 
     assert set(answer["citations"]) <= corpus.of("bob")
     assert "sunflower42" not in json.dumps(answer)
+
+
+async def test_a_whatsapp_question_is_answered_from_the_asking_owners_memories_only(
+        whatsapp_brain: WhatsAppBrain) -> None:
+    brain, graph = whatsapp_brain.brain, whatsapp_brain.graph
+    corpus = await make_corpus(brain, alice={"whatsapp_phone_number_id": PHONE_NUMBER_ID,
+                                             "whatsapp_number": ALICE_PHONE})
+    alice_wifi, bob_wifi = corpus.made["alice"]["wifi"], corpus.made["bob"]["wifi"]
+    if brain.openai is not None:  # the model cites bob's memory too: it was never shown, so it is dropped
+        brain.openai.chat(json.dumps({"answer": "The cottage wifi password is sunflower42.", "citations": [
+            {"memoryId": alice_wifi, "quote": "sunflower42"}, {"memoryId": bob_wifi, "quote": "tulip77"}]}))
+    question = text_message("wamid.ASK1", "? what is the wifi password", number=PHONE_NUMBER_ID)
+    assert (await deliver(brain.client, question)).json()["processed"] == 1
+
+    await brain.run_jobs()
+
+    [reply] = graph.requests_to(MESSAGES_PATH)
+    body = reply.json()
+    assert (body["to"], body["context"]["message_id"]) == (ALICE_PHONE, "wamid.ASK1")
+    assert "sunflower42" in body["text"]["body"]
+    assert "tulip77" not in body["text"]["body"]
+    assert {job.state for job in await brain.jobs()} == {JobState.DONE}
+    if brain.openai is not None:
+        shown = json.dumps([request.json()["messages"] for request in brain.openai.requests_to(CHAT_PATH)])
+        assert alice_wifi in shown
+        assert not any(memory_id in shown for memory_id in corpus.of("bob"))
 
 
 async def test_an_update_changes_what_every_mode_returns(corpus: Corpus) -> None:

@@ -70,10 +70,11 @@ class Brain:
 
         return await asyncio.to_thread(self.client.blocking_portal.call, run)
 
-    async def signer_for(self, owner: str) -> Signer:
+    async def signer_for(self, owner: str, **owner_fields: Any) -> Signer:
+        """A new owner (with `owner_fields`, such as its WhatsApp numbers) and a signer for a key of theirs."""
         async def issue(container: AsyncContainer) -> IssuedKey:
             async with container() as scope:
-                await (await scope.get(CreateOwner))(owner)
+                await (await scope.get(CreateOwner))(owner, **owner_fields)
             async with container() as scope:
                 issued: IssuedKey = await (await scope.get(IssueApiKey))(owner, label="tests")
                 return issued
