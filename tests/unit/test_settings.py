@@ -183,3 +183,12 @@ def test_sqlite_synchronous_is_normal_or_full() -> None:
     assert Settings.from_env({"MEMO_SQLITE_SYNCHRONOUS": "full"}, dotenv=None).sqlite_synchronous == "FULL"
     with pytest.raises(SettingsError, match="MEMO_SQLITE_SYNCHRONOUS"):
         Settings.from_env({"MEMO_SQLITE_SYNCHRONOUS": "off"}, dotenv=None)
+
+
+def test_metrics_allow_reads_cidrs_and_names_the_ones_that_are_not() -> None:
+    settings = Settings.from_env({"MEMO_METRICS_ALLOW": "10.1.0.0/16, 2001:db8::/32,203.0.113.7"}, dotenv=None)
+    assert settings.metrics_allow == ("10.1.0.0/16", "2001:db8::/32", "203.0.113.7")
+    assert "127.0.0.0/8" in Settings.from_env({}, dotenv=None).metrics_allow
+
+    with pytest.raises(SettingsError, match=r"MEMO_METRICS_ALLOW .*\(not 10\.0\.0\.0/33, intranet\)"):
+        Settings.from_env({"MEMO_METRICS_ALLOW": "10.0.0.0/8,10.0.0.0/33,intranet"}, dotenv=None)

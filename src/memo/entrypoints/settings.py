@@ -6,6 +6,7 @@ type and limits (the annotation, with msgspec's `Meta`). `from_env` decodes ever
 settings: v1 needs its secret, production needs what it really uses.
 """
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -58,6 +59,9 @@ def setting(name: str, default: object = None, *, fold: Callable[[str], str] | N
         prefixes: tuple[str, ...] = ()) -> Any:  # noqa: ANN401 - a dataclass field stands for its default
     """A field read from the environment variable `name`; the field's annotation gives its type and limits."""
     return field(default=default, metadata={"env": _Variable(name, fold, prefixes)})
+
+
+METRICS_ALLOW_DEFAULT = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,6 +132,15 @@ class Settings:
     inprocess_worker: bool | None = setting("MEMO_INPROCESS_WORKER")  # unset: on for the embedded profile only
     log_level: Literal["debug", "info", "warning", "error", "critical"] = setting("LOG_LEVEL", "info", fold=str.lower)
     log_file: Path | None = setting("LOG_FILE")  # unset: stdout
+    log_file_max_bytes: Annotated[int, Meta(ge=64 * 1024, le=64 * 1024 * MiB)] = setting(
+        "LOG_FILE_MAX_BYTES", 10 * MiB)
+    log_file_backups: Annotated[int, Meta(ge=0, le=1000)] = setting("LOG_FILE_BACKUPS", 5)
+    access_log: bool = setting("MEMO_ACCESS_LOG", default=True)
+    metrics: bool = setting("MEMO_METRICS", default=True)
+    metrics_allow: tuple[str, ...] = setting("MEMO_METRICS_ALLOW", METRICS_ALLOW_DEFAULT)  # comma-separated CIDRs
+    metrics_dir: Path | None = setting("MEMO_METRICS_DIR")  # unset: metrics/ in the data dir, for --workers > 1
+    worker_metrics_port: Annotated[int, Meta(ge=0, le=65535)] = setting("MEMO_WORKER_METRICS_PORT", 0)  # 0: off
+    shutdown_grace_s: Annotated[float, Meta(ge=0, le=3600)] = setting("MEMO_SHUTDOWN_GRACE_S", 30.0)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -156,7 +169,7 @@ class Settings:
         read, given, problems = _read(values)
         read.setdefault("profile", PROFILE_OF_ENVIRONMENT[read.get("env", Environment.DEVELOPMENT)])
         settings = cls(**read)
-        problems += _v1_problems(settings)
+        problems += _v1_problems(settings) + _cidr_problems(settings)
         if settings.env is Environment.PRODUCTION:
             problems += _production_problems(settings, given)
         if problems:
@@ -292,6 +305,16 @@ def _expected(hint: object) -> str:
 
 def _either(choices: tuple[str, ...]) -> str:
     return choices[0] if len(choices) == 1 else f"{', '.join(choices[:-1])} or {choices[-1]}"
+
+
+def _cidr_problems(settings: Settings) -> list[str]:
+    wrong = []
+    for cidr in settings.metrics_allow:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            wrong.append(cidr[:50])
+    return [f"MEMO_METRICS_ALLOW must list CIDRs such as 10.0.0.0/8 (not {', '.join(wrong)})"] if wrong else []
 
 
 def _v1_problems(settings: Settings) -> list[str]:
