@@ -9,13 +9,17 @@ from uuid import UUID
 import msgspec
 
 from memo.application.dto import CreateMemoryCommand, Page, SyncStatus, UpdateMemoryCommand
-from memo.domain.memory import Memory, MemoryType, Source
+from memo.domain.memory import MAX_CONTENT_CHARS, MAX_TAG_CHARS, MAX_TAGS, Memory, MemoryType, Source
 
 T = TypeVar("T")
 
-Content = Annotated[str, msgspec.Meta(description="1 to 10000 characters after trimming")]
+# The limits below are documented, not decoded: the domain checks them after trimming (Memory.create), so a body
+# breaking one gets the same field-by-field VALIDATION_ERROR whichever edge it came through.
+Content = Annotated[str, msgspec.Meta(description="1 to 10000 characters after trimming", extra_json_schema={
+    "extra": {"min_length": 1, "max_length": MAX_CONTENT_CHARS}})]
 Tags = Annotated[list[str], msgspec.Meta(
-    description="at most 10 distinct tags of 1 to 50 characters, stored lower-cased")]
+    description="at most 10 distinct tags of 1 to 50 characters, stored lower-cased", extra_json_schema={
+        "extra": {"max_items": MAX_TAGS, "items": {"type": "string", "minLength": 1, "maxLength": MAX_TAG_CHARS}}})]
 Metadata = Annotated[dict[str, Any], msgspec.Meta(description="a JSON object of at most 16 KiB serialised")]
 
 
@@ -101,9 +105,10 @@ ReplyTo = Annotated[str, msgspec.Meta(min_length=1, max_length=256,
 
 
 class SendMessageBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
-    to: Annotated[str, msgspec.Meta(pattern=r"^\d{10,15}$", description="the recipient's number: 10 to 15 digits, "
-                                                                      "country code first, no '+'")]
-    message: Annotated[str, msgspec.Meta(min_length=1, max_length=4096, description="1 to 4096 characters")]
+    to: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{10,15}$", examples=["4915112345678"],
+                                    description="the recipient's number: 10 to 15 digits, country code first, no '+'")]
+    message: Annotated[str, msgspec.Meta(min_length=1, max_length=4096, description="1 to 4096 characters",
+                                         examples=["Your appointment is confirmed for Friday at 3 pm."])]
     type: Literal["text"] = "text"
     reply_to: ReplyTo | None = None
 

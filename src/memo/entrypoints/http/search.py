@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, post
-from litestar.openapi import ResponseSpec
-from litestar.params import JSONBody
+from litestar.enums import RequestEncodingType
+from litestar.openapi.spec import Example
+from litestar.params import Body
 
 from memo.application.ask_question import AskQuestion
 from memo.application.search_memories import SearchCommand, SearchMemories
 from memo.domain.owners import Principal
 from memo.entrypoints.http.guards import require_json_body, require_signed_request
-from memo.entrypoints.http.openapi import SIGNED
-from memo.entrypoints.http.schemas import Envelope, ErrorBody
+from memo.entrypoints.http.openapi import JSON_BODY_ROUTE, SIGNED, failures
+from memo.entrypoints.http.schemas import Envelope
 from memo.entrypoints.http.search_schemas import AnswerOut, AskBody, SearchBody, SearchEnvelope
+
+SearchRequest = Annotated[SearchBody, Body(media_type=RequestEncodingType.JSON, examples=[
+    Example(id="hybrid", summary="Both rankings fused (the default)", value={"query": "when is the dentist"}),
+    Example(id="keyword", summary="Words only, filtered by tag and time", value={
+        "query": "dentist", "mode": "keyword", "tags": ["health"], "createdAfter": "2026-11-01T00:00:00Z",
+        "limit": 5}),
+    Example(id="semantic", summary="Meaning only, voice memos", value={
+        "query": "appointments next week", "mode": "semantic", "type": "voice_memo"}),
+])]
+AskRequest = Annotated[AskBody, Body(media_type=RequestEncodingType.JSON, examples=[
+    Example(id="question", summary="A question, answered from at most 5 memories",
+            value={"question": "When is my dentist appointment?", "limit": 5}),
+])]
 
 
 class SearchController(Controller):
@@ -27,9 +43,9 @@ class SearchController(Controller):
           summary="Find memories by meaning (semantic), by words (keyword, BM25 over any word) or both (hybrid)",
           description="Hybrid fuses both rankings by reciprocal rank. While the vector side is down, hybrid answers "
                       "keyword hits with `degraded: true` and `degradedReason`; semantic answers 503.",
-          responses={503: ResponseSpec(ErrorBody, description="VECTOR_INDEX_UNAVAILABLE (semantic mode only)")})
+          responses=failures(*JSON_BODY_ROUTE, "VECTOR_INDEX_UNAVAILABLE"))
     @inject
-    async def search(self, data: JSONBody[SearchBody], principal: FromDishka[Principal],
+    async def search(self, data: SearchRequest, principal: FromDishka[Principal],
                      search: FromDishka[SearchMemories]) -> SearchEnvelope:
         result = await search(SearchCommand(owner_id=principal.owner_id, query=data.query.strip(),
                                             limit=data.limit, mode=data.mode, filters=data.filters()))
@@ -37,9 +53,11 @@ class SearchController(Controller):
 
     @post("/ask", operation_id="Ask", status_code=200,
           summary="A question answered from the caller's memories only, citing each memory used",
-          description="When the memories hold no answer, the answer says so and `citations` is empty.")
+          description="When the memories hold no answer, the answer says so and `citations` is empty. Retrieval is "
+                      "hybrid search, so it still works on keywords while the vector side is down.",
+          responses=failures(*JSON_BODY_ROUTE, "ANSWERER_UNAVAILABLE"))
     @inject
-    async def ask(self, data: JSONBody[AskBody], principal: FromDishka[Principal],
+    async def ask(self, data: AskRequest, principal: FromDishka[Principal],
                   ask: FromDishka[AskQuestion]) -> Envelope[AnswerOut]:
         answer = await ask(principal.owner_id, data.checked_question(), limit=data.limit)
         return Envelope(data=AnswerOut.of(answer))

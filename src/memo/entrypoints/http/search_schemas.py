@@ -17,6 +17,9 @@ MAX_QUERY_CHARS = 2000
 RFC3339 = "must be an RFC 3339 time with a zone, like 2026-11-28T09:53:13Z"
 
 Query = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_QUERY_CHARS, description="1 to 2000 characters")]
+# documented on the optional field itself, where the generated schema is a oneOf of string and null
+Instant = msgspec.Meta(extra_json_schema={"description": "RFC 3339 with a zone; exclusive", "extra": {
+    "one_of": [{"type": "string", "format": "date-time"}, {"type": "null"}]}})
 
 
 class SearchBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
@@ -25,8 +28,8 @@ class SearchBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     type: MemoryType | None = None
     tags: Annotated[list[Annotated[str, msgspec.Meta(max_length=50)]], msgspec.Meta(max_length=10)] | None = None
     source: Source | None = None
-    created_after: str | None = None
-    created_before: str | None = None
+    created_after: Annotated[str | None, Instant] = None
+    created_before: Annotated[str | None, Instant] = None
     mode: SearchMode = SearchMode.HYBRID
 
     def filters(self) -> SearchFilters:
