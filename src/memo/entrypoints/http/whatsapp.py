@@ -7,14 +7,13 @@ from typing import Annotated, Any
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, Response, get, post
 from litestar.enums import MediaType
-from litestar.openapi import ResponseSpec
 from litestar.params import QueryParameter
 
 from memo.application.receive_whatsapp_notification import ReceiveWhatsAppNotification
 from memo.application.verify_webhook_subscription import MAX_CHALLENGE_CHARS, VerifyWebhookSubscription
 from memo.entrypoints.http.guards import UnauthenticatedBody, all_headers, client_ip
-from memo.entrypoints.http.openapi import META_SIGNED
-from memo.entrypoints.http.schemas import ErrorBody, WebhookAck
+from memo.entrypoints.http.openapi import BODY, META_SIGNED, failures
+from memo.entrypoints.http.schemas import WebhookAck
 
 # Optional on the wire: a missing one is Meta's check failing (403), not a malformed request (400).
 HubMode = Annotated[str | None, QueryParameter(name="hub.mode", required=False, description="`subscribe`")]
@@ -30,9 +29,8 @@ class WhatsAppController(Controller):
 
     @get("/webhook", operation_id="VerifyWhatsAppWebhook", media_type=MediaType.TEXT,
          summary="Meta's subscription check: the challenge echoed for the right verify token (unsigned)",
-         responses={403: ResponseSpec(ErrorBody, description="wrong mode or token, a missing parameter, or no "
-                                                             "WHATSAPP_VERIFY_TOKEN set"),
-                    429: ResponseSpec(ErrorBody, description="over RATE_LIMIT_IP_MAX_REQUESTS for this address")})
+         description="Every attempt counts against RATE_LIMIT_IP_MAX_REQUESTS for the address.",
+         responses=failures("VALIDATION_ERROR", "FORBIDDEN", "RATE_LIMIT_EXCEEDED", "INTERNAL_ERROR"))
     @inject
     async def verify_webhook(self, request: Request[Any, Any, Any], verify: FromDishka[VerifyWebhookSubscription],
                              mode: HubMode = None, token: HubVerifyToken = None,
@@ -45,13 +43,8 @@ class WhatsAppController(Controller):
           description="Every new message becomes one `whatsapp_received` memory, every status moves its sent message "
                       "forward; `processed` counts the messages newly stored (a redelivery answers 0). Never rate "
                       "limited while signed; failed signatures count against the address.",
-          responses={400: ResponseSpec(ErrorBody, description="INVALID_JSON, or INVALID_WEBHOOK_OBJECT when "
-                                                              "`object` is not whatsapp_business_account"),
-                     401: ResponseSpec(ErrorBody, description="MISSING_WHATSAPP_SIGNATURE or "
-                                                              "INVALID_WHATSAPP_SIGNATURE"),
-                     413: ResponseSpec(ErrorBody, description="over MEMO_MAX_BODY_BYTES, before any signature work"),
-                     429: ResponseSpec(ErrorBody, description="too many failed signatures from this address"),
-                     503: ResponseSpec(ErrorBody, description="storage unavailable: Meta retries")})
+          responses=failures(*BODY, "INVALID_JSON", "INVALID_WEBHOOK_OBJECT", "MISSING_WHATSAPP_SIGNATURE",
+                             "INVALID_WHATSAPP_SIGNATURE", "RATE_LIMIT_EXCEEDED", "DATABASE_UNAVAILABLE"))
     @inject
     async def receive_webhook(self, request: Request[Any, Any, Any],
                               receive: FromDishka[ReceiveWhatsAppNotification]) -> WebhookAck:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, get, post
-from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody
 
 from memo.application.read_sync_status import ReadSyncStatus
 from memo.application.send_whatsapp_message import SendCommand, SendWhatsAppMessage
 from memo.domain.owners import Principal
 from memo.entrypoints.http.guards import require_json_body, require_signed_request
-from memo.entrypoints.http.openapi import SIGNED
-from memo.entrypoints.http.schemas import Envelope, ErrorBody, SendMessageBody, SentOut, SyncStatusOut
+from memo.entrypoints.http.openapi import JSON_BODY_ROUTE, SIGNED, SIGNED_ROUTE, failures
+from memo.entrypoints.http.schemas import Envelope, SendMessageBody, SentOut, SyncStatusOut
 
 
 class WhatsAppMessagingController(Controller):
@@ -24,14 +23,10 @@ class WhatsAppMessagingController(Controller):
 
     @post("/send", operation_id="SendWhatsAppMessage", status_code=200,
           summary="Send a text through the Cloud API; a whatsapp_sent memory records it",
-          responses={
-              422: ResponseSpec(ErrorBody, description="OUTSIDE_CUSTOMER_CARE_WINDOW (Meta 131047)"),
-              429: ResponseSpec(ErrorBody, description="RATE_LIMIT_EXCEEDED (SEND_RATE_LIMIT_MAX_REQUESTS per key) "
-                                                       "or UPSTREAM_RATE_LIMITED (Meta 130429, 131056, 4, 80007), "
-                                                       "with Retry-After"),
-              502: ResponseSpec(ErrorBody, description="UPSTREAM_AUTH_ERROR (Meta 190: the access token) or "
-                                                       "UPSTREAM_ERROR, with Meta's code and title in details"),
-              503: ResponseSpec(ErrorBody, description="WHATSAPP_NOT_CONFIGURED: no WHATSAPP_ACCESS_TOKEN")})
+          description="A stricter limit applies here: SEND_RATE_LIMIT_MAX_REQUESTS per key and window. Meta's "
+                      "refusals keep Meta's code and title in `details`.",
+          responses=failures(*JSON_BODY_ROUTE, "OUTSIDE_CUSTOMER_CARE_WINDOW", "UPSTREAM_RATE_LIMITED",
+                             "UPSTREAM_AUTH_ERROR", "UPSTREAM_ERROR", "WHATSAPP_NOT_CONFIGURED"))
     @inject
     async def send(self, data: JSONBody[SendMessageBody], principal: FromDishka[Principal],
                    send: FromDishka[SendWhatsAppMessage]) -> Envelope[SentOut]:
@@ -41,7 +36,8 @@ class WhatsAppMessagingController(Controller):
                                      memory_id=sent.memory_id))
 
     @get("/sync-status", operation_id="WhatsAppSyncStatus",
-         summary="What came in and went out: counts, delivery states, media and background jobs of the caller")
+         summary="What came in and went out: counts, delivery states, media and background jobs of the caller",
+         responses=failures(*SIGNED_ROUTE))
     @inject
     async def sync_status(self, principal: FromDishka[Principal],
                           read: FromDishka[ReadSyncStatus]) -> Envelope[SyncStatusOut]:
