@@ -13,6 +13,8 @@ from litestar.testing import AsyncTestClient
 
 from memo.adapters.crypto.aesgcm import AesGcmSecretBox, generate_encryption_key
 from memo.adapters.storage.memory import InMemoryStore
+from memo.adapters.storage.memory_schema_version import InMemorySchemaVersion
+from memo.application.ports import SchemaVersion
 from memo.entrypoints.http.errors import EXCEPTION_HANDLERS
 from tests.e2e.conftest import Signer, World
 
@@ -139,3 +141,61 @@ async def test_openapi_says_what_a_late_body_or_a_spent_budget_answers(world: Wo
     description = (await world.client.get("/schema/openapi.json")).json()["info"]["description"]
     for code in ("413 PAYLOAD_TOO_LARGE", "408 REQUEST_TIMEOUT", "503 SERVER_BUSY", "429 RATE_LIMIT_EXCEEDED"):
         assert code in description
+
+
+async def test_ready_reports_the_database_the_migrations_and_the_worker_and_is_not_cached(world: World) -> None:
+    response = await world.client.get("/health/ready")
+
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert set(body) == {"status", "checks"}
+    assert body["status"] == "ok"
+    assert set(body["checks"]) == {"database", "migrations", "worker"}
+    assert body["checks"]["migrations"]["status"] == "ok"
+    assert body["checks"]["migrations"]["current"] == body["checks"]["migrations"]["expected"]
+    assert body["checks"]["worker"]["status"] == "disabled"  # the test profile runs no worker
+
+
+async def schema_of(world: World) -> InMemorySchemaVersion:
+    schema = await world.app.state.dishka_container.get(SchemaVersion)
+    assert isinstance(schema, InMemorySchemaVersion)
+    return schema
+
+
+async def test_ready_answers_503_and_names_the_migrations_when_the_schema_is_behind(world: World) -> None:
+    (await schema_of(world)).revision = "0001"
+
+    response = await world.client.get("/health/ready")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unready"
+    assert body["checks"]["migrations"]["status"] == "error"
+    assert body["checks"]["migrations"]["current"] == "0001"
+    assert "memo db upgrade" in body["checks"]["migrations"]["detail"]
+    assert body["checks"]["database"]["status"] == "ok"
+
+
+async def test_live_answers_200_while_the_instance_is_not_ready(world: World) -> None:
+    (await schema_of(world)).revision = None
+    assert (await world.client.get("/health/ready")).status_code == 503
+
+    response = await world.client.get("/health/live")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-request-id"]
+
+
+async def test_openapi_documents_the_three_health_routes_and_their_503s(world: World) -> None:
+    paths = (await world.client.get("/schema/openapi.json")).json()["paths"]
+
+    assert {"/health", "/health/live", "/health/ready"} <= set(paths)
+    assert paths["/health/live"]["get"]["operationId"] == "Liveness"
+    assert paths["/health/ready"]["get"]["operationId"] == "Readiness"
+    assert {"200", "503"} <= set(paths["/health/ready"]["get"]["responses"])
+    for path in ("/health", "/health/live", "/health/ready"):
+        assert paths[path]["get"]["summary"]
+        assert "security" not in paths[path]["get"]

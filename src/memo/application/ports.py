@@ -324,3 +324,16 @@ class HealthCheck(Protocol):
     name: str
 
     async def check(self) -> CheckResult: ...
+
+
+class SchemaVersion(Protocol):
+    """Where the database's schema stands beside the migrations this code ships: readiness needs them equal."""
+
+    backend: str
+
+    def head(self) -> str:
+        """The revision this code's migrations end at."""
+        ...
+    async def current(self) -> str | None:
+        """The revision the database is at; None before the first migration; StorageUnavailable when unreadable."""
+        ...

@@ -21,13 +21,21 @@ from memo.entrypoints.providers import (
     SqlStorageProvider,
     SystemProvider,
 )
+from memo.entrypoints.readiness_providers import (
+    InMemorySchemaVersionProvider,
+    ReadinessProvider,
+    SqlSchemaVersionProvider,
+)
 from memo.entrypoints.settings import Profile, Settings
 from memo.entrypoints.whatsapp_providers import CloudApiProvider, InMemoryWhatsAppProvider, WhatsAppProvider
 
 PROFILES: dict[Profile, Callable[[], list[Provider]]] = {
-    Profile.EMBEDDED: lambda: [SqlStorageProvider(), SystemProvider(), CloudApiProvider(), ConfiguredAiProvider()],
-    Profile.PRODUCTION: lambda: [SqlStorageProvider(), SystemProvider(), CloudApiProvider(), ConfiguredAiProvider()],
-    Profile.TEST: lambda: [InMemoryProvider(), SystemProvider(), InMemoryWhatsAppProvider(), InMemoryAiProvider()],
+    Profile.EMBEDDED: lambda: [SqlStorageProvider(), SqlSchemaVersionProvider(), SystemProvider(), CloudApiProvider(),
+                               ConfiguredAiProvider()],
+    Profile.PRODUCTION: lambda: [SqlStorageProvider(), SqlSchemaVersionProvider(), SystemProvider(),
+                                 CloudApiProvider(), ConfiguredAiProvider()],
+    Profile.TEST: lambda: [InMemoryProvider(), InMemorySchemaVersionProvider(), SystemProvider(),
+                           InMemoryWhatsAppProvider(), InMemoryAiProvider()],
 }
 
 
@@ -45,6 +53,7 @@ STRICT = ValidationSettings(implicit_override=True, nothing_overridden=True)
 
 
 def make_container(settings: Settings, *overrides: Provider) -> AsyncContainer:
-    return make_async_container(CoreProvider(), WhatsAppProvider(), AiProvider(), *PROFILES[settings.profile](),
+    return make_async_container(CoreProvider(), WhatsAppProvider(), AiProvider(), ReadinessProvider(),
+                                *PROFILES[settings.profile](),
                                 limits_for(settings), *overrides,
                                 context={Settings: settings}, validation_settings=STRICT)

@@ -107,15 +107,21 @@ class WorkerCheck(HealthCheck):
     """The queue's real state: unhealthy when a due job has waited past `stale_after_s` (no worker keeps up).
 
     Parked (`failed`) jobs are reported but keep the check healthy: they wait for an operator, not a worker.
+    With `seen_within_s` (readiness, where a worker is expected) it is unhealthy too when no worker has written
+    its heartbeat for that long. A worker writes it before each batch (at most every 10 s) and every third of a
+    lease (20 s) while a job runs, but not between the jobs of a batch: ten jobs of 19 s each leave it unwritten
+    for over three minutes, so the window must be longer than that.
     """
 
     name = "worker"
 
-    def __init__(self, queue: JobQueue, clock: Clock, *, backend: str, stale_after_s: float = 300.0) -> None:
+    def __init__(self, queue: JobQueue, clock: Clock, *, backend: str, stale_after_s: float = 300.0,
+                 seen_within_s: float | None = None) -> None:
         self._queue = queue
         self._clock = clock
         self._backend = backend
         self._stale_after_s = stale_after_s
+        self._seen_within_s = seen_within_s
 
     async def check(self) -> CheckResult:
         now = self._clock.now()
@@ -133,4 +139,7 @@ class WorkerCheck(HealthCheck):
         if age is not None and age > self._stale_after_s:
             problem = (f"a due job has waited {age:.0f} s: no worker is keeping up "
                        "(is `memo worker` running against this database?)")
+        elif self._seen_within_s is not None and (beat is None or
+                                                  (now - beat).total_seconds() > self._seen_within_s):
+            problem = f"no worker has written its heartbeat in the last {self._seen_within_s:g} s"
         return CheckResult(healthy=problem is None, backend=self._backend, detail=problem, figures=figures)
