@@ -8,7 +8,8 @@ Stopping (`stop` set, as SIGTERM does) finishes the job in hand, gives back the 
 (they keep their attempt), and returns. While a job runs its lease is extended every third of the lease, so a
 long job keeps it, and a worker that dies stops extending it and the job is claimed again once it runs out.
 Once an hour a worker deletes the done jobs older than a week, so the outbox does not grow with every write
-ever made; failed jobs are never deleted.
+ever made; failed jobs are never deleted. What each claimed job came to is handed to `observe` (the entrypoint
+counts it in metrics); an observer that raises is logged, and the loop goes on.
 """
 
 from __future__ import annotations
@@ -16,18 +17,56 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from memo.application.errors import StorageUnavailable
 from memo.application.ports import Clock, JobQueue
-from memo.domain.jobs import DEFAULT_MAX_ATTEMPTS, Jitter, Job, full_jitter
+from memo.domain.jobs import DEFAULT_MAX_ATTEMPTS, Jitter, Job, JobState, full_jitter
 
 logger = logging.getLogger(__name__)
 
 JobHandler = Callable[[Job], Awaitable[None]]
 JobHandlers = Mapping[str, JobHandler]
+
+
+class JobOutcome(StrEnum):
+    DONE = "done"
+    RETRYING = "retrying"  # a failed attempt: pending again after a backoff
+    FAILED = "failed"  # parked after its last attempt
+    LOST = "lost"  # its lease went to another worker first: the outcome here was dropped
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobRun:
+    """What one claimed job came to."""
+
+    kind: str
+    outcome: JobOutcome
+    attempts: int
+    waited_s: float  # from when it was due to when this worker took it up
+    ran_s: float | None  # how long its handler ran; None when it was not run (no handler, out of attempts)
+
+    @property
+    def finished(self) -> bool:
+        """Done or parked: its attempts are final."""
+        return self.outcome in {JobOutcome.DONE, JobOutcome.FAILED}
+
+
+JobObserver = Callable[[JobRun], None]
+
+
+def unobserved(_run: JobRun) -> None:
+    return None
+
+
+def _outcome_of(settled: Job) -> JobOutcome:
+    if settled.state is JobState.DONE:
+        return JobOutcome.DONE
+    return JobOutcome.FAILED if settled.state is JobState.FAILED else JobOutcome.RETRYING
 
 
 def describe(error: BaseException) -> str:
@@ -51,6 +90,7 @@ class RunJobs:
     prune_every_s: float = 3_600.0
     prune_batch: int = 1_000
     jitter: Jitter = full_jitter
+    observe: JobObserver = unobserved
     _beaten_at: datetime | None = field(default=None, init=False, repr=False)
     _pruned_at: datetime | None = field(default=None, init=False, repr=False)
 
@@ -82,6 +122,7 @@ class RunJobs:
         """Run one claimed job and record done or a failed attempt, unless its lease went to another worker."""
         handler = self.handlers.get(job.kind)
         error: str | None = None
+        taken_at, ran_s = self.clock.now(), None
         if job.attempts > self.max_attempts:  # every earlier claim ended with its worker gone: never run it again
             error = (f"the worker running it stopped before it finished, {job.attempts - 1} times; "
                      f"last error: {job.last_error or 'none'}")
@@ -89,20 +130,32 @@ class RunJobs:
             error = f"no handler is registered for job kind {job.kind!r}"
         else:
             keeper = asyncio.create_task(self._keep_lease(job))
+            started = time.perf_counter()
             try:
                 await handler(job)
             except Exception as raised:  # noqa: BLE001 - any failure of a handler is the job's, never the worker's
                 error = describe(raised)
                 logger.warning("job %s (%s) failed on attempt %d: %s", job.id, job.kind, job.attempts, error)
             finally:
+                ran_s = time.perf_counter() - started
                 keeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await keeper
         now = self.clock.now()
         outcome = job.done(now) if error is None else job.failed_attempt(
             error, now, max_attempts=self.max_attempts, jitter=self.jitter)
-        if not await self.queue.settle(outcome, worker_id=self.worker_id):
+        kept = await self.queue.settle(outcome, worker_id=self.worker_id)
+        if not kept:
             logger.warning("job %s lost its lease before it finished; its outcome here is dropped", job.id)
+        self._report(JobRun(kind=job.kind, outcome=_outcome_of(outcome) if kept else JobOutcome.LOST,
+                            attempts=job.attempts, waited_s=max((taken_at - job.run_after).total_seconds(), 0.0),
+                            ran_s=ran_s))
+
+    def _report(self, run: JobRun) -> None:
+        try:
+            self.observe(run)
+        except Exception:
+            logger.exception("the job observer failed on a %s job", run.kind)
 
     async def _beat(self) -> None:
         now = self.clock.now()
