@@ -13,7 +13,9 @@ their timestamps are only good for 300 s.
 Scenarios (`profile route`): create = POST /api/memories with a ~1 KiB body; list = GET /api/memories?limit=20
 over ~1000 seeded memories; get = GET /api/memories/{id} cycling through those ids; `create (unguarded)` is
 create with the authenticator swapped for a trusting one (bench/apps.py), so its gap to create is what the
-signature check costs. `--peer DIR` adds signed creates on the original Express design (v1 signatures).
+signature check costs; `create (no metrics, no access log)` is create with MEMO_METRICS=false and
+MEMO_ACCESS_LOG=false, so its gap to create is what metrics and access lines cost. `--peer DIR` adds signed
+creates on the original Express design (v1 signatures).
 
 Every process started here runs in its own session and is stopped by its process group id on exit, on error
 and on Ctrl-C; every step has a timeout.
@@ -69,10 +71,12 @@ class Scenario:
     profile: str  # embedded | test | peer
     route: str  # create | list | get
     unguarded: bool = False
+    quiet: bool = False  # MEMO_METRICS=false and MEMO_ACCESS_LOG=false: what metrics and access lines cost
 
     @property
     def name(self) -> str:
-        return f"{self.profile} {self.route}" + (" (unguarded)" if self.unguarded else "")
+        return (f"{self.profile} {self.route}" + (" (unguarded)" if self.unguarded else "")
+                + (" (no metrics, no access log)" if self.quiet else ""))
 
     @property
     def seeded(self) -> bool:
@@ -82,7 +86,9 @@ class Scenario:
 SCENARIOS = [Scenario("embedded", "create"), Scenario("embedded", "list"), Scenario("embedded", "get"),
              Scenario("embedded", "create", unguarded=True),
              Scenario("test", "create"), Scenario("test", "list"), Scenario("test", "get"),
-             Scenario("test", "create", unguarded=True)]
+             Scenario("test", "create", unguarded=True),
+             Scenario("embedded", "create", quiet=True), Scenario("test", "create", quiet=True)]
+QUIET_ENV = {"MEMO_METRICS": "false", "MEMO_ACCESS_LOG": "false"}
 PEER = Scenario("peer", "create")
 
 
@@ -344,6 +350,8 @@ def start_memo(server: str, scenario: Scenario, work: Path, args: argparse.Names
     paths = (str(BENCH), str(args.src_snapshot or ""), env.get("PYTHONPATH", ""))
     env.update(MEMO_DATA_DIR=str(data), RATE_LIMIT_MAX_REQUESTS=HUGE_LIMIT, RATE_LIMIT_IP_MAX_REQUESTS=HUGE_LIMIT,
                PYTHONPATH=os.pathsep.join(p for p in paths if p))
+    if scenario.quiet:
+        env.update(QUIET_ENV)
     if scenario.profile == "embedded":
         memo_cli(env, work, "owners", "create", "bench")  # migrates the database too
         issued = json.loads(memo_cli(env, work, "keys", "create", "--owner", "bench", "--json"))
@@ -591,6 +599,9 @@ def ratios(summaries: list[Summary], servers: list[str]) -> dict[str, float]:
                                                                                  server))
             if guarded and unguarded:
                 out[f"guard cost, {profile}, {server}"] = 1 - guarded / unguarded
+            quiet = rps.get((f"{profile} create (no metrics, no access log)", server))
+            if guarded and quiet:
+                out[f"metrics and access log cost, {profile} create, {server}"] = 1 - guarded / quiet
         embedded, test = rps.get(("embedded create", server)), rps.get(("test create", server))
         if embedded and test:
             out[f"test/embedded create, {server}"] = test / embedded
