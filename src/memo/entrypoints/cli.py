@@ -31,7 +31,7 @@ from memo.domain.owners import Owner
 from memo.entrypoints.client_commands import client_commands
 from memo.entrypoints.container import make_container
 from memo.entrypoints.local_secrets import save_first_key, with_local_secrets
-from memo.entrypoints.logs import configure_logging
+from memo.entrypoints.logs import configure_logging, logging_for_command
 from memo.entrypoints.settings import Environment, Profile, Settings, SettingsError
 from memo.entrypoints.worker import run_worker
 
@@ -85,7 +85,7 @@ def main() -> None:
 def serve(host: str | None, port: int | None, workers: int) -> None:
     """Run the API; on a first start, create the default owner and key."""
     settings = load_settings()
-    configure_logging(settings.log_level, settings.log_file)
+    configure_logging(settings)
     if workers > 1 and settings.redis_url is None:
         raise click.ClickException(
             f"--workers {workers} needs REDIS_URL: without it each worker would count rate limits on its own, "
@@ -205,7 +205,9 @@ def keys_create(owner_name: str, label: str | None, *, as_json: bool) -> None:
         else:
             click.echo(f"key id: {issued.key_id}\nsecret: {issued.secret}\n(the secret is not shown again)")
 
-    run_with_container(load_settings(), work)
+    settings = load_settings()
+    with logging_for_command(settings):  # the key's audit event
+        run_with_container(settings, work)
 
 
 @keys.command("list")
@@ -234,7 +236,9 @@ def keys_revoke(key_id: str) -> None:
         await (await scope.get(RevokeApiKey))(key_id)
         click.echo(f"revoked {key_id}")
 
-    run_with_container(load_settings(), work)
+    settings = load_settings()
+    with logging_for_command(settings):  # the revocation's audit event
+        run_with_container(settings, work)
 
 
 @keys.command("reseal")
@@ -255,7 +259,7 @@ def keys_reseal() -> None:
 def worker() -> None:
     """Run background jobs until SIGTERM or SIGINT: the job in hand is finished, the rest released."""
     settings = load_settings()
-    configure_logging(settings.log_level, settings.log_file)
+    configure_logging(settings)
     asyncio.run(run_worker(settings))
 
 

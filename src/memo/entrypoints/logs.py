@@ -1,37 +1,282 @@
-"""JSON log lines, one per event, to stdout or LOG_FILE; fields come from `extra`, never from secrets."""
+"""JSON log lines through structlog: one object a line, to stdout or LOG_FILE, whoever logs.
+
+Memo's own records and every library's (uvicorn's start-up lines included) are stdlib `logging` records; structlog's
+`ProcessorFormatter` renders each as one JSON object, its `extra={...}` fields as top-level keys, and any field
+bound with `structlog.contextvars` (the request id, while a request is served) beside them. The access line, one
+per request, skips the stdlib record: a structlog logger renders it and hands the line to the same handler, at a
+third of the cost. Loggers of libraries that put request bodies or tokens in their debug lines are held at
+WARNING whatever LOG_LEVEL says. docs/logging.md lists the loggers and their fields.
+"""
 
 from __future__ import annotations
 
-import json
+import fcntl
 import logging
+import os
 import sys
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName",
-                                                                          "color_message"}  # uvicorn's ANSI copy
+import msgspec
+import structlog
+from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
+from memo.entrypoints.settings import Settings
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        line.update({key: value for key, value in record.__dict__.items() if key not in _STANDARD})
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
+ACCESS_LOGGER = "memo.access"
+AUDIT_LOGGER = "memo.audit"
+# their debug lines carry URLs with tokens, headers or request bodies (openai logs the JSON it sends)
+HELD_AT_WARNING = ("httpx", "httpcore", "openai", "pinecone", "urllib3", "aiosqlite", "asyncio")
+# attributes that are no fields of the event: uvicorn's ANSI copy of its message, another formatter's time, the
+# task name of Python 3.12 (a formatter's `message` is the message itself, which the line holds already)
+_LEFTOVERS = ("color_message", "asctime", "taskName")
 
 
-def configure_logging(level: str, log_file: Path | None) -> None:
-    handler: logging.Handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonFormatter())
+class _State:
+    """What the last `configure_logging` installed: its handler, and the access logger (None when off)."""
+
+    handler: logging.Handler | None = None
+    access: FilteringBoundLogger | None = None
+
+
+def _without_leftovers(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    for key in _LEFTOVERS:
+        event_dict.pop(key, None)
+    return event_dict
+
+
+def _dumps(event: EventDict, default: Any) -> str:  # noqa: ANN401 - JSONRenderer's fallback hook
+    """msgspec writes UUIDs, datetimes, sets and enums as JSON itself; anything else goes through `default` (str)."""
+    return msgspec.json.encode(event, enc_hook=default).decode()
+
+
+def _stamp() -> Processor:
+    return structlog.processors.TimeStamper(fmt="iso", utc=True, key="time")
+
+
+def _render() -> Processor:
+    return structlog.processors.JSONRenderer(serializer=_dumps, default=str)
+
+
+def json_formatter() -> structlog.stdlib.ProcessorFormatter:
+    """The formatter of every handler: time, level, logger and message first, then the event's own fields."""
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[_stamp(), structlog.stdlib.add_log_level, structlog.stdlib.add_logger_name,
+                           structlog.processors.EventRenamer("message"), structlog.stdlib.ExtraAdder(),
+                           _without_leftovers, structlog.contextvars.merge_contextvars],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, _render()])
+
+
+def access_logger() -> FilteringBoundLogger | None:
+    """The logger of the access lines, or None when there are none to write (MEMO_ACCESS_LOG=false, or no
+    `configure_logging` in this process)."""
+    return _State.access
+
+
+class _HandlerSink:
+    """The end of the access logger's chain: the rendered line goes to the handler every other record goes to."""
+
+    def __init__(self, handler: logging.Handler) -> None:
+        self._handler = handler
+
+    def msg(self, line: str) -> None:
+        try:
+            self._handler.write_line(line)  # type: ignore[attr-defined] # one of the two handlers below
+        except Exception:  # noqa: BLE001 - as a handler does: report on stderr, never raise into the request
+            self._handler.handleError(logging.makeLogRecord({"name": ACCESS_LOGGER, "msg": line}))
+
+    info = msg
+
+
+def _access_logger(handler: logging.Handler) -> FilteringBoundLogger:
+    wrapped: FilteringBoundLogger = structlog.wrap_logger(
+        _HandlerSink(handler), wrapper_class=structlog.make_filtering_bound_logger(logging.INFO), context_class=dict,
+        processors=[_stamp(), structlog.processors.add_log_level, structlog.processors.EventRenamer("message"),
+                    _render()])
+    return wrapped.bind(logger=ACCESS_LOGGER)
+
+
+def _configure_structlog() -> None:
+    """Loggers from `structlog.get_logger()` hand their event to stdlib logging, so they share the handlers."""
+    structlog.configure(
+        processors=[structlog.stdlib.filter_by_level, _stamp(), structlog.stdlib.add_log_level,
+                    structlog.stdlib.add_logger_name, structlog.stdlib.PositionalArgumentsFormatter(),
+                    structlog.processors.EventRenamer("message"), structlog.contextvars.merge_contextvars,
+                    structlog.processors.StackInfoRenderer(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(), wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True)
+
+
+def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> None:
+    """Route every record of this process to one JSON handler: LOG_FILE, else `stream` (stdout by default).
+
+    Safe to call again: the last call wins, and the handler of the one before is closed.
+    """
+    handler: logging.Handler = (
+        SharedRotatingFileHandler(settings.log_file, max_bytes=settings.log_file_max_bytes,
+                                  backups=settings.log_file_backups)
+        if settings.log_file else LineStreamHandler(stream or sys.stdout))
+    handler.setFormatter(json_formatter())
+    if _State.handler is not None:
+        _State.handler.close()
+    _State.handler, _State.access = handler, _access_logger(handler) if settings.access_log else None
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    for noisy in ("httpx", "aiosqlite", "asyncio"):
+    root.setLevel(settings.log_level.upper())
+    for noisy in HELD_AT_WARNING:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    logging.getLogger(AUDIT_LOGGER).setLevel(logging.INFO)  # the audit stream is written whatever LOG_LEVEL says
+    logging.captureWarnings(capture=True)
+    _configure_structlog()
+
+
+@contextmanager
+def logging_for_command(settings: Settings) -> Iterator[None]:
+    """For a `memo` command that audits (issuing, revoking a key): its lines to LOG_FILE, else to the process's
+    stderr, never into the command's own output on stdout; warnings and the audit only (no migration chatter),
+    and the logging set-up before it back afterwards."""
+    with restored_logging():
+        configure_logging(settings, stream=sys.__stderr__ or sys.stderr)
+        root = logging.getLogger()
+        root.setLevel(max(root.level, logging.WARNING))
+        yield
+
+
+@contextmanager
+def restored_logging() -> Iterator[None]:
+    """Whatever `configure_logging` changes inside the block is put back, and its handlers closed, at the end."""
+    root = logging.getLogger()
+    named = [logging.getLogger(name) for name in (*HELD_AT_WARNING, AUDIT_LOGGER)]
+    handlers, level, levels = list(root.handlers), root.level, [(logger, logger.level) for logger in named]
+    installed, access = _State.handler, _State.access
+    capturing = getattr(logging, "_warnings_showwarning", None) is not None
+    structlog_config = structlog.get_config() if structlog.is_configured() else None
+    try:
+        yield
+    finally:
+        if _State.handler is not None and _State.handler is not installed:
+            _State.handler.close()
+        _State.handler, _State.access = installed, access
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for logger, logger_level in levels:
+            logger.setLevel(logger_level)
+        logging.captureWarnings(capture=capturing)
+        if structlog_config is None:
+            structlog.reset_defaults()
+        else:
+            structlog.configure(**structlog_config)
+
+
+class LineStreamHandler(logging.StreamHandler[TextIO]):
+    """The stdout handler, which also takes lines already rendered (the access lines)."""
+
+    def write_line(self, line: str) -> None:
+        self.acquire()
+        try:
+            self.stream.write(line + self.terminator)
+            self.flush()
+        finally:
+            self.release()
+
+
+class SharedRotatingFileHandler(RotatingFileHandler):
+    """A RotatingFileHandler that several processes can share: `--workers N`, the supervisor and `memo worker`.
+
+    The stdlib handler rotates by its own open file: once one process renames LOG_FILE to LOG_FILE.1, the others
+    keep writing into LOG_FILE.1, see it as too big and rotate again, shifting backups and losing lines. Here each
+    line is written under an exclusive `flock` of LOG_FILE.lock: the writer first reopens LOG_FILE if another
+    process rotated it away, rotates when the file is full, then writes. So one process rotates, once, and every
+    line lands whole in the current file. The lock file is reopened after a fork (a `flock` belongs to an open file,
+    which a forked child would otherwise share with its parent).
+    """
+
+    def __init__(self, path: Path, *, max_bytes: int, backups: int) -> None:
+        super().__init__(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+        self._path = Path(self.baseFilename)
+        self._lock_path = f"{self.baseFilename}.lock"
+        self._lock_fd, self._lock_pid = -1, -1
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.write_line(self.format(record))
+        except RecursionError:
+            raise
+        except Exception:  # noqa: BLE001 - logging must never raise into the caller; stdlib's handleError reports it
+            self.handleError(record)
+
+    def write_line(self, line: str) -> None:
+        text = line + self.terminator
+        self.acquire()
+        try:
+            with self._exclusive():
+                size = self._follow_rotation()
+                if self.maxBytes > 0 and size > 0 and size + len(text.encode()) > self.maxBytes:
+                    self.doRollover()
+                stream = self.stream if self.stream is not None else self._reopen()
+                stream.write(text)
+                stream.flush()
+        finally:
+            self.release()
+
+    def doRollover(self) -> None:  # noqa: N802 - the stdlib's name
+        if self.backupCount > 0:
+            super().doRollover()
+            return
+        if self.stream is not None:  # no backups kept: the full file is dropped and a new one begun
+            self.stream.close()
+        self._path.unlink(missing_ok=True)
+        self._reopen()
+
+    def close(self) -> None:
+        self.acquire()
+        try:
+            self._close_lock_file()
+        finally:
+            self.release()
+        super().close()
+
+    def _close_lock_file(self) -> None:
+        if self._lock_fd >= 0:  # a forked child closes only its copy: the parent's lock is not released
+            os.close(self._lock_fd)
+        self._lock_fd, self._lock_pid = -1, -1
+
+    def _exclusive(self) -> _Flock:
+        if self._lock_pid != os.getpid():  # first use, or a forked child: an open file of its own
+            self._close_lock_file()
+            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._lock_pid = os.getpid()
+        return _Flock(self._lock_fd)
+
+    def _follow_rotation(self) -> int:
+        """Reopen LOG_FILE if it is not the file held open (another process rotated it); its size in bytes."""
+        try:
+            current = self._path.stat()
+        except FileNotFoundError:
+            return os.fstat(self._reopen().fileno()).st_size
+        if self.stream is not None:
+            held = os.fstat(self.stream.fileno())
+            if (held.st_dev, held.st_ino) == (current.st_dev, current.st_ino):
+                return held.st_size
+        return os.fstat(self._reopen().fileno()).st_size
+
+    def _reopen(self) -> Any:  # noqa: ANN401 - the text stream `_open` returns
+        if self.stream is not None:
+            self.stream.close()
+        self.stream = self._open()
+        return self.stream
+
+
+class _Flock:
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def __enter__(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *_: object) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)

@@ -11,5 +11,5 @@ from memo.entrypoints.settings import Settings
 
 def app_factory() -> Litestar:
     settings = Settings.from_env()
-    configure_logging(settings.log_level, settings.log_file)
+    configure_logging(settings)
     return create_app(settings)
