@@ -69,6 +69,8 @@ def test_a_security_event_is_counted_by_its_code_alone() -> None:
         frozenset({("code", "MISSING_SIGNATURE")}): 1, frozenset({("code", "UNKNOWN_PHONE_NUMBER_ID")}): 2,
         frozenset({("code", "WEBHOOK_ITEM_SKIPPED")}): 1, frozenset({("code", "OTHER")}): 1}
     assert "1555000" not in metrics.exposition().decode()
+    assert {labels: count for (name, labels), count in found.items() if name == "memo_auth_failures_total"} == {
+        frozenset({("code", "MISSING_SIGNATURE")}): 1}  # the one refusal of credentials among them
 
 
 def test_a_refusal_is_counted_by_its_limit_never_by_the_key_or_address() -> None:

@@ -3,7 +3,8 @@
 Meta retries anything but a `200` for a week and wants a fast answer, so this does only the durable part: each new
 message becomes its conversation record and one `whatsapp_received` memory, each status moves its message's state
 forward, and the slow work (media) is a job in the same transaction. `processed` counts messages newly stored, so
-a redelivery answers `0`. A number no owner claims is acknowledged (Meta cannot fix it by retrying) and audited.
+a redelivery answers `0` (`receive` also counts the copies dropped). A number no owner claims is acknowledged
+(Meta cannot fix it by retrying) and audited.
 
 Writes go in a fixed order (numbers, then message ids, sorted) so two webhooks carrying the same messages lock
 them in the same order on PostgreSQL and cannot deadlock.
@@ -33,6 +34,13 @@ from memo.domain.owners import Owner
 from memo.domain.retrieval import index_job
 from memo.domain.whatsapp import InboundMessage, ParsedNotification, status_rank
 
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReceivedNotification:
+    stored: int  # messages newly stored
+    duplicates: int  # messages already stored (a redelivery, or a second copy in the same notification)
+
+
 MAX_AUDITED_SKIPS = 20  # per notification: a batch of thousands of broken items must not flood the audit stream
 MAX_AUDITED_TEXT = 200
 
@@ -52,6 +60,11 @@ class ReceiveWhatsAppNotification:
     async def __call__(self, body: bytes, headers: Mapping[str, str], *, client_ip: str, path: str) -> int:
         """The number of messages newly stored; AuthenticationFailed (or RateLimited, for an address that keeps
         failing), InvalidJson or InvalidWebhookObject before anything is written."""
+        return (await self.receive(body, headers, client_ip=client_ip, path=path)).stored
+
+    async def receive(self, body: bytes, headers: Mapping[str, str], *, client_ip: str,
+                      path: str) -> ReceivedNotification:
+        """As calling it, with the messages dropped as duplicates counted beside those stored."""
         try:
             self.verifier.verify(body, headers)
         except AuthenticationFailed as failure:
@@ -62,9 +75,9 @@ class ReceiveWhatsAppNotification:
         self._audit_skipped(notification, client_ip, path)
         return await self._store(notification, client_ip, path)
 
-    async def _store(self, notification: ParsedNotification, client_ip: str, path: str) -> int:
+    async def _store(self, notification: ParsedNotification, client_ip: str, path: str) -> ReceivedNotification:
         now = self.clock.now()
-        processed = 0
+        processed = duplicates = 0
         async with self.uow:
             for phone_number_id in sorted(notification.batches):
                 batch = notification.batches[phone_number_id]
@@ -73,19 +86,22 @@ class ReceiveWhatsAppNotification:
                     self._audit(f"UNKNOWN_PHONE_NUMBER_ID {phone_number_id[:32]}", client_ip, path)
                     continue
                 for message in sorted(batch.messages, key=lambda item: item.message_id):
-                    processed += await self._keep(owner, message)
+                    if await self._keep(owner, message):
+                        processed += 1
+                    else:
+                        duplicates += 1
                 for status in sorted(batch.statuses, key=lambda item: (item.message_id, status_rank(item.status))):
                     await self.uow.whatsapp.record_status(owner.id, status, received_at=now)
             await self.uow.commit()
-        return processed
+        return ReceivedNotification(stored=processed, duplicates=duplicates)
 
-    async def _keep(self, owner: Owner, message: InboundMessage) -> int:
+    async def _keep(self, owner: Owner, message: InboundMessage) -> bool:
         owner_id, now = owner.id, self.clock.now()
         memory = received_memory(message, id=self.ids.new_id(), owner_id=owner_id, now=now)
         record = ConversationMessage.received(message, id=self.ids.new_id(), owner_id=owner_id,
                                               memory_id=memory.id, now=now)
         if not await self.uow.whatsapp.claim(record):
-            return 0  # a redelivery, or a second copy in this very notification
+            return False  # a redelivery, or a second copy in this very notification
         await self.uow.memories.add(memory)
         await self.uow.outbox.enqueue(index_job(owner_id, [memory.id], id=self.ids.new_id(), now=now))
         if record.media_id:
@@ -94,7 +110,7 @@ class ReceiveWhatsAppNotification:
         if is_question(message, owner_number=owner.whatsapp_number, prefix=self.ask_prefix):
             await self.uow.outbox.enqueue(message_job(ANSWER_ON_WHATSAPP_JOB, owner_id, message.message_id,
                                                       id=self.ids.new_id(), now=now))
-        return 1
+        return True
 
     async def _count_failure(self, client_ip: str) -> None:
         """Failed signatures count against the address, so only a caller who cannot sign is ever slowed."""

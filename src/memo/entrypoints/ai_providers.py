@@ -141,9 +141,14 @@ class InMemoryAiProvider(Provider):
     def embedder(self) -> Embedder:
         return HashingEmbedder()
 
-    @provide(provides=AnyOf[VectorIndex, InMemoryVectorIndex])
-    def index(self) -> InMemoryVectorIndex:
+    @provide
+    def memory_index(self) -> InMemoryVectorIndex:
         return InMemoryVectorIndex()
+
+    @provide
+    def index(self, index: InMemoryVectorIndex) -> VectorIndex:
+        """The same index under the port, apart, so a decorator of the port (metrics) leaves tests the bare one."""
+        return index
 
     @provide
     def answerer(self) -> Answerer:

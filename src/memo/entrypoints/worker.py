@@ -18,17 +18,19 @@ from typing import Any
 
 from dishka import AsyncContainer
 
+from memo.adapters.metrics.registry import PrometheusMetrics
 from memo.adapters.storage.migrate import upgrade
 from memo.application.answer_on_whatsapp import ANSWER_ON_WHATSAPP_JOB, AnswerOnWhatsApp
 from memo.application.fetch_whatsapp_media import FetchWhatsAppMedia
 from memo.application.index_memories import DeleteVectors, IndexMemories
 from memo.application.ports import Clock, JobQueue
-from memo.application.run_jobs import JobHandler, JobHandlers, RunJobs
+from memo.application.run_jobs import JobHandler, JobHandlers, JobObserver, RunJobs, unobserved
 from memo.application.transcribe_voice_note import TRANSCRIBE_VOICE_JOB, TranscribeVoiceNote
 from memo.domain.conversation import FETCH_MEDIA_JOB
 from memo.domain.jobs import MAX_WORKER_ID_CHARS, Job
 from memo.domain.retrieval import DELETE_VECTORS_JOB, INDEX_MEMORY_JOB
 from memo.entrypoints.container import make_container
+from memo.entrypoints.metrics_setup import metrics_providers, serve_worker_metrics
 from memo.entrypoints.settings import Profile, Settings
 
 logger = logging.getLogger(__name__)
@@ -60,24 +62,27 @@ def scoped_handlers(container: AsyncContainer, use_cases: Mapping[str, type[Any]
 
 
 async def _job_loop(container: AsyncContainer, settings: Settings,
-                    handlers: Callable[[AsyncContainer], JobHandlers] | None) -> RunJobs:
+                    handlers: Callable[[AsyncContainer], JobHandlers] | None,
+                    metrics: PrometheusMetrics | None) -> RunJobs:
+    observe: JobObserver = metrics.job_finished if metrics is not None else unobserved
     return RunJobs(queue=await container.get(JobQueue), clock=await container.get(Clock),
                    handlers=(handlers or (lambda c: scoped_handlers(c, JOB_USE_CASES)))(container),
-                   worker_id=worker_id(), max_attempts=settings.job_max_attempts)
+                   worker_id=worker_id(), max_attempts=settings.job_max_attempts, observe=observe)
 
 
 class InProcessWorker:
     """The job loop as a task beside the API (`memo serve` on the embedded default): started and stopped by the
     server's lifespan on the app's own container, so the server keeps its signal handling."""
 
-    def __init__(self, container: AsyncContainer, settings: Settings) -> None:
+    def __init__(self, container: AsyncContainer, settings: Settings, metrics: PrometheusMetrics | None = None) -> None:
         self._container = container
         self._settings = settings
+        self._metrics = metrics
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        worker = await _job_loop(self._container, self._settings, None)
+        worker = await _job_loop(self._container, self._settings, None, self._metrics)
         self._task = asyncio.create_task(worker.run(self._stop), name=f"jobs {worker.worker_id}")
         logger.info("in-process worker %s started", worker.worker_id)
 
@@ -90,21 +95,28 @@ class InProcessWorker:
 
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None,
                      handlers: Callable[[AsyncContainer], JobHandlers] | None = None) -> None:
-    """Migrate, run the loop until `stop` (or SIGTERM / SIGINT) is set, close the container."""
+    """Migrate, run the loop until `stop` (or SIGTERM / SIGINT) is set, close the container.
+
+    With MEMO_METRICS on, the worker keeps metrics of its own (jobs, embedding, vector index, sends), served on
+    MEMO_WORKER_METRICS_PORT when that is not 0."""
     stop = stop or asyncio.Event()
     if settings.profile is not Profile.TEST:
         await upgrade(settings.sqlalchemy_url)
-    container = make_container(settings)
+    metrics = PrometheusMetrics() if settings.metrics else None
+    container = make_container(settings, *metrics_providers(metrics))
+    stop_metrics = serve_worker_metrics(settings, metrics) if metrics is not None else None
     loop = asyncio.get_running_loop()
     signals = (signal.SIGTERM, signal.SIGINT)
     for signum in signals:
         loop.add_signal_handler(signum, stop.set)
     try:
-        worker = await _job_loop(container, settings, handlers)
+        worker = await _job_loop(container, settings, handlers, metrics)
         logger.info("worker %s started", worker.worker_id)
         await worker.run(stop)
         logger.info("worker %s stopped", worker.worker_id)
     finally:
         for signum in signals:
             loop.remove_signal_handler(signum)
+        if stop_metrics is not None:
+            stop_metrics()
         await container.close()

@@ -12,6 +12,12 @@ OTHER = "OTHER"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _CODE = re.compile(r"[A-Z][A-Z0-9_]{1,63}")
 _KIND = re.compile(r"[a-z][a-z0-9_.]{0,63}")
+# the refusals of a request's credentials (API.md 2.3, and the webhook's own two): of all security events, the ones
+# counted again as authentication failures
+AUTH_FAILURE_CODES = frozenset({
+    "MISSING_SIGNATURE", "MISSING_TIMESTAMP", "INVALID_TIMESTAMP", "MISSING_KEY_ID", "MISSING_NONCE", "INVALID_NONCE",
+    "UNKNOWN_KEY", "EXPIRED_TIMESTAMP", "REPLAYED_REQUEST", "INVALID_SIGNATURE", "MISSING_WHATSAPP_SIGNATURE",
+    "INVALID_WHATSAPP_SIGNATURE"})
 # which limit a rate limiter key counts against, by the prefix the use cases give it (`key:<key id>` and so on)
 LIMIT_OF_PREFIX = {"key": "key", "auth-fail": "ip", "send": "send", "whatsapp-verify": "webhook_verify",
                    "whatsapp-webhook": "webhook_signature"}

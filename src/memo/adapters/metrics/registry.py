@@ -28,7 +28,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from memo.adapters.metrics.labels import code_label, kind_label, limit_label, method_label
+from memo.adapters.metrics.labels import AUTH_FAILURE_CODES, code_label, kind_label, limit_label, method_label
 from memo.application.run_jobs import JobRun
 from memo.domain.jobs import JobCounts
 
@@ -41,7 +41,7 @@ ATTEMPT_BUCKETS = (1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 50, 100)
 
 class PrometheusMetrics:
     def __init__(self, *, multiprocess_dir: Path | None = None) -> None:
-        disable_created_metrics()  # no `_created` series: multiprocess mode has none, and one process must match
+        disable_created_metrics()  # type: ignore[no-untyped-call] # multiprocess mode has no `_created` series
         self.multiprocess_dir = multiprocess_dir
         self.registry = registry = CollectorRegistry()
         if multiprocess_dir is None:  # the process's own CPU and memory; one process's figures mean nothing summed
@@ -53,8 +53,11 @@ class PrometheusMetrics:
                                        registry=registry)
         self.http_in_progress = Gauge("memo_http_requests_in_progress", "HTTP requests being answered",
                                       multiprocess_mode="livesum", registry=registry)
-        self.security_events = Counter("memo_security_events", "Security audit events (authentication failures "
-                                       "among them), by code", ["code"], registry=registry)
+        self.security_events = Counter("memo_security_events", "Security audit events (authentication failures, "
+                                       "keys issued and revoked, webhook items skipped...), by code", ["code"],
+                                       registry=registry)
+        self.auth_failures = Counter("memo_auth_failures", "Requests refused for their credentials (signature, "
+                                     "key, timestamp, nonce, webhook signature), by code", ["code"], registry=registry)
         self.rate_limit_refusals = Counter("memo_rate_limit_refusals", "Requests refused by a rate limit, by limit",
                                            ["limit"], registry=registry)
         self.webhook_notifications = Counter("memo_whatsapp_notifications", "WhatsApp webhook notifications "
@@ -95,7 +98,10 @@ class PrometheusMetrics:
         series[1].observe(seconds)
 
     def security_event(self, reason: str) -> None:
-        self.security_events.labels(code_label(reason)).inc()
+        code = code_label(reason)
+        self.security_events.labels(code).inc()
+        if code in AUTH_FAILURE_CODES:
+            self.auth_failures.labels(code).inc()
 
     def rate_limit_refused(self, key: str) -> None:
         self.rate_limit_refusals.labels(limit_label(key)).inc()

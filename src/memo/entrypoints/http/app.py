@@ -16,6 +16,7 @@ from memo.entrypoints.http.cors import Cors
 from memo.entrypoints.http.errors import EXCEPTION_HANDLERS
 from memo.entrypoints.http.guards import BODY_BUDGET_STATE
 from memo.entrypoints.http.memories import MemoryController
+from memo.entrypoints.http.metrics import METRICS_STATE, MetricsController, MetricsEndpoint, RequestMetrics
 from memo.entrypoints.http.openapi import openapi_config
 from memo.entrypoints.http.ops import OpsController
 from memo.entrypoints.http.provider import HttpProvider
@@ -23,6 +24,7 @@ from memo.entrypoints.http.search import SearchController
 from memo.entrypoints.http.whatsapp import WhatsAppController
 from memo.entrypoints.http.whatsapp_messaging import WhatsAppMessagingController
 from memo.entrypoints.local_secrets import with_local_secrets
+from memo.entrypoints.metrics_setup import MetricsAllowList, metrics_providers, process_metrics
 from memo.entrypoints.settings import Environment, Settings
 from memo.entrypoints.worker import InProcessWorker
 
@@ -44,11 +46,12 @@ def create_app(settings: Settings | None = None, *overrides: Provider) -> Litest
     if settings.accept_v1_signatures:
         log.warning("v1 signatures are accepted (MEMO_ACCEPT_V1_SIGNATURES=true): they bind neither method nor "
                     "path; use it only while migrating clients to v2")
-    container = make_container(settings, LitestarProvider(), HttpProvider(), *overrides)
-    worker = InProcessWorker(container, settings) if settings.runs_inprocess_worker else None
+    metrics = process_metrics() if settings.metrics else None
+    container = make_container(settings, LitestarProvider(), HttpProvider(), *overrides, *metrics_providers(metrics))
+    worker = InProcessWorker(container, settings, metrics) if settings.runs_inprocess_worker else None
     app = Litestar(
         route_handlers=[MemoryController, SearchController, OpsController, WhatsAppController,
-                        WhatsAppMessagingController],
+                        WhatsAppMessagingController, *([MetricsController] if metrics else [])],
         exception_handlers={**EXCEPTION_HANDLERS, **BODY_EXCEPTION_HANDLERS},  # type: ignore[dict-item]
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
@@ -61,4 +64,7 @@ def create_app(settings: Settings | None = None, *overrides: Provider) -> Litest
     handler = Cors(app.asgi_handler, settings.cors_origins) if settings.cors_origins else app.asgi_handler
     app.asgi_handler = RequestContext(handler, production=settings.env is Environment.PRODUCTION,
                                       body_timeout_s=settings.body_timeout_s)
+    if metrics is not None:  # outermost, so the outer layers' own answers (408, a last-resort 500) are counted
+        app.state[METRICS_STATE] = MetricsEndpoint(metrics, MetricsAllowList(settings.metrics_allow))
+        app.asgi_handler = RequestMetrics(app.asgi_handler, metrics)
     return app

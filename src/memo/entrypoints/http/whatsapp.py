@@ -12,6 +12,7 @@ from litestar.params import QueryParameter
 from memo.application.receive_whatsapp_notification import ReceiveWhatsAppNotification
 from memo.application.verify_webhook_subscription import MAX_CHALLENGE_CHARS, VerifyWebhookSubscription
 from memo.entrypoints.http.guards import UnauthenticatedBody, all_headers, client_ip
+from memo.entrypoints.http.metrics import count_webhook
 from memo.entrypoints.http.openapi import BODY, META_SIGNED, failures
 from memo.entrypoints.http.schemas import WebhookAck
 
@@ -51,8 +52,9 @@ class WhatsAppController(Controller):
         body = UnauthenticatedBody(request)
         try:
             raw = await body()
-            processed = await receive(raw, all_headers(request.scope), client_ip=client_ip(request),
-                                      path=request.url.path)
+            received = await receive.receive(raw, all_headers(request.scope), client_ip=client_ip(request),
+                                             path=request.url.path)
         finally:
             body.release()
-        return WebhookAck(processed=processed)
+        count_webhook(request, received)
+        return WebhookAck(processed=received.stored)
