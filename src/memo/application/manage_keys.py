@@ -1,4 +1,8 @@
-"""Owners and API keys, as the CLI manages them; a key's secret is shown once and stored only sealed."""
+"""Owners and API keys, as the CLI manages them; a key's secret is shown once and stored only sealed.
+
+Issuing and revoking a key are security events: each is audited once it is committed, with the key id and its
+owner's id, never the secret. The command runs on the host, straight against the database: no address, no path.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,16 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from memo.application.dto import IssuedKey
-from memo.application.ports import Clock, IdGenerator, SealedSecrets, SecretBox, UnitOfWork
+from memo.application.dto import IssuedKey, SecurityEvent
+from memo.application.ports import AuditLog, Clock, IdGenerator, SealedSecrets, SecretBox, UnitOfWork
 from memo.domain.errors import ApiKeyNotFound, OwnerAlreadyExists, OwnerNotFound, SecretUnreadable
 from memo.domain.owners import ApiKey, Owner
 
 DEFAULT_OWNER = "default"
 KEY_ID_PREFIX = "mk_"
+KEY_ISSUED = "API_KEY_ISSUED"
+KEY_REVOKED = "API_KEY_REVOKED"
+LOCAL = "local"  # the client address and path of an event of the `memo` command, which has neither
 
 
 def new_key_id() -> str:
@@ -46,6 +53,7 @@ class IssueApiKey:
     uow: UnitOfWork
     clock: Clock
     box: SecretBox
+    audit: AuditLog
 
     async def __call__(self, owner_name: str, *, label: str | None = None) -> IssuedKey:
         secret = new_secret()
@@ -58,6 +66,7 @@ class IssueApiKey:
                          sealed_secret=self.box.seal(secret.encode(), key_id=key_id), created_at=self.clock.now())
             await self.uow.api_keys.add(key)
             await self.uow.commit()
+        _audit(self.audit, KEY_ISSUED, key)
         return IssuedKey(key_id=key.key_id, secret=secret, owner_name=owner.name, label=label,
                          created_at=key.created_at)
 
@@ -83,12 +92,20 @@ class ListApiKeys:
 class RevokeApiKey:
     uow: UnitOfWork
     clock: Clock
+    audit: AuditLog
 
     async def __call__(self, key_id: str) -> None:
         async with self.uow:
-            if not await self.uow.api_keys.revoke(key_id, self.clock.now()):
+            key = await self.uow.api_keys.get(key_id)
+            if key is None or not await self.uow.api_keys.revoke(key_id, self.clock.now()):
                 raise ApiKeyNotFound(key_id)
             await self.uow.commit()
+        _audit(self.audit, KEY_REVOKED, key)
+
+
+def _audit(audit: AuditLog, what: str, key: ApiKey) -> None:
+    audit.security_event(SecurityEvent(reason=f"{what} owner {key.owner_id}", key_id=key.key_id, client_ip=LOCAL,
+                                       path=LOCAL))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
