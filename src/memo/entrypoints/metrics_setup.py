@@ -22,7 +22,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.types import StartResponse, WSGIEnvironment
 
 from dishka import Provider, Scope, decorate, provide
-from prometheus_client import CONTENT_TYPE_LATEST, multiprocess, values
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, multiprocess, values
 
 from memo.adapters.metrics.ai import MeteredEmbedder, MeteredVectorIndex
 from memo.adapters.metrics.messaging import MeteredMessageSender
@@ -157,7 +157,7 @@ def _scrape_app(metrics: PrometheusMetrics, allow: MetricsAllowList) -> Callable
         if environ.get("PATH_INFO") != "/metrics" or environ.get("REQUEST_METHOD") not in {"GET", "HEAD"}:
             return _refusal(start_response, "404 Not Found", "No such route.", "NOT_FOUND")
         body = metrics.exposition()
-        start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(body))),
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE_PLAIN_0_0_4), ("Content-Length", str(len(body))),
                                   ("Cache-Control", "no-store")])
         return [body]
 
