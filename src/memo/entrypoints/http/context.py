@@ -1,5 +1,7 @@
 """The outermost ASGI layer: request ids, security headers and rate-limit headers on every response,
-404s and faults outside any route included, the body deadline, and a last-resort envelope."""
+404s and faults outside any route included, the body deadline, a last-resort envelope, and the access line.
+
+While a request is served its id is bound in structlog's context, so every log line it causes carries it."""
 
 from __future__ import annotations
 
@@ -7,13 +9,16 @@ import logging
 import re
 import uuid
 from collections.abc import Sequence
+from time import perf_counter
 from typing import Any, cast
 
 import msgspec
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from memo.application.dto import RateLimitDecision
+from memo.entrypoints.http.access_log import log_access
 from memo.entrypoints.http.body import CLOSE_STATE, ClientDisconnected, RequestBodyTimeout, with_body_deadline
 from memo.entrypoints.http.schemas import ErrorBody
 
@@ -62,35 +67,40 @@ class RequestContext:
         if scope["type"] != ScopeType.HTTP:
             await self._app(scope, receive, send)
             return
+        began = perf_counter()
         request_id = _incoming_request_id(scope)
         state: dict[str, Any] = cast("dict[str, Any]", scope).setdefault("state", {})
         state["request_id"] = request_id
         csp = DOCS_CSP if scope["path"].startswith("/schema") and not scope["path"].endswith(".json") else API_CSP
         fixed = [*self._fixed, (b"content-security-policy", csp), (b"x-request-id", request_id.encode())]
-        started = False
+        status: int | None = None
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal started
+            nonlocal status
             if message["type"] == "http.response.start":
-                started = True
+                status = message["status"]
                 headers = [*message.get("headers", ()), *fixed, *_state_headers(state)]
                 message = cast("Message", {**message, "headers": headers})
             await send(message)
 
+        bound = bind_contextvars(request_id=request_id)
         try:
             await self._app(scope, with_body_deadline(receive, state, self._body_timeout_s), send_with_headers)
         except RequestBodyTimeout:  # read outside any route handler
-            if not started:
+            if status is None:
                 await answer(send_with_headers, 408, ErrorBody(error="The request body did not arrive in time.",
                                                                code="REQUEST_TIMEOUT", request_id=request_id))
         except ClientDisconnected:
             return
         except Exception:
             log.exception("fault outside any route", extra={"request_id": request_id, "path": scope["path"]})
-            if started:
+            if status is not None:
                 raise
             await answer(send_with_headers, 500, ErrorBody(error="An unexpected error occurred; it has been logged.",
                                                            code="INTERNAL_ERROR", request_id=request_id))
+        finally:
+            log_access(scope, request_id, status, began)
+            reset_contextvars(**bound)
 
 
 async def answer(send: Send, status: int, error: ErrorBody, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
