@@ -121,6 +121,22 @@ async def test_a_request_is_labelled_by_its_route_template_never_its_path(world:
     assert alice.key_id not in response.text
 
 
+async def test_an_answer_given_by_the_outer_layers_is_counted_too(scraped: tuple[World, FromAddress]) -> None:
+    world, address = scraped
+    context = address.app._app  # type: ignore[attr-defined] # the request layer wraps the request context
+
+    async def broken(scope: AsgiScope, receive: Receive, send: Send) -> None:
+        raise RuntimeError("a fault outside any route")
+
+    routed, context._app = context._app, broken
+    response = await world.client.get(MEMORIES)
+    context._app = routed
+
+    assert (response.status_code, response.json()["code"]) == (500, "INTERNAL_ERROR")
+    assert value(await scrape(world.client), "memo_http_requests_total", method="GET", route="unmatched",
+                 status="500") == 1
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1", "10.1.2.3", "172.20.0.9", "192.168.1.5", "::1", "fd00::5",
                                   "::ffff:10.0.0.1"])
 async def test_an_address_in_the_default_ranges_is_served(scraped: tuple[World, FromAddress], host: str) -> None:
