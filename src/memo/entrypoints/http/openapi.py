@@ -32,7 +32,8 @@ from litestar.openapi.spec import (
 from litestar.openapi.spec.enums import OpenAPIType
 
 from memo.entrypoints.http.ops import VERSION
-from memo.entrypoints.http.schemas import FieldError
+from memo.entrypoints.http.schemas import CreateMemoryBody, FieldError, SendMessageBody, UpdateMemoryBody
+from memo.entrypoints.http.search_schemas import AskBody, SearchBody
 
 SIGNING = (
     "Every /api request except the WhatsApp webhook is signed (scheme v2). The signed string is eight lines "
@@ -63,6 +64,7 @@ ENVELOPE = (
 )
 
 REQUEST_ID = "00000000000000000000000000000000"
+SCALAR_VERSION = "1.72.1"  # the page's script, pinned: `latest` would change the page under a running server
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +294,83 @@ def _finish_operation(operation: Operation, *, has_internal_error_shape: bool) -
         response.headers = headers
 
 
+# --- what Litestar cannot see ----------------------------------------------------------------------------------
+
+# Request bodies decoded with forbid_unknown_fields: an unknown field is a 400, so the document closes them.
+CLOSED_BODIES = tuple(body.__name__ for body in (CreateMemoryBody, UpdateMemoryBody, SearchBody, AskBody,
+                                                 SendMessageBody) if body.__struct_config__.forbid_unknown_fields)
+# An update names at least one field (UpdateMemory refuses an empty one).
+AT_LEAST_ONE_FIELD = (UpdateMemoryBody.__name__,)
+
+# The webhook reads its body as raw bytes (only those verify), so Litestar has no type to describe it: Meta's
+# notification is described here, the fields Memo reads; Meta adds fields at will, and they are ignored.
+WEBHOOK_OPERATION = "ReceiveWhatsAppWebhook"
+WEBHOOK_BODY = "WhatsAppNotification"
+_TEXT = {"type": "string"}
+_OBJECTS = {"type": "array", "items": {"type": "object"}}
+WHATSAPP_NOTIFICATION: dict[str, Any] = {
+    "title": WEBHOOK_BODY,
+    "description": "Meta's webhook notification (only `object` and `entry` are read; a message or status that does "
+                   "not parse is skipped, never its siblings).",
+    "type": "object",
+    "required": ["object", "entry"],
+    "properties": {
+        "object": {"type": "string", "const": "whatsapp_business_account"},
+        "entry": {"type": "array", "items": {"type": "object", "properties": {
+            "id": _TEXT,
+            "changes": {"type": "array", "items": {"type": "object", "properties": {
+                "field": {"type": "string", "examples": ["messages"]},
+                "value": {"type": "object", "properties": {
+                    "messaging_product": {"type": "string", "const": "whatsapp"},
+                    "metadata": {"type": "object", "required": ["phone_number_id"], "properties": {
+                        "phone_number_id": _TEXT, "display_phone_number": _TEXT}},
+                    "contacts": {"type": "array", "items": {"type": "object", "properties": {
+                        "wa_id": _TEXT, "user_id": _TEXT,
+                        "profile": {"type": "object", "properties": {"name": _TEXT}}}}},
+                    "messages": {"type": "array", "items": {"type": "object", "required": ["id", "timestamp", "type"],
+                                                            "properties": {
+                        "id": _TEXT, "from": _TEXT, "from_user_id": _TEXT,
+                        "timestamp": {"type": "string", "pattern": "^[0-9]{1,11}$"},
+                        "type": {"type": "string", "examples": ["text", "image", "audio", "reaction"]},
+                        "text": {"type": "object", "required": ["body"], "properties": {"body": _TEXT}}}}},
+                    "statuses": {"type": "array", "items": {"type": "object", "required": ["id", "status", "timestamp"],
+                                                            "properties": {
+                        "id": _TEXT, "recipient_id": _TEXT,
+                        "status": {"type": "string", "enum": ["sent", "delivered", "read", "failed"]},
+                        "timestamp": {"type": "string", "pattern": "^[0-9]{1,11}$"}, "errors": _OBJECTS}}},
+                    "errors": _OBJECTS,
+                }},
+            }}},
+        }}},
+    },
+    "examples": [{"object": "whatsapp_business_account", "entry": [{"id": "109876543210987", "changes": [{
+        "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15551230000", "phone_number_id": "123456789012345"},
+            "contacts": [{"profile": {"name": "Anna Schmidt"}, "wa_id": "4915112345678"}],
+            "messages": [{"from": "4915112345678", "id": "wamid.HBgNNDkxNTExMjM0NTY3OBUCABIYFjNBQzFF",
+                          "timestamp": "1767600000", "type": "text",
+                          "text": {"body": "Hi, can you remind me about the dentist at 3pm?"}}]}}]}]}],
+}
+
+
+def _describe_unseen(schema: dict[str, Any]) -> None:
+    components = schema["components"]["schemas"]
+    for name in CLOSED_BODIES:
+        if name in components:
+            components[name]["additionalProperties"] = False
+    for name in AT_LEAST_ONE_FIELD:
+        if name in components:
+            components[name]["minProperties"] = 1
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            if isinstance(operation, dict) and operation.get("operationId") == WEBHOOK_OPERATION:
+                components[WEBHOOK_BODY] = WHATSAPP_NOTIFICATION
+                operation["requestBody"] = {"required": True, "description": "The raw bytes Meta signed", "content": {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{WEBHOOK_BODY}"}}}}
+    schema["components"]["securitySchemes"]["MemoHmacV1"]["x-deprecated"] = True
+
+
 class MemoOpenAPI(OpenAPI):
     """The document, finished when it is written: by then the paths and component schemas are all in."""
 
@@ -300,7 +379,7 @@ class MemoOpenAPI(OpenAPI):
         for operation in _operations(self):
             _finish_operation(operation, has_internal_error_shape=has_internal_error_shape)
         schema = super().to_schema()
-        schema["components"]["securitySchemes"]["MemoHmacV1"]["x-deprecated"] = True
+        _describe_unseen(schema)
         return schema
 
 
@@ -320,7 +399,7 @@ def openapi_config() -> OpenAPIConfig:
         version=VERSION,
         description="Memo, a personal AI memory.\n\n" + ENVELOPE + "\n\n" + SIGNING + "\n\n" + LIMITS,
         path="/schema",
-        render_plugins=[ScalarRenderPlugin()],
+        render_plugins=[ScalarRenderPlugin(version=SCALAR_VERSION)],
         components=Components(headers=HEADERS, security_schemes={
             "MemoHmacV2": _key_header("X-Memo-Signature", "`v2=` + 64 lowercase hex: " + SIGNING),
             "MemoKeyId": _key_header("X-Memo-Key-Id", "The API key's public id, [A-Za-z0-9_-]{8,64}."),
