@@ -32,7 +32,7 @@ class World:
 
     def worker(self, handlers: dict[str, JobHandler], **options: int) -> RunJobs:
         return RunJobs(queue=self.queue, handlers=handlers, clock=self.clock, worker_id="w1",
-                       jitter=lambda bound: bound, observe=self.runs.append, **options)  # type: ignore[arg-type]
+                       jitter=lambda bound: bound, observe=self.runs.append, **options)
 
 
 @pytest.fixture
