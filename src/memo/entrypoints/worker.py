@@ -104,12 +104,13 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None,
         await upgrade(settings.sqlalchemy_url)
     metrics = PrometheusMetrics() if settings.metrics else None
     container = make_container(settings, *metrics_providers(metrics))
-    stop_metrics = serve_worker_metrics(settings, metrics) if metrics is not None else None
+    stop_metrics = None
     loop = asyncio.get_running_loop()
     signals = (signal.SIGTERM, signal.SIGINT)
     for signum in signals:
         loop.add_signal_handler(signum, stop.set)
     try:
+        stop_metrics = serve_worker_metrics(settings, metrics) if metrics is not None else None
         worker = await _job_loop(container, settings, handlers, metrics)
         logger.info("worker %s started", worker.worker_id)
         await worker.run(stop)
