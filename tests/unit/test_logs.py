@@ -143,7 +143,8 @@ def test_a_field_bound_in_context_joins_every_line_until_unbound(tmp_path: Path)
 def test_libraries_that_log_payloads_stay_at_warning_even_at_debug(tmp_path: Path) -> None:
     path = log_to(tmp_path, log_level="debug")
 
-    for name in ("openai._base_client", "httpx", "httpcore.http11", "pinecone", "urllib3.connectionpool"):
+    for name in ("openai._base_client", "httpx", "httpcore.http11", "httpx2", "httpcore2.http11", "pinecone",
+                 "urllib3.connectionpool"):
         logging.getLogger(name).debug("Request options: {'json_data': {'input': ['a private memory']}}")
     logging.getLogger("memo.worker").debug("a debug line of memo's own")
 

@@ -28,8 +28,9 @@ from memo.entrypoints.settings import Settings
 
 ACCESS_LOGGER = "memo.access"
 AUDIT_LOGGER = "memo.audit"
-# their debug lines carry URLs with tokens, headers or request bodies (openai logs the JSON it sends)
-HELD_AT_WARNING = ("httpx", "httpcore", "openai", "pinecone", "urllib3", "aiosqlite", "asyncio")
+# their debug and info lines carry URLs with tokens, headers or request bodies (openai logs the JSON it sends;
+# httpx2 and httpcore2 are the HTTP client the openai SDK runs on)
+HELD_AT_WARNING = ("httpx", "httpcore", "httpx2", "httpcore2", "openai", "pinecone", "urllib3", "aiosqlite", "asyncio")
 # attributes that are no fields of the event: uvicorn's ANSI copy of its message, another formatter's time, the
 # task name of Python 3.12 (a formatter's `message` is the message itself, which the line holds already)
 _LEFTOVERS = ("color_message", "asctime", "taskName")
