@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from memo.entrypoints import cli, serving
-from memo.entrypoints.settings import environment_names
+from memo.entrypoints.settings import Settings, environment_names
 
 PRODUCTION = {"MEMO_ENV": "production", "DATABASE_URL": "postgresql+asyncpg://memo@db.example/memo",
               "ENCRYPTION_KEY": "Zr8fQ2mWx1Lp9Kd3Vb7Nc5Hs0Jt4Ya6Ge2Ui8Oq"}
@@ -43,3 +43,7 @@ def test_production_with_redis_says_nothing_of_the_kind(started: list[dict[str, 
     assert result.exit_code == 0, result.output
     assert "rate limits" not in result.output
     assert started == [{"host": "127.0.0.1", "port": 3001, "workers": 2}]
+
+
+def test_uvicorn_waits_for_connections_as_long_as_memo_shutdown_grace_s_says() -> None:
+    assert serving.uvicorn_config(Settings.for_tests(shutdown_grace_s=7.5)).timeout_graceful_shutdown == 7.5

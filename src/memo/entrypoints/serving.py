@@ -3,10 +3,18 @@
 One worker runs in this very process, so a SIGKILL of it leaves nothing behind. More workers are forked children
 of this process, sharing one listening socket; each asks the kernel to kill it when its parent dies
 (`PR_SET_PDEATHSIG`), so a supervisor's SIGKILL of the parent takes every worker with it.
+
+SIGTERM (or SIGINT) stops within MEMO_SHUTDOWN_GRACE_S and exits 0: the listening socket is closed at once (new
+connections are refused), idle kept-alive connections are closed, requests in flight finish and their
+connections close after the response; past the grace they are cancelled. Then the app stops (the in-process
+worker finishes its job in hand, the container closes) in whatever is left of the grace, at least
+`APP_SHUTDOWN_FLOOR_S`. See docs/operations.md.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ctypes
 import logging
 import os
@@ -14,12 +22,16 @@ import resource
 import signal
 import socket
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any, ClassVar
 
 import uvicorn
+from uvicorn.protocols.http.flow_control import CLOSE_HEADER
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.server import ServerState
 
 from memo.entrypoints.settings import Settings
 
@@ -27,8 +39,10 @@ log = logging.getLogger("memo.serve")
 
 APP_FACTORY = "memo.entrypoints.http.asgi:app_factory"  # by name: the CLI module never imports the web framework
 PR_SET_PDEATHSIG = 1
-GRACEFUL_STOP_S = 30.0
 RESPAWN_PAUSE_S = 1.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+APP_SHUTDOWN_FLOOR_S = 0.5  # the app's own shutdown gets at least this, even when requests used the whole grace
+HARD_STOP_MARGIN_S = 2.0  # past grace and floor, a process still held by something (a thread) exits anyway
 
 
 class DeadlineH11Protocol(H11Protocol):
@@ -50,6 +64,11 @@ class DeadlineH11Protocol(H11Protocol):
     def connection_made(self, transport: Any) -> None:  # noqa: ANN401
         no_delay(transport.get_extra_info("socket"))
         super().connection_made(transport)
+        if isinstance(self.server_state, DrainingState) and self.server_state.draining:
+            # accepted in the very moment the server stopped listening, after uvicorn asked every connection it
+            # knew to close: served, it would keep the server alive as long as its client kept it busy
+            self.shutdown()
+            return
         self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
 
     def data_received(self, data: bytes) -> None:
@@ -60,6 +79,15 @@ class DeadlineH11Protocol(H11Protocol):
         if self._head_deadline is not None and self.cycle is not None and not self.cycle.response_complete:
             self._head_deadline.cancel()  # the head is in: a request is being served
             self._head_deadline = None
+
+    def shutdown(self) -> None:
+        """uvicorn's: an idle connection closes now, one with a request in flight after its response. That
+        response also says `Connection: close` (uvicorn adds it only when the request did), so the client sends
+        no further request on a connection that is about to close."""
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_started:
+            cycle.scope["headers"] = [*cycle.scope["headers"], CLOSE_HEADER]
+        super().shutdown()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._head_deadline is not None:
@@ -113,7 +141,78 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         # uvicorn types it int but only hands it to loop.call_later: a fraction of a second is kept
         timeout_keep_alive=settings.keepalive_timeout_s,  # type: ignore[arg-type]
         limit_concurrency=settings.max_connections,
-        backlog=settings.backlog, timeout_graceful_shutdown=int(GRACEFUL_STOP_S), server_header=False)
+        backlog=settings.backlog, server_header=False,
+        timeout_graceful_shutdown=settings.shutdown_grace_s)  # type: ignore[arg-type] # a float is kept too
+
+
+class DrainingState(ServerState):
+    """uvicorn's state shared by a server's connections, and whether the server has begun to stop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.draining = False
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server, stopped by a signal within one grace period, with exit status 0.
+
+    uvicorn bounds only the wait for connections (`timeout_graceful_shutdown`), not the app's shutdown after it,
+    and once stopped it raises the signal again, so a SIGTERM ends the process with status -15 (143 in a shell).
+    Here the grace runs from the signal and covers both phases, and a signal that stopped the server is done with.
+    """
+
+    def __init__(self, config: uvicorn.Config, *, grace_s: float,
+                 hard_stop: Callable[[float], None] | None = None) -> None:
+        super().__init__(config)
+        self._state = DrainingState()
+        self.server_state = self._state
+        self._grace_s = grace_s
+        self._hard_stop = hard_stop or exit_after
+        self._stop_by: float | None = None  # time.monotonic() at which the grace runs out
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._stop_by is None:
+            self._stop_by = time.monotonic() + self._grace_s
+            self._hard_stop(self._grace_s + APP_SHUTDOWN_FLOOR_S + HARD_STOP_MARGIN_S)
+        super().handle_exit(sig, frame)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        original = {signum: signal.signal(signum, self.handle_exit) for signum in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for signum, handler in original.items():
+                signal.signal(signum, handler)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._state.draining = True
+        stop_by = self._stop_by if self._stop_by is not None else time.monotonic() + self._grace_s
+        left = max(stop_by - time.monotonic(), 0.0)
+        self.config.timeout_graceful_shutdown = left  # type: ignore[assignment] # what remains of the grace
+        try:
+            async with asyncio.timeout(left + APP_SHUTDOWN_FLOOR_S):
+                await super().shutdown(sockets)
+        except TimeoutError:  # a deadline, not a fault: no traceback to show
+            log.error(  # noqa: TRY400
+                "the app had not stopped %g s after the signal (MEMO_SHUTDOWN_GRACE_S): its work in hand is cut "
+                "off; a job of the in-process worker is claimed again once its lease runs out", self._grace_s)
+
+
+def exit_after(delay_s: float) -> None:
+    """A last resort for a process that a thread still holds past the grace: flush the logs, exit 0."""
+
+    def hard_stop() -> None:
+        log.error("still stopping %g s after the signal: exiting now", delay_s)
+        logging.shutdown()
+        os._exit(0)
+
+    timer = threading.Timer(delay_s, hard_stop)
+    timer.daemon = True
+    timer.start()
 
 
 def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
@@ -124,9 +223,9 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
     sock = listen(host, port, settings.backlog)
     config = uvicorn_config(settings)
     if workers == 1:
-        uvicorn.Server(config).run(sockets=[sock])
+        GracefulServer(config, grace_s=settings.shutdown_grace_s).run(sockets=[sock])
         return
-    Supervisor(config, sock, workers).run()
+    Supervisor(config, sock, workers, grace_s=settings.shutdown_grace_s).run()
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -140,10 +239,16 @@ def die_with_parent(parent_pid: int) -> None:
 
 
 class Supervisor:
-    """Forks the workers, restarts one that dies, and stops them all on SIGTERM or SIGINT."""
+    """Forks the workers, restarts one that dies, and stops them all on SIGTERM or SIGINT.
 
-    def __init__(self, config: uvicorn.Config, sock: socket.socket, workers: int) -> None:
+    On a stop it closes its own copy of the listening socket (each worker closes its copy as it begins to stop,
+    so new connections are refused), passes SIGTERM on, and SIGKILLs a worker still alive after the grace and
+    the margins a worker gives itself; then it exits 0.
+    """
+
+    def __init__(self, config: uvicorn.Config, sock: socket.socket, workers: int, *, grace_s: float) -> None:
         self._config, self._sock, self._workers = config, sock, workers
+        self._grace_s = grace_s
         self._children: set[int] = set()
         self._stopping = False
 
@@ -155,7 +260,8 @@ class Supervisor:
         stop_deadline: float | None = None
         while self._children:
             if self._stopping and stop_deadline is None:
-                stop_deadline = time.monotonic() + GRACEFUL_STOP_S
+                stop_deadline = time.monotonic() + self._grace_s + APP_SHUTDOWN_FLOOR_S + 2 * HARD_STOP_MARGIN_S
+                self._sock.close()
                 self._signal_all(signal.SIGTERM)
             if stop_deadline is not None and time.monotonic() > stop_deadline:
                 self._signal_all(signal.SIGKILL)
@@ -171,7 +277,7 @@ class Supervisor:
                 die_with_parent(parent)
                 for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                     signal.signal(signum, signal.SIG_DFL)
-                uvicorn.Server(self._config).run(sockets=[self._sock])
+                GracefulServer(self._config, grace_s=self._grace_s).run(sockets=[self._sock])
             except BaseException:
                 log.exception("worker %d failed", os.getpid())
                 code = 1
