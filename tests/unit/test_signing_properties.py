@@ -1,7 +1,10 @@
-"""Properties of v2 verification: every signed element is bound, and no header value escapes as another exception."""
+"""Properties of request signing: every signed element is bound, the signed string is its eight lines, and no
+header value (Memo's or Meta's) escapes as anything but the documented refusal."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 import string
 from uuid import UUID
@@ -12,12 +15,14 @@ from hypothesis import strategies as st
 
 from memo.adapters.limits.memory import InProcessNonceStore
 from memo.adapters.signing.hmac import HmacRequestAuthenticator
+from memo.adapters.signing.whatsapp import MetaWebhookVerifier
 from memo.adapters.system import TEST_NOW, FixedClock
 from memo.application.dto import ActiveKey, SignedRequest
-from memo.application.errors import AuthenticationFailed
+from memo.application.errors import AuthenticationFailed, WebhookSignatureRejected
 from memo.application.ports import KeyStore
-from memo.client import sign_request, sign_v1
+from memo.client import sign_request, sign_v1, split_target
 from memo.domain.owners import KEY_ID_PATTERN
+from memo.domain.signing import same_signature, v2_signed_string
 
 NOW_S = math.floor(TEST_NOW.timestamp())
 SECRET = b"property-secret-0123456789abcdefghijkl"
@@ -173,3 +178,78 @@ async def test_well_formed_headers_with_any_method_path_and_query_reach_a_plain_
     with pytest.raises(AuthenticationFailed) as refused:
         await authenticator().authenticate(request)
     assert refused.value.code == "INVALID_SIGNATURE"
+
+
+# --- the signed string, the signature comparison and the target split, alone ----------------------------------
+
+line = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\n"), max_size=40)
+
+
+@BOUNDED
+@given(timestamp=line, nonce=line, key_id=line, method=line, path=line, query=line, body=st.binary(max_size=200))
+def test_the_signed_string_is_its_eight_lines_so_no_two_requests_sign_alike(
+        *, timestamp: str, nonce: str, key_id: str, method: str, path: str, query: str, body: bytes) -> None:
+    signed = v2_signed_string(timestamp=timestamp, nonce=nonce, key_id=key_id, method=method, path=path, query=query,
+                              body=body)
+    assert signed.decode().split("\n") == ["v2", timestamp, nonce, key_id, method.upper(), path, query,
+                                           hashlib.sha256(body).hexdigest()]
+
+
+@BOUNDED
+@given(presented=weird_text, expected=st.text("0123456789abcdef", min_size=64, max_size=64).map("v2=".__add__))
+def test_comparing_any_presented_signature_is_a_plain_answer_never_an_exception(presented: str, expected: str) -> None:
+    assert same_signature(presented, expected) is (presented == expected)
+    assert same_signature(expected, expected)
+
+
+@BOUNDED
+@given(path=wire_text.map(lambda text: "/" + text.replace("#", "")), query=st.none() | wire_text,
+       fragment=st.none() | wire_text)
+def test_a_target_splits_into_the_path_and_query_it_is_sent_as(path: str, query: str | None,
+                                                               fragment: str | None) -> None:
+    target = path + ("" if query is None else "?" + query) + ("" if fragment is None else "#" + fragment)
+    assert split_target(target) == (path, query or "")
+    assert split_target("http://127.0.0.1:3001" + target) == (path, query or "")
+
+
+# --- Meta's X-Hub-Signature-256, the webhook's signature header ---------------------------------------------------
+
+HUB_SECRET = b"hub-property-secret-0123456789abcdef"
+HUB_CODES = {"MISSING_WHATSAPP_SIGNATURE", "INVALID_WHATSAPP_SIGNATURE"}
+
+
+def hub_signature(body: bytes, secret: bytes = HUB_SECRET) -> str:
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+hex_digests = st.text("0123456789abcdefABCDEF", min_size=62, max_size=66).map("sha256=".__add__)
+
+
+@BOUNDED
+@given(value=st.one_of(header_values, hex_digests), body=st.binary(max_size=300), right=st.booleans())
+def test_any_hub_signature_header_verifies_only_when_it_is_the_bodys_digest(value: str | None, body: bytes,
+                                                                            right: bool) -> None:
+    value = hub_signature(body) if right else value
+    headers = {} if value is None else {"x-hub-signature-256": value}
+    try:
+        MetaWebhookVerifier([HUB_SECRET]).verify(body, headers)
+    except WebhookSignatureRejected as refused:
+        failure: WebhookSignatureRejected | None = refused
+    else:
+        failure = None
+    assert (failure is None) is (value == hub_signature(body))
+    if failure is not None:
+        assert failure.code in HUB_CODES
+        assert HUB_SECRET.decode() not in f"{failure.message} {failure.details}"
+
+
+@BOUNDED
+@given(body=st.binary(max_size=300), index=st.integers(0, 10_000), flip=st.integers(1, 255))
+def test_a_hub_signature_verifies_its_exact_body_and_no_other(body: bytes, index: int, flip: int) -> None:
+    verifier = MetaWebhookVerifier([b"an-older-secret-still-accepted-0123", HUB_SECRET])
+    verifier.verify(body, {"x-hub-signature-256": hub_signature(body)})
+    changed = body + b"\x00" if not body else (
+        body[:index % len(body)] + bytes([body[index % len(body)] ^ flip]) + body[index % len(body) + 1:])
+    with pytest.raises(WebhookSignatureRejected) as refused:
+        verifier.verify(changed, {"x-hub-signature-256": hub_signature(body)})
+    assert refused.value.code == "INVALID_WHATSAPP_SIGNATURE"
