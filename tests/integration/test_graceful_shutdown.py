@@ -16,7 +16,7 @@ import signal
 import socket
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -38,6 +38,7 @@ from memo.entrypoints import serving
 from memo.entrypoints.container import make_container
 from memo.entrypoints.settings import Settings
 from memo.entrypoints.worker import InProcessWorker
+from tests.support.postgres import POSTGRES_ADMIN_URL, create_database, database_url, drop_database
 from tests.support.raw_http import RawResponse, closed_by_server, connect, head, read_response
 from tests.support.server import free_port, group_members, kill_group, server_output, start_server
 from tests.support.server import serving as serving_at
@@ -308,21 +309,35 @@ def idle_kept_alive_connection(port: int) -> socket.socket:
     return sock
 
 
-SERVERS = [pytest.param([], id="one-process"),
-           pytest.param(["--workers", "2"], id="two-workers", marks=pytest.mark.redis)]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("args", SERVERS)
-def test_sigterm_mid_load_refuses_new_connections_finishes_in_flight_creates_and_exits_0(
-        tmp_path: Path, args: list[str]) -> None:
-    data_dir = tmp_path / "data"
-    env = {"MEMO_DATA_DIR": str(data_dir), "RATE_LIMIT_MAX_REQUESTS": "100000", "MEMO_SHUTDOWN_GRACE_S": str(GRACE_S),
-           "MEMO_BODY_TIMEOUT_S": "60"}
+@pytest.fixture(params=[pytest.param(("sqlite", []), id="one-process"),
+                        pytest.param(("postgres", []), id="one-process-postgres", marks=pytest.mark.postgres),
+                        pytest.param(("sqlite", ["--workers", "2"]), id="two-workers", marks=pytest.mark.redis)])
+def server_setup(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[dict[str, str], list[str]]]:
+    """The environment and arguments of `memo serve`; a throwaway PostgreSQL database for the postgres case."""
+    database, args = request.param
+    env = {"MEMO_DATA_DIR": str(tmp_path / "data"), "RATE_LIMIT_MAX_REQUESTS": "100000",
+           "MEMO_SHUTDOWN_GRACE_S": str(GRACE_S), "MEMO_BODY_TIMEOUT_S": "60"}
     if args:
         if not REDIS_URL:
             pytest.skip("MEMO_TEST_REDIS_URL is not set")
         env["REDIS_URL"] = REDIS_URL
+    if database == "sqlite":
+        yield env, args
+        return
+    if not POSTGRES_ADMIN_URL:
+        pytest.skip("MEMO_TEST_POSTGRES_URL is not set")
+    name = asyncio.run(create_database("memo_shutdown"))
+    try:
+        yield {**env, "DATABASE_URL": database_url(name)}, args
+    finally:
+        asyncio.run(drop_database(name))
+
+
+@pytest.mark.slow
+def test_sigterm_mid_load_refuses_new_connections_finishes_in_flight_creates_and_exits_0(
+        tmp_path: Path, server_setup: tuple[dict[str, str], list[str]]) -> None:
+    env, args = server_setup
+    data_dir = tmp_path / "data"
     port = free_port()
     process = start_server(tmp_path, port, env, args=args)
     try:

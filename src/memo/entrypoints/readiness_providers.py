@@ -25,7 +25,10 @@ class ReadinessProvider(Provider):
     @provide
     def check_readiness(self, checks: list[HealthCheck], schema: SchemaVersion, queue: JobQueue, clock: Clock,
                         settings: Settings) -> CheckReadiness:
-        database = next(check for check in checks if check.name == "database")
+        database = next((check for check in checks if check.name == "database"), None)
+        if database is None:
+            msg = "no storage provider gave a `database` health check"
+            raise RuntimeError(msg)
         worker = None
         if settings.runs_inprocess_worker:
             backend = "in-memory" if settings.profile is Profile.TEST else "database outbox"
