@@ -197,6 +197,7 @@ class SharedRotatingFileHandler(RotatingFileHandler):
     """
 
     def __init__(self, path: Path, *, max_bytes: int, backups: int) -> None:
+        self._held: tuple[int, int] | None = None  # (device, inode) of the file held open, set by `_open`
         super().__init__(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
         self._path = Path(self.baseFilename)
         self._lock_path = f"{self.baseFilename}.lock"
@@ -254,16 +255,25 @@ class SharedRotatingFileHandler(RotatingFileHandler):
         return _Flock(self._lock_fd)
 
     def _follow_rotation(self) -> int:
-        """Reopen LOG_FILE if it is not the file held open (another process rotated it); its size in bytes."""
+        """Reopen LOG_FILE if it is not the file held open (another process rotated it); its size in bytes.
+
+        One `stat` a line: the identity of the file held open is kept from when it was opened."""
         try:
             current = self._path.stat()
         except FileNotFoundError:
-            return os.fstat(self._reopen().fileno()).st_size
-        if self.stream is not None:
-            held = os.fstat(self.stream.fileno())
-            if (held.st_dev, held.st_ino) == (current.st_dev, current.st_ino):
-                return held.st_size
+            return self._size_after_reopen()
+        if self.stream is not None and self._held == (current.st_dev, current.st_ino):
+            return current.st_size
+        return self._size_after_reopen()
+
+    def _size_after_reopen(self) -> int:
         return os.fstat(self._reopen().fileno()).st_size
+
+    def _open(self) -> Any:  # noqa: ANN401 - the text stream of the stdlib's `_open`
+        stream = super()._open()
+        held = os.fstat(stream.fileno())
+        self._held = (held.st_dev, held.st_ino)
+        return stream
 
     def _reopen(self) -> Any:  # noqa: ANN401 - the text stream `_open` returns
         if self.stream is not None:
