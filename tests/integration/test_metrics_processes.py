@@ -164,11 +164,6 @@ def test_a_scrape_sums_the_values_every_forked_worker_wrote(tmp_path: Path) -> N
 # --- memo serve --workers 2 ------------------------------------------------------------------------------------------
 
 # What the supervisor must do before it forks; run here by hand until `memo serve` calls it itself.
-PREPARED_SERVE = ("import sys; from memo.entrypoints.metrics_setup import prepare_multiprocess_metrics; "
-                  "from memo.entrypoints.settings import Settings; prepare_multiprocess_metrics(Settings.from_env()); "
-                  "from memo.entrypoints.cli import main; main(sys.argv[1:])")
-
-
 @pytest.fixture
 def shared_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     assert POSTGRES_ADMIN_URL
@@ -243,19 +238,6 @@ def both_workers_counted_in_one_scrape(process: subprocess.Popen[str], port: int
                       timeout_s=15)
     for _ in range(4):
         assert value(scrape(port), "memo_http_requests_total", method="GET", route="unmatched", status="404") == sent
-
-
-@pytest.mark.slow
-@pytest.mark.postgres
-@pytest.mark.redis
-@needs_shared_stores
-def test_every_worker_of_memo_serve_is_in_each_scrape_once_the_folder_is_prepared(
-        tmp_path: Path, shared_env: dict[str, str]) -> None:
-    process = start(tmp_path, port := free_port(), shared_env, [sys.executable, "-c", PREPARED_SERVE])
-    try:
-        both_workers_counted_in_one_scrape(process, port, Path(shared_env["MEMO_DATA_DIR"]) / "metrics")
-    finally:
-        kill_group(process)
 
 
 @pytest.mark.slow

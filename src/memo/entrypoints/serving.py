@@ -33,6 +33,7 @@ from uvicorn.protocols.http.flow_control import CLOSE_HEADER
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
+from memo.entrypoints.metrics_setup import prepare_multiprocess_metrics, worker_process_exited
 from memo.entrypoints.settings import Settings
 
 log = logging.getLogger("memo.serve")
@@ -225,6 +226,8 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
     if workers == 1:
         GracefulServer(config, grace_s=settings.shutdown_grace_s).run(sockets=[sock])
         return
+    if settings.metrics:
+        prepare_multiprocess_metrics(settings)  # before the fork: every worker writes to the shared folder
     Supervisor(config, sock, workers, grace_s=settings.shutdown_grace_s).run()
 
 
@@ -293,6 +296,7 @@ class Supervisor:
             if done == 0:
                 continue
             self._children.discard(pid)
+            worker_process_exited(pid)  # its live gauges go; its counts stay in the folder's totals
             if not self._stopping:
                 log.error("worker %d exited (status %d); starting another", pid, status)
                 time.sleep(RESPAWN_PAUSE_S)
