@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from memo.adapters.storage.memory import InMemoryStore
+from memo.entrypoints.http.body import ClientDisconnected, RequestBodyTimeout
+from memo.entrypoints.http.context import RequestContext
 from memo.entrypoints.logs import configure_logging, restored_logging
 from memo.entrypoints.settings import Settings
 from tests.e2e.conftest import Signer, World, settings_for_tests
@@ -109,3 +111,34 @@ async def test_memo_access_log_false_writes_no_access_line_and_keeps_the_audit(
 
     assert [line["logger"] for line in logged(path, "memo.access")] == []
     assert [line["logger"] for line in logged(path, "memo.audit")] == ["memo.audit"]
+
+
+async def call_outer_layer(inner: Any) -> list[dict[str, Any]]:
+    """One GET through RequestContext around `inner`, as the server calls it; the messages it sent."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/api/memories", "raw_path": b"/api/memories",
+             "query_string": b"", "headers": [(b"x-request-id", b"outer-1")], "client": ("198.51.100.4", 4000)}
+    await RequestContext(inner, production=False, body_timeout_s=5)(scope, receive, send)  # type: ignore[arg-type]
+    return sent
+
+
+@pytest.mark.parametrize(("raised", "status"), [
+    (ClientDisconnected(), None), (RequestBodyTimeout(), 408), (RuntimeError("a fault outside any route"), 500)])
+async def test_the_outer_layers_own_endings_have_their_line_too(
+        log_file: Path, raised: Exception, status: int | None) -> None:
+    async def inner(*_: Any) -> None:
+        raise raised
+
+    sent = await call_outer_layer(inner)
+
+    line = access_line(log_file, "outer-1")
+    assert (line["status"], line["route"], line["client_ip"]) == (status, None, "198.51.100.4")
+    assert [message["status"] for message in sent if message["type"] == "http.response.start"] == (
+        [] if status is None else [status])
