@@ -234,3 +234,42 @@ async def test_storage_unavailable_pauses_the_loop_instead_of_ending_it(world: W
     await asyncio.wait_for(world.worker(idle_s=0.001).run(stop), 1)
 
     assert calls == 3
+
+
+async def test_a_worker_cancelled_mid_job_gives_every_claimed_job_back_at_once(world: World) -> None:
+    jobs = await world.enqueue(3)
+    started = asyncio.Event()
+
+    async def hangs(_: Job) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    task = asyncio.create_task(world.worker({"note": hangs}).run_batch())
+    await asyncio.wait_for(started.wait(), 1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    in_hand = world.state(jobs[0])
+    assert (in_hand.state, in_hand.attempts, in_hand.lease_owner, in_hand.run_after) == (
+        JobState.PENDING, 1, None, TEST_NOW)  # due again now, the interrupted attempt spent
+    for unstarted in jobs[1:]:
+        assert (world.state(unstarted).state, world.state(unstarted).attempts) == (JobState.PENDING, 0)
+    assert len(await world.queue.claim("w2", limit=10, lease_s=60, now=TEST_NOW)) == 3
+
+
+async def test_a_long_batch_writes_the_heartbeat_between_its_jobs(world: World) -> None:
+    beats: list[object] = []
+
+    async def heartbeat(worker_id: str, now: object) -> None:
+        beats.append(now)
+
+    async def slow(_: Job) -> None:
+        world.clock.advance(seconds=11)
+
+    world.queue.heartbeat = heartbeat  # type: ignore[method-assign,assignment]
+    await world.enqueue(3)
+
+    await world.worker({"note": slow}, heartbeat_every_s=10).run_batch()
+
+    assert beats == [TEST_NOW + timedelta(seconds=11), TEST_NOW + timedelta(seconds=22)]

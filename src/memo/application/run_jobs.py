@@ -5,8 +5,11 @@ unit of work, per job): new kinds of work are new entries, never edits here. A h
 with no handler, are failed attempts: the job backs off and is parked as failed after its last attempt.
 
 Stopping (`stop` set, as SIGTERM does) finishes the job in hand, gives back the jobs claimed but not started
-(they keep their attempt), and returns. While a job runs its lease is extended every third of the lease, so a
-long job keeps it, and a worker that dies stops extending it and the job is claimed again once it runs out.
+(they keep their attempt), and returns; a worker cancelled mid-job (its stop's grace ran out) gives the job in hand
+back at once with its attempt spent, and the unstarted ones as a stop does, so none waits for its lease to run out.
+Between the jobs of a batch the worker writes its heartbeat (at most once per `heartbeat_every_s`). While a job
+runs its lease is extended every third of the lease, so a long job keeps it, and a worker that dies stops extending
+it and the job is claimed again once it runs out.
 Once an hour a worker deletes the done jobs older than a week, so the outbox does not grow with every write
 ever made; failed jobs are never deleted. What each claimed job came to is handed to `observe` (the entrypoint
 counts it in metrics); an observer that raises is logged, and the loop goes on.
@@ -115,7 +118,13 @@ class RunJobs:
             if stop is not None and stop.is_set():
                 await self._release(claimed[index:])
                 break
-            await self.run_one(job)
+            try:
+                await self.run_one(job)
+            except asyncio.CancelledError:  # cut off: give the jobs back now, not when their leases run out
+                await asyncio.shield(self._give_back(job, claimed[index + 1:]))
+                raise
+            if index + 1 < len(claimed):
+                await self._beat()  # a long batch still shows this worker alive
         return len(claimed)
 
     async def run_one(self, job: Job) -> None:
@@ -179,6 +188,15 @@ class RunJobs:
             if not kept:
                 logger.warning("job %s lost its lease while running", job.id)
                 return
+
+    async def _give_back(self, in_hand: Job, unstarted: Sequence[Job]) -> None:
+        now = self.clock.now()
+        try:
+            await self.queue.settle(in_hand.interrupted(now), worker_id=self.worker_id)
+            await self._release(unstarted)
+        except StorageUnavailable:
+            logger.warning("worker %s stopped with jobs in hand and storage unavailable; their leases will run out",
+                           self.worker_id)
 
     async def _release(self, jobs: Sequence[Job]) -> None:
         now = self.clock.now()

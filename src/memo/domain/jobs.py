@@ -89,6 +89,12 @@ class Job:
         return replace(self, state=JobState.PENDING, attempts=max(self.attempts - 1, 0), lease_owner=None,
                        lease_expires_at=None, updated_at=now)
 
+    def interrupted(self, now: datetime) -> Self:
+        """Back to pending at once, its attempt spent: its worker was cut off mid-run (a stop past its grace), and a
+        job that always outlasts a stop must still run out of attempts."""
+        return replace(self, state=JobState.PENDING, lease_owner=None, lease_expires_at=None, run_after=now,
+                       updated_at=now)
+
     def failed_attempt(self, error: str, now: datetime, *, max_attempts: int, jitter: Jitter = full_jitter) -> Self:
         """Pending again after a backoff, or parked as failed once `max_attempts` are used; the error is kept."""
         error = error[:MAX_ERROR_CHARS]
