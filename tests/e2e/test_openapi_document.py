@@ -222,6 +222,15 @@ def test_the_bodies_document_their_limits_and_refuse_unknown_fields(document: di
     assert schemas["WhatsAppNotification"]["properties"]["object"]["const"] == "whatsapp_business_account"
 
 
+def test_a_memory_is_documented_with_its_types_sources_and_times(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    memory = schemas["MemoryOut"]["properties"]
+    assert schemas[memory["type"]["$ref"].rsplit("/", 1)[1]]["enum"] == [kind.value for kind in MemoryType]
+    assert schemas[memory["source"]["$ref"].rsplit("/", 1)[1]]["enum"] == ["api", "whatsapp", "import"]
+    assert memory["createdAt"]["format"] == memory["updatedAt"]["format"] == "date-time"
+    assert (memory["id"]["format"], memory["version"]["minimum"]) == ("uuid", 1)
+
+
 def test_the_signing_schemes_are_described_and_v1_is_deprecated(document: dict[str, Any]) -> None:
     schemes = document["components"]["securitySchemes"]
     assert {name: (scheme["in"], scheme["name"]) for name, scheme in schemes.items()} == {

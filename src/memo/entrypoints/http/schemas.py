@@ -53,21 +53,24 @@ class UpdateMemoryBody(msgspec.Struct, rename="camel", forbid_unknown_fields=Tru
                                    expected_version=expected_version)
 
 
+Time = Annotated[str, msgspec.Meta(extra_json_schema={"extra": {"format": "date-time"}})]
+
+
 class MemoryOut(msgspec.Struct, rename="camel"):
     id: UUID
     content: str
-    type: str
+    type: MemoryType
     tags: list[str]
     metadata: dict[str, Any]
-    source: str
-    created_at: str
-    updated_at: str
-    version: int
+    source: Source
+    created_at: Time
+    updated_at: Time
+    version: Annotated[int, msgspec.Meta(extra_json_schema={"extra": {"minimum": 1}})]
 
     @classmethod
     def of(cls, memory: Memory) -> MemoryOut:
-        return cls(id=memory.id, content=memory.content, type=memory.type.value, tags=list(memory.tags),
-                   metadata=memory.metadata, source=memory.source.value, created_at=rfc3339(memory.created_at),
+        return cls(id=memory.id, content=memory.content, type=memory.type, tags=list(memory.tags),
+                   metadata=memory.metadata, source=memory.source, created_at=rfc3339(memory.created_at),
                    updated_at=rfc3339(memory.updated_at), version=memory.version)
 
 
