@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx
+import pytest
 from litestar.testing import AsyncTestClient
 
 from memo.entrypoints.http.app import create_app
@@ -50,6 +52,19 @@ async def test_a_wrong_token_is_forbidden(world: World) -> None:
     assert_forbidden(await world.client.get(PATH, params=query(verify_token="v" * 23 + "w")))
     assert_forbidden(await world.client.get(PATH, params=query(verify_token=TOKEN + "v")))
     assert_forbidden(await world.client.get(PATH, params=query(verify_token="")))
+
+
+async def test_a_wrong_token_is_a_security_event_that_never_holds_the_token(
+        world: World, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="memo.audit"):
+        await world.client.get(PATH, params=query(verify_token="guessed-token-123"))
+        await world.client.get(PATH, params=query())  # the right token: no event
+
+    events = [record for record in caplog.records if record.name == "memo.audit"]
+    assert [(getattr(record, "reason", None), getattr(record, "path", None)) for record in events] == [
+        ("INVALID_VERIFY_TOKEN", PATH)]
+    assert "guessed-token-123" not in caplog.text
+    assert TOKEN not in caplog.text
 
 
 async def test_a_wrong_mode_is_forbidden(world: World) -> None:

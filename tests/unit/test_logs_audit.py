@@ -54,7 +54,7 @@ async def test_issuing_a_key_is_audited_with_its_id_and_owner_once_it_is_stored(
 
     issued = await keys.issue()(alice.name, label="laptop")
 
-    assert recorded.events == [SecurityEvent(reason=f"API_KEY_ISSUED owner {alice.id}", key_id=issued.key_id,
+    assert recorded.events == [SecurityEvent(reason="API_KEY_ISSUED", owner_id=alice.id, key_id=issued.key_id,
                                              client_ip="local", path="local")]
     assert issued.key_id in {key.key_id for key in keys.store.api_keys.values()}
 
@@ -65,7 +65,7 @@ async def test_revoking_a_key_is_audited_with_its_id_and_owner(keys: Keys, recor
 
     await keys.revoke()(issued.key_id)
 
-    assert recorded.events[-1] == SecurityEvent(reason=f"API_KEY_REVOKED owner {alice.id}", key_id=issued.key_id,
+    assert recorded.events[-1] == SecurityEvent(reason="API_KEY_REVOKED", owner_id=alice.id, key_id=issued.key_id,
                                                 client_ip="local", path="local")
 
 

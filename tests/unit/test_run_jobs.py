@@ -7,9 +7,11 @@ from datetime import timedelta
 
 import pytest
 
+from memo.adapters.audit import RecordingAuditLog
 from memo.adapters.storage.memory import InMemoryStore, InMemoryUnitOfWork
 from memo.adapters.storage.memory_jobs import InMemoryJobQueue
 from memo.adapters.system import TEST_NOW, FixedClock, SequentialIds
+from memo.application.dto import SecurityEvent
 from memo.application.errors import StorageUnavailable
 from memo.application.run_jobs import JobHandler, RunJobs
 from memo.domain.jobs import Job, JobState
@@ -94,6 +96,26 @@ async def test_a_job_that_keeps_failing_is_parked_after_max_attempts(world: Worl
     assert await worker.run_batch() == 0
     assert (world.state(job).state, world.state(job).attempts, world.state(job).last_error) == (
         JobState.FAILED, 3, "ValueError")
+
+
+async def test_a_job_parked_as_failed_is_a_security_audit_event_and_a_retried_attempt_is_not(
+        world: World) -> None:
+    async def broken(_: Job) -> None:
+        raise ValueError
+
+    [job] = await world.enqueue(kind="memory.index")
+    audit = RecordingAuditLog()
+    worker = world.worker({"memory.index": broken}, max_attempts=2)
+    worker.audit = audit
+    await worker.run_batch()
+    assert audit.events == []  # one attempt failed: it backs off, nobody needs telling yet
+
+    world.clock.set(world.state(job).run_after)
+    await worker.run_batch()
+
+    assert world.state(job).state is JobState.FAILED
+    assert audit.events == [SecurityEvent(reason=f"JOB_PARKED memory.index {job.id}", key_id=None,
+                                          client_ip="local", path="local", owner_id=job.owner_id)]
 
 
 async def test_a_job_whose_worker_dies_every_time_is_parked_without_running_again(world: World) -> None:

@@ -14,7 +14,7 @@ class LoggingAuditLog(AuditLog):
     def security_event(self, event: SecurityEvent) -> None:
         audit_log.warning("security event", extra={"event": "security", "reason": event.reason,
                                                    "key_id": event.key_id, "ip": event.client_ip,
-                                                   "path": event.path})
+                                                   "path": event.path, "owner_id": event.owner_id})
 
 
 class RecordingAuditLog(AuditLog):

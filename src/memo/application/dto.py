@@ -124,6 +124,7 @@ class SecurityEvent:
     key_id: str | None
     client_ip: str
     path: str
+    owner_id: UUID | None = None  # whose key or data it concerns, when that is known
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

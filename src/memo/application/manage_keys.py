@@ -104,8 +104,8 @@ class RevokeApiKey:
 
 
 def _audit(audit: AuditLog, what: str, key: ApiKey) -> None:
-    audit.security_event(SecurityEvent(reason=f"{what} owner {key.owner_id}", key_id=key.key_id, client_ip=LOCAL,
-                                       path=LOCAL))
+    audit.security_event(SecurityEvent(reason=what, key_id=key.key_id, client_ip=LOCAL, path=LOCAL,
+                                       owner_id=key.owner_id))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,7 +12,8 @@ runs its lease is extended every third of the lease, so a long job keeps it, and
 it and the job is claimed again once it runs out.
 Once an hour a worker deletes the done jobs older than a week, so the outbox does not grow with every write
 ever made; failed jobs are never deleted. What each claimed job came to is handed to `observe` (the entrypoint
-counts it in metrics); an observer that raises is logged, and the loop goes on.
+counts it in metrics); an observer that raises is logged, and the loop goes on. A job parked as failed is a
+security audit event too (`JOB_PARKED kind id`), so the operator's audit stream shows every job given up on.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from memo.application.dto import SecurityEvent
 from memo.application.errors import StorageUnavailable
-from memo.application.ports import Clock, JobQueue
+from memo.application.ports import AuditLog, Clock, JobQueue
 from memo.domain.jobs import DEFAULT_MAX_ATTEMPTS, Jitter, Job, JobState, full_jitter
 
 logger = logging.getLogger(__name__)
+LOCAL = "local"  # a job has no client address or path
 
 JobHandler = Callable[[Job], Awaitable[None]]
 JobHandlers = Mapping[str, JobHandler]
@@ -94,6 +97,7 @@ class RunJobs:
     prune_batch: int = 1_000
     jitter: Jitter = full_jitter
     observe: JobObserver = unobserved
+    audit: AuditLog | None = None  # told of every job parked as failed
     _beaten_at: datetime | None = field(default=None, init=False, repr=False)
     _pruned_at: datetime | None = field(default=None, init=False, repr=False)
 
@@ -156,6 +160,9 @@ class RunJobs:
         kept = await self.queue.settle(outcome, worker_id=self.worker_id)
         if not kept:
             logger.warning("job %s lost its lease before it finished; its outcome here is dropped", job.id)
+        elif outcome.state is JobState.FAILED and self.audit is not None:  # parked: an operator must look at it
+            self.audit.security_event(SecurityEvent(reason=f"JOB_PARKED {job.kind} {job.id}", key_id=None,
+                                                    client_ip=LOCAL, path=LOCAL, owner_id=job.owner_id))
         self._report(JobRun(kind=job.kind, outcome=_outcome_of(outcome) if kept else JobOutcome.LOST,
                             attempts=job.attempts, waited_s=max((taken_at - job.run_after).total_seconds(), 0.0),
                             ran_s=ran_s))

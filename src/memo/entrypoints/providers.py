@@ -90,11 +90,12 @@ class CoreProvider(Provider):
                           per_ip=settings.rate_limit_ip_max_requests)
 
     @provide(scope=Scope.APP)
-    def verify_webhook_subscription(self, limiter: RateLimiter, settings: Settings) -> VerifyWebhookSubscription:
+    def verify_webhook_subscription(self, limiter: RateLimiter, audit: AuditLog,
+                                    settings: Settings) -> VerifyWebhookSubscription:
         token = settings.whatsapp_verify_token.reveal() if settings.whatsapp_verify_token else ""
         limits = WebhookSubscriptionLimits(window_s=settings.rate_limit_window_ms / 1000,
                                            per_ip=settings.rate_limit_ip_max_requests)
-        return VerifyWebhookSubscription(limiter=limiter, limits=limits, verify_token=token)
+        return VerifyWebhookSubscription(limiter=limiter, limits=limits, verify_token=token, audit=audit)
 
 
     @provide

@@ -23,7 +23,7 @@ from memo.adapters.storage.migrate import upgrade
 from memo.application.answer_on_whatsapp import ANSWER_ON_WHATSAPP_JOB, AnswerOnWhatsApp
 from memo.application.fetch_whatsapp_media import FetchWhatsAppMedia
 from memo.application.index_memories import DeleteVectors, IndexMemories
-from memo.application.ports import Clock, JobQueue
+from memo.application.ports import AuditLog, Clock, JobQueue
 from memo.application.run_jobs import JobHandler, JobHandlers, JobObserver, RunJobs, unobserved
 from memo.application.transcribe_voice_note import TRANSCRIBE_VOICE_JOB, TranscribeVoiceNote
 from memo.domain.conversation import FETCH_MEDIA_JOB
@@ -67,7 +67,8 @@ async def _job_loop(container: AsyncContainer, settings: Settings,
     observe: JobObserver = metrics.job_finished if metrics is not None else unobserved
     return RunJobs(queue=await container.get(JobQueue), clock=await container.get(Clock),
                    handlers=(handlers or (lambda c: scoped_handlers(c, JOB_USE_CASES)))(container),
-                   worker_id=worker_id(), max_attempts=settings.job_max_attempts, observe=observe)
+                   worker_id=worker_id(), max_attempts=settings.job_max_attempts, observe=observe,
+                   audit=await container.get(AuditLog))
 
 
 class InProcessWorker:

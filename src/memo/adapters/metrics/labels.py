@@ -17,7 +17,7 @@ _KIND = re.compile(r"[a-z][a-z0-9_.]{0,63}")
 AUTH_FAILURE_CODES = frozenset({
     "MISSING_SIGNATURE", "MISSING_TIMESTAMP", "INVALID_TIMESTAMP", "MISSING_KEY_ID", "MISSING_NONCE", "INVALID_NONCE",
     "UNKNOWN_KEY", "EXPIRED_TIMESTAMP", "REPLAYED_REQUEST", "INVALID_SIGNATURE", "MISSING_WHATSAPP_SIGNATURE",
-    "INVALID_WHATSAPP_SIGNATURE"})
+    "INVALID_WHATSAPP_SIGNATURE", "INVALID_VERIFY_TOKEN"})
 # which limit a rate limiter key counts against, by the prefix the use cases give it (`key:<key id>` and so on)
 LIMIT_OF_PREFIX = {"key": "key", "auth-fail": "ip", "send": "send", "whatsapp-verify": "webhook_verify",
                    "whatsapp-webhook": "webhook_signature"}

@@ -36,7 +36,8 @@ class WhatsAppController(Controller):
     async def verify_webhook(self, request: Request[Any, Any, Any], verify: FromDishka[VerifyWebhookSubscription],
                              mode: HubMode = None, token: HubVerifyToken = None,
                              challenge: HubChallenge = None) -> Response[str]:
-        echoed = await verify(mode=mode, token=token, challenge=challenge, client_ip=client_ip(request))
+        echoed = await verify(mode=mode, token=token, challenge=challenge, client_ip=client_ip(request),
+                              path=request.url.path)
         return Response(echoed, media_type=MediaType.TEXT, headers={"Cache-Control": "no-store"})
 
     @post("/webhook", operation_id="ReceiveWhatsAppWebhook", status_code=200, security=META_SIGNED,
