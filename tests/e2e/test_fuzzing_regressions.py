@@ -1,8 +1,7 @@
 """What Schemathesis, the fuzz suites and writing the OpenAPI document found, each pinned by its behaviour.
 
-docs/openapi.md lists the findings. The two marked xfail are fixed outside the HTTP layer's documentation
-(the webhook parser, Litestar's generated OPTIONS answer); strict, so each turns red the day it is fixed and
-the mark must go.
+docs/openapi.md lists the findings. The one marked xfail (Litestar's generated OPTIONS answer, fixed only in
+Litestar 3) is strict, so it turns red the day it is fixed and the mark must go.
 """
 
 from __future__ import annotations
@@ -59,8 +58,6 @@ async def test_an_ascii_recipient_number_is_still_sent(sending: World, anna: Sig
     assert answer.status_code == 200, answer.text
 
 
-@pytest.mark.xfail(strict=True, reason="whatsapp_webhook.parse_notification refuses a WABA body whose `entry` is "
-                                       "not a list as INVALID_WEBHOOK_OBJECT; docs/openapi.md, finding 4")
 @pytest.mark.parametrize("entry", [None, {}, "x", 1])
 async def test_a_notification_whose_entry_is_not_a_list_is_answered_200_with_nothing_processed(
         world: World, entry: Any) -> None:

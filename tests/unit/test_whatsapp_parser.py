@@ -326,11 +326,20 @@ def test_a_body_that_is_not_json_is_invalid_json(body: bytes) -> None:
 
 
 @pytest.mark.parametrize("body", [b'{"object": "page", "entry": []}', b'{"entry": []}', b"[]", b'"hello"', b"42",
-                                  b'{"object": 7}', b'{"object": "whatsapp_business_account", "entry": {}}'])
+                                  b'{"object": 7}', b'{"object": "page", "entry": {}}'])
 def test_a_body_that_is_not_a_whatsapp_business_account_notification_is_refused(body: bytes) -> None:
     with pytest.raises(InvalidWebhookObject) as failure:
         parse_notification(body)
     assert failure.value.code == "INVALID_WEBHOOK_OBJECT"
+
+
+@pytest.mark.parametrize("entry", [b"{}", b"null", b'"x"', b"1"])
+def test_a_business_account_notification_whose_entry_is_not_a_list_is_one_skipped_item(entry: bytes) -> None:
+    parsed = parse_notification(b'{"object": "whatsapp_business_account", "entry": ' + entry + b"}")
+
+    assert parsed.batches == {}
+    [skipped] = parsed.skipped
+    assert skipped.where == "entry"
 
 
 def test_an_empty_notification_has_no_batches() -> None:

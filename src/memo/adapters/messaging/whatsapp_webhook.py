@@ -265,8 +265,13 @@ def parse_notification(raw: bytes) -> ParsedNotification:
     """
     try:
         envelope = _ENVELOPE.decode(raw)
-    except msgspec.ValidationError:  # JSON, but not an object with a string `object`, or `entry` not a list
-        raise InvalidWebhookObject(_object_of(raw)) from None
+    except msgspec.ValidationError as wrong:  # JSON, but not an object with a string `object`, or `entry` not a list
+        found = _object_of(raw)
+        if found != WHATSAPP_OBJECT:
+            raise InvalidWebhookObject(found) from None
+        # Meta's object with an unreadable `entry`: acknowledged with nothing stored (a 400 would be retried for a
+        # week), and the skip audited like any other unreadable part
+        return ParsedNotification(skipped=(SkippedItem(where="entry", reason=str(wrong)[:200]),))
     except msgspec.DecodeError:
         raise InvalidJson from None
     if envelope.object != WHATSAPP_OBJECT:

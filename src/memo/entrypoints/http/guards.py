@@ -17,10 +17,10 @@ from litestar.handlers.base import BaseRouteHandler
 
 from memo.application.authenticate_request import AuthenticateRequest
 from memo.application.dto import IncomingRequest
+from memo.entrypoints.http.access_log import PRINCIPAL_STATE
 from memo.entrypoints.http.body import BodyBudget
 from memo.entrypoints.http.context import RATE_STATE
 
-PRINCIPAL_STATE = "principal"
 BODY_BUDGET_STATE = "body_budget"
 
 

@@ -6,7 +6,7 @@ from dishka import Provider, Scope, provide
 from litestar import Request
 
 from memo.domain.owners import Principal
-from memo.entrypoints.http.guards import PRINCIPAL_STATE
+from memo.entrypoints.http.access_log import PRINCIPAL_STATE
 
 
 class HttpProvider(Provider):
