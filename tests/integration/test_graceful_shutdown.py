@@ -399,8 +399,11 @@ def test_a_request_that_outlasts_a_short_grace_does_not_keep_the_process_alive(t
         kill_group(process)
     assert code == 0
     assert grace_s <= took < grace_s + serving.APP_SHUTDOWN_FLOOR_S + 2.0
-    # cut off: uvicorn answers its own plain 500 when no response had begun, and closes the connection
-    assert answer.startswith(b"HTTP/1.1 500 "), answer
+    # cut off: the envelope's 503 SHUTTING_DOWN (never uvicorn's plain 500), and the connection closes
+    assert answer.startswith(b"HTTP/1.1 503 "), answer
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"retry-after: 1" in head.lower()
+    assert json.loads(body)["code"] == "SHUTTING_DOWN"
     output = server_output(tmp_path)
     assert "timeout graceful shutdown exceeded" in output
     assert "still stopping" not in output

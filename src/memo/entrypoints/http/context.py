@@ -5,6 +5,7 @@ While a request is served its id is bound in structlog's context, so every log l
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -63,6 +64,10 @@ class RequestContext:
         if production:
             self._fixed.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
 
+    def _headers_for(self, path: str, request_id: str) -> list[tuple[bytes, bytes]]:
+        csp = DOCS_CSP if path.startswith("/schema") and not path.endswith(".json") else API_CSP
+        return [*self._fixed, (b"content-security-policy", csp), (b"x-request-id", request_id.encode())]
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await self._app(scope, receive, send)
@@ -71,8 +76,7 @@ class RequestContext:
         request_id = _incoming_request_id(scope)
         state: dict[str, Any] = cast("dict[str, Any]", scope).setdefault("state", {})
         state["request_id"] = request_id
-        csp = DOCS_CSP if scope["path"].startswith("/schema") and not scope["path"].endswith(".json") else API_CSP
-        fixed = [*self._fixed, (b"content-security-policy", csp), (b"x-request-id", request_id.encode())]
+        fixed = self._headers_for(scope["path"], request_id)
         status: int | None = None
 
         async def send_with_headers(message: Message) -> None:
@@ -86,10 +90,11 @@ class RequestContext:
         bound = bind_contextvars(request_id=request_id)
         try:
             await self._app(scope, with_body_deadline(receive, state, self._body_timeout_s), send_with_headers)
-        except RequestBodyTimeout:  # read outside any route handler
+        except (RequestBodyTimeout, asyncio.CancelledError) as cut:  # a body read outside any route; a stop's grace
             if status is None:
-                await answer(send_with_headers, 408, ErrorBody(error="The request body did not arrive in time.",
-                                                               code="REQUEST_TIMEOUT", request_id=request_id))
+                await answer(send_with_headers, *_cut_off(cut, request_id))
+            elif isinstance(cut, asyncio.CancelledError):
+                raise
         except ClientDisconnected:
             return
         except Exception:
@@ -101,6 +106,16 @@ class RequestContext:
         finally:
             log_access(scope, request_id, status, began)
             reset_contextvars(**bound)
+
+
+def _cut_off(cut: BaseException, request_id: str) -> tuple[int, ErrorBody, Sequence[tuple[bytes, bytes]]]:
+    """The answer to a request cut off before it was answered: its body too late (408), or the server's stop at
+    the end of MEMO_SHUTDOWN_GRACE_S (503, never uvicorn's plain-text 500)."""
+    if isinstance(cut, RequestBodyTimeout):
+        return 408, ErrorBody(error="The request body did not arrive in time.", code="REQUEST_TIMEOUT",
+                              request_id=request_id), ()
+    return 503, ErrorBody(error="The server is shutting down; send the request again.", code="SHUTTING_DOWN",
+                          request_id=request_id), ((b"retry-after", b"1"), (b"connection", b"close"))
 
 
 async def answer(send: Send, status: int, error: ErrorBody, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
