@@ -9,7 +9,8 @@ import threading
 import time
 from pathlib import Path
 
-from memo.entrypoints.logs import SharedRotatingFileHandler, json_formatter
+from memo.entrypoints.log_handlers import SharedRotatingFileHandler
+from memo.entrypoints.logs import json_formatter
 
 LINE_PAD = "x" * 60
 
