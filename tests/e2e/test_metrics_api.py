@@ -223,6 +223,7 @@ async def test_jobs_by_state_are_read_from_the_queue_at_scrape_time(world: World
 
     assert {state: value(found, "memo_jobs", state=state) for state in ("pending", "running", "failed")} == {
         "pending": 1, "running": 0, "failed": 0}  # its index job; the test profile runs no worker
+    assert value(found, "memo_jobs_by_kind", kind="memory.index", state="pending") == 1
     assert value(found, "memo_jobs_oldest_pending_age_seconds") == 0  # the clock stands still
 
 

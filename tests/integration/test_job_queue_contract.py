@@ -234,6 +234,25 @@ async def test_the_counts_report_states_the_oldest_due_job_and_the_last_heartbea
     assert (counts.pending, counts.running, counts.failed) == (2, 1, 1)
     assert counts.oldest_due_at == TEST_NOW
     assert counts.last_heartbeat_at == TEST_NOW + timedelta(seconds=5)
+    assert counts.by_kind == {("index", "pending"): 2, ("index", "running"): 1, ("index", "failed"): 1}
+
+
+async def test_the_counts_by_kind_split_each_state_by_kind_and_leave_done_jobs_out(
+        storage: Storage, ids: SequentialIds) -> None:
+    queue = storage.job_queue()
+    await _enqueue(storage, ids, 2, kind="memory.index")
+    await _enqueue(storage, ids, 1, kind="whatsapp.fetch_media")
+    [done] = await _enqueue(storage, ids, 1, kind="memory.delete_vectors")
+    for claimed in await queue.claim("w1", limit=10, lease_s=LEASE_S, now=TEST_NOW):
+        if claimed.id == done.id:
+            assert await queue.settle(claimed.done(TEST_NOW), worker_id="w1")
+        elif claimed.kind == "whatsapp.fetch_media":
+            assert await queue.settle(claimed.released(TEST_NOW), worker_id="w1")
+
+    counts = await queue.counts(TEST_NOW)
+
+    assert counts.by_kind == {("memory.index", "running"): 2, ("whatsapp.fetch_media", "pending"): 1}
+    assert (counts.pending, counts.running, counts.failed) == (1, 2, 0)
 
 
 @pytest.mark.postgres

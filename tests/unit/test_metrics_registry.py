@@ -110,9 +110,15 @@ def test_a_job_run_is_counted_by_kind_and_outcome_and_its_attempts_observed_once
 
 def test_the_queue_figures_are_gauges_by_state_when_given() -> None:
     metrics = PrometheusMetrics()
-    counts = JobCounts(pending=3, running=1, failed=2, oldest_due_at=TEST_NOW - timedelta(seconds=90))
+    counts = JobCounts(pending=3, running=1, failed=2, oldest_due_at=TEST_NOW - timedelta(seconds=90),
+                       by_kind={("memory.index", "pending"): 2, ("whatsapp.fetch_media", "pending"): 1,
+                                ("memory.index", "running"): 1, ("Bad Kind!", "failed"): 1, ("also bad", "failed"): 1})
 
     found = samples(metrics.exposition(counts, now=TEST_NOW))
+    assert value(found, "memo_jobs_by_kind", kind="memory.index", state="pending") == 2
+    assert value(found, "memo_jobs_by_kind", kind="whatsapp.fetch_media", state="pending") == 1
+    assert value(found, "memo_jobs_by_kind", kind="memory.index", state="running") == 1
+    assert value(found, "memo_jobs_by_kind", kind="other", state="failed") == 2  # unlabelled kinds summed
 
     assert {state: value(found, "memo_jobs", state=state) for state in ("pending", "running", "failed")} == {
         "pending": 3, "running": 1, "failed": 2}

@@ -118,6 +118,7 @@ class JobCounts:
     failed: int = 0
     oldest_due_at: datetime | None = None  # run_after of the longest-waiting due pending job: how far workers lag
     last_heartbeat_at: datetime | None = None  # of any worker
+    by_kind: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (kind, state) of pending, running, failed
 
     def oldest_pending_age_s(self, now: datetime) -> float | None:
         return None if self.oldest_due_at is None else max((now - self.oldest_due_at).total_seconds(), 0.0)

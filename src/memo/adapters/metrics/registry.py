@@ -11,6 +11,7 @@ meet; no label is ever taken from a request as sent (memo.adapters.metrics.label
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -159,6 +160,14 @@ class JobCountsCollector(Collector):
                              ("failed", self._counts.failed)):
             jobs.add_metric([state], count)
         yield jobs
+        of_kind = GaugeMetricFamily("memo_jobs_by_kind", "Jobs in the queue by kind and state (done jobs are not "
+                                    "counted)", labels=["kind", "state"])
+        labelled = collections.Counter[tuple[str, str]]()
+        for (kind, state), count in self._counts.by_kind.items():
+            labelled[kind_label(kind), state] += count  # kinds that are no label share `other`
+        for labels, count in sorted(labelled.items()):
+            of_kind.add_metric(list(labels), count)
+        yield of_kind
         age = self._counts.oldest_pending_age_s(self._now)
         yield GaugeMetricFamily("memo_jobs_oldest_pending_age_seconds", "How long the longest-waiting due job has "
                                 "waited (0 when none is due)", value=age or 0.0)

@@ -14,6 +14,7 @@ stalled past it and another worker claimed the job) cannot overwrite the new own
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -125,17 +126,23 @@ class SqlJobQueue(JobQueue):
 
     @translating
     async def counts(self, now: datetime) -> JobCounts:
-        by_state = select(JobRow.state, func.count()).where(JobRow.state.in_(
-            [JobState.PENDING.value, JobState.RUNNING.value, JobState.FAILED.value])).group_by(JobRow.state)
+        live = [JobState.PENDING.value, JobState.RUNNING.value, JobState.FAILED.value]
+        by_state = select(JobRow.kind, JobRow.state, func.count()).where(JobRow.state.in_(live)).group_by(
+            JobRow.kind, JobRow.state)
         oldest_due = select(func.min(JobRow.run_after)).where(
             JobRow.state == JobState.PENDING.value, JobRow.run_after <= now)
         last_beat = select(func.max(WorkerHeartbeatRow.seen_at))
         async with self._engine.connect() as connection:
-            counts: dict[str, int] = {row[0]: row[1] for row in await connection.execute(by_state)}
+            by_kind: dict[tuple[str, str], int] = {(kind, state): count
+                                                   for kind, state, count in await connection.execute(by_state)}
             oldest = (await connection.execute(oldest_due)).scalar_one_or_none()
             beat = (await connection.execute(last_beat)).scalar_one_or_none()
-        return JobCounts(pending=counts.get(JobState.PENDING.value, 0), running=counts.get(JobState.RUNNING.value, 0),
-                         failed=counts.get(JobState.FAILED.value, 0), oldest_due_at=oldest, last_heartbeat_at=beat)
+        counts = Counter[str]()
+        for (_, state), count in by_kind.items():
+            counts[state] += count
+        return JobCounts(pending=counts[JobState.PENDING.value], running=counts[JobState.RUNNING.value],
+                         failed=counts[JobState.FAILED.value], oldest_due_at=oldest, last_heartbeat_at=beat,
+                         by_kind=by_kind)
 
     @translating
     async def prune_done(self, finished_before: datetime, *, limit: int) -> int:

@@ -5,6 +5,7 @@ Each call runs without an await inside it, so on one event loop it is as atomic 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
@@ -61,7 +62,9 @@ class InMemoryJobQueue(JobQueue):
                          running=sum(job.state is JobState.RUNNING for job in jobs),
                          failed=sum(job.state is JobState.FAILED for job in jobs),
                          oldest_due_at=min(due, default=None),
-                         last_heartbeat_at=max(self._heartbeats.values(), default=None))
+                         last_heartbeat_at=max(self._heartbeats.values(), default=None),
+                         by_kind=dict(Counter((job.kind, job.state.value) for job in jobs
+                                              if job.state is not JobState.DONE)))
 
     async def prune_done(self, finished_before: datetime, *, limit: int) -> int:
         finished = [job.id for job in self._jobs.values()
