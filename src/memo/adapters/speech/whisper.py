@@ -205,7 +205,8 @@ class WhisperTranscriber(Transcriber):
 
     def __init__(self, *, model: ModelName = "base", cache_dir: Path | None = None, cpu_threads: int = 2,
                  beam_size: int = 5, min_avg_logprob: float | Literal["model"] | None = "model",
-                 model_dir: Path | None = None, pinned_sha256: Mapping[str, str] | None = None) -> None:
+                 model_dir: Path | None = None, pinned_sha256: Mapping[str, str] | None = None,
+                 max_compression_ratio: float | None = MAX_COMPRESSION_RATIO) -> None:
         if model not in MIN_AVG_LOGPROB:
             raise ValueError(f"Unknown speech model {model!r}: choose one of {', '.join(MIN_AVG_LOGPROB)}.")
         self._model_name = model
@@ -213,6 +214,7 @@ class WhisperTranscriber(Transcriber):
         self._cpu_threads = cpu_threads
         self._beam_size = beam_size
         self._min_avg_logprob = MIN_AVG_LOGPROB[model] if min_avg_logprob == "model" else min_avg_logprob
+        self._max_compression_ratio = max_compression_ratio  # None: keep a segment that repeats itself too
         self._model_dir = model_dir
         default_pins = BASE_SHA256 if model == "base" else TINY_EN_SHA256
         self._pinned = dict(default_pins if pinned_sha256 is None else pinned_sha256)
@@ -279,7 +281,8 @@ class WhisperTranscriber(Transcriber):
 
     def _believable(self, segment: Any) -> bool:  # noqa: ANN401 - a faster_whisper Segment, untyped
         confident = self._min_avg_logprob is None or segment.avg_logprob >= self._min_avg_logprob
-        return bool(confident and segment.compression_ratio <= MAX_COMPRESSION_RATIO)
+        looping = self._max_compression_ratio is not None and segment.compression_ratio > self._max_compression_ratio
+        return bool(confident and not looping)
 
 
 def _return_free_heap() -> None:
