@@ -99,7 +99,7 @@ def _bench_key() -> tuple[str, str] | None:
 
 
 def _build(settings: Settings, *, trusting: bool, seed_key: bool) -> Litestar:
-    configure_logging(settings.log_level, settings.log_file)  # as memo.entrypoints.http.asgi.app_factory does
+    configure_logging(settings)  # as memo.entrypoints.http.asgi.app_factory does
     authenticator = TrustingAuthenticator()
     app = create_app(settings, *([TrustingProvider(authenticator)] if trusting else []))
     key = _bench_key()

@@ -13,7 +13,7 @@ their timestamps are only good for 300 s.
 Scenarios (`profile route`): create = POST /api/memories with a ~1 KiB body; list = GET /api/memories?limit=20
 over ~1000 seeded memories; get = GET /api/memories/{id} cycling through those ids; `create (unguarded)` is
 create with the authenticator swapped for a trusting one (bench/apps.py), so its gap to create is what the
-signature check costs; `create (no metrics, no access log)` is create with MEMO_METRICS=false and
+signature check costs; `create (no metrics or access log)` is create with MEMO_METRICS=false and
 MEMO_ACCESS_LOG=false, so its gap to create is what metrics and access lines cost. `--peer DIR` adds signed
 creates on the original Express design (v1 signatures).
 
@@ -76,7 +76,7 @@ class Scenario:
     @property
     def name(self) -> str:
         return (f"{self.profile} {self.route}" + (" (unguarded)" if self.unguarded else "")
-                + (" (no metrics, no access log)" if self.quiet else ""))
+                + (" (no metrics or access log)" if self.quiet else ""))
 
     @property
     def seeded(self) -> bool:
@@ -599,7 +599,7 @@ def ratios(summaries: list[Summary], servers: list[str]) -> dict[str, float]:
                                                                                  server))
             if guarded and unguarded:
                 out[f"guard cost, {profile}, {server}"] = 1 - guarded / unguarded
-            quiet = rps.get((f"{profile} create (no metrics, no access log)", server))
+            quiet = rps.get((f"{profile} create (no metrics or access log)", server))
             if guarded and quiet:
                 out[f"metrics and access log cost, {profile} create, {server}"] = 1 - guarded / quiet
         embedded, test = rps.get(("embedded create", server)), rps.get(("test create", server))
