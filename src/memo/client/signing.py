@@ -1,5 +1,7 @@
 """Sign requests for a Memo server (API.md section 2). Standard library only, so any Python program can use it.
 
+Most programs want `MemoAuth` (an httpx.Auth) or `MemoClient` instead; this is the layer both are built on.
+
 Sign the target exactly as the HTTP library will put it on the wire. Libraries may percent-encode what they are
 given (httpx quotes spaces and non-ASCII characters, and builds `params=` itself), so build the request first and
 sign its final URL, e.g. `str(httpx_request.url)`; nothing here re-encodes or normalises.
