@@ -100,6 +100,7 @@ export function createSignedFetch({ keyId, secret, baseUrl, fetch: send = global
       target = input.url;
     }
     const url = new URL(String(target), base);
+    url.hash = ''; // never sent, so never signed
     if (origin !== undefined && url.origin !== origin) {
       throw new TypeError(`refusing to sign a request for ${url.origin}: this fetch signs for ${origin} only`);
     }
