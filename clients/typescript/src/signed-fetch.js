@@ -118,7 +118,8 @@ export function createSignedFetch({ keyId, secret, baseUrl, fetch: send = global
       });
       const attemptHeaders = new Headers(headers);
       for (const [name, value] of Object.entries(signed)) attemptHeaders.set(name, value);
-      return send(url.href, { ...init, method: sentMethod, headers: attemptHeaders, body: bytes });
+      return send(url.href, { ...init, method: sentMethod, headers: attemptHeaders,
+        body: /** @type {BodyInit | undefined} */ (bytes) });
     }
 
     const usedOffset = offsetS;

@@ -36,7 +36,7 @@ function hex(bytes) {
 
 /** Lowercase hex SHA-256 of the bytes (of the empty string when there are none). @param {Uint8Array} bytes */
 export async function sha256Hex(bytes) {
-  return hex(await subtle().digest('SHA-256', bytes));
+  return hex(await subtle().digest('SHA-256', /** @type {BufferSource} */ (bytes)));
 }
 
 /**
@@ -62,7 +62,7 @@ export async function importSecret(secret, { extractable = false } = {}) {
   if (!(raw instanceof Uint8Array) || raw.byteLength === 0) {
     throw new TypeError('a secret is a non-empty string or Uint8Array');
   }
-  return subtle().importKey('raw', raw, HMAC_SHA256, extractable, ['sign']);
+  return subtle().importKey('raw', /** @type {BufferSource} */ (raw), HMAC_SHA256, extractable, ['sign']);
 }
 
 /**
@@ -85,7 +85,7 @@ export async function signingKey(secret) {
  * @param {Uint8Array} bytes
  */
 export async function hmacHex(key, bytes) {
-  return hex(await subtle().sign('HMAC', key, bytes));
+  return hex(await subtle().sign('HMAC', key, /** @type {BufferSource} */ (bytes)));
 }
 
 /**
