@@ -9,7 +9,9 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
+from memo.domain.conversation import ConversationMessage, Direction, MediaState
 from memo.domain.memory import Memory, MemoryType, Source
+from memo.domain.whatsapp import StatusUpdate
 
 T = TypeVar("T")
 
@@ -173,3 +175,88 @@ class SyncStatus:
     deliveries: Mapping[str, int]  # sent messages by delivery state: sent, delivered, read, failed
     media: Mapping[str, int]  # received media by state: pending, stored, failed
     jobs: Mapping[str, int]  # this owner's jobs: pending, running, failed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExportedMemory:
+    """A memory as an export writes it: with its WhatsApp record and that message's furthest status, if any."""
+
+    memory: Memory
+    message: ConversationMessage | None = None
+    status: StatusUpdate | None = None
+
+
+class SkipCode(StrEnum):
+    """Why an import left a line out (docs/export.md)."""
+
+    INVALID_JSON = "INVALID_JSON"
+    MISSING_FIELD = "MISSING_FIELD"
+    INVALID_FIELD = "INVALID_FIELD"
+    DUPLICATE_ID = "DUPLICATE_ID"
+    ID_TAKEN = "ID_TAKEN"
+    CONFLICT = "CONFLICT"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SkippedLine:
+    line: int
+    code: SkipCode
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestoredMessage:
+    """The WhatsApp record of an imported memory, as the export wrote it."""
+
+    direction: Direction
+    whatsapp_message_id: str
+    peer: str
+    type: str
+    sent_at: datetime
+    recorded_at: datetime
+    phone_number_id: str | None = None
+    media_id: str | None = None
+    mime_type: str | None = None
+    sha256: str | None = None
+    media_state: MediaState | None = None
+    media_ref: str | None = None
+    status: StatusUpdate | None = None
+
+    def for_memory(self, memory: Memory, *, id: UUID) -> ConversationMessage:  # noqa: A002
+        return ConversationMessage(
+            id=id, owner_id=memory.owner_id, direction=self.direction, whatsapp_message_id=self.whatsapp_message_id,
+            peer=self.peer, type=self.type, memory_id=memory.id, sent_at=self.sent_at, recorded_at=self.recorded_at,
+            phone_number_id=self.phone_number_id, media_id=self.media_id, mime_type=self.mime_type,
+            sha256=self.sha256, media_state=self.media_state, media_ref=self.media_ref)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportRecord:
+    """One line of an import that has the shape of a memory; the memory rules are checked by the use case."""
+
+    line: int
+    id: UUID
+    content: str
+    type: MemoryType
+    created_at: datetime
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+    source: Source = Source.IMPORT
+    updated_at: datetime | None = None  # None: createdAt
+    version: int = 1
+    whatsapp: RestoredMessage | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportCommand:
+    owner_id: UUID
+    lines: Sequence[ImportRecord | SkippedLine]  # in line order; the edge already skipped what is not a memory
+    idempotency_key: str | None = None
+    fingerprint: str = ""  # a hash of the body, told apart from another body under the same Idempotency-Key
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportReport:
+    created: int
+    unchanged: int
+    skipped: Sequence[SkippedLine]

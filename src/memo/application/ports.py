@@ -50,6 +50,17 @@ class MemoryRepository(Protocol):
     async def rank(self, owner_id: UUID, text: str, *, filters: SearchFilters, limit: int) -> Sequence[Hit]:
         """The owner's memories passing `filters` that hold any word of `text`, best BM25 first (Hit.score > 0)."""
         ...
+    async def page_after(self, owner_id: UUID, after: tuple[datetime, UUID] | None, *,
+                         limit: int) -> Sequence[Memory]:
+        """Up to `limit` of the owner's memories after `after` in (created_at, id) order: a keyset page, as cheap
+        at the millionth memory as at the first."""
+        ...
+    async def owners_of(self, memory_ids: Sequence[UUID]) -> Mapping[UUID, UUID]:
+        """The owner of each of `memory_ids` that anyone holds; ids nobody holds are left out."""
+        ...
+    async def add_many(self, memories: Sequence[Memory]) -> None:
+        """`add` for many memories in as few statements as the store allows."""
+        ...
 
 
 class IndexStateRepository(Protocol):
@@ -119,6 +130,10 @@ class WhatsAppMessageRepository(Protocol):
         (memo.domain.whatsapp.advances), atomically; True when it did. A status is never moved backwards."""
         ...
     async def status_of(self, owner_id: UUID, whatsapp_message_id: str) -> StatusUpdate | None: ...
+    async def of_memories(self, owner_id: UUID,
+                          memory_ids: Sequence[UUID]) -> Mapping[UUID, tuple[ConversationMessage, StatusUpdate | None]]:
+        """The recorded message of each of the owner's `memory_ids` that has one, with its kept status."""
+        ...
 
 
 class Outbox(Protocol):

@@ -162,6 +162,37 @@ class Memory:
         return cls(id=id, owner_id=owner_id, content=text, type=type, tags=clean_tags, metadata=meta,
                    source=source, created_at=now, updated_at=now, version=1)
 
+    @classmethod
+    def restored(
+        cls,
+        *,
+        id: UUID,  # noqa: A002
+        owner_id: UUID,
+        content: str,
+        type: MemoryType,  # noqa: A002
+        tags: Iterable[str],
+        metadata: Mapping[str, Any],
+        source: Source,
+        created_at: datetime,
+        updated_at: datetime,
+        version: int,
+    ) -> Memory:
+        """A memory brought back from an export: its id, times, version and source kept, the rules of `create`
+        applied, so a restored memory is one the API could have stored."""
+        problems: list[FieldProblem] = []
+        text = normalise_content(content, problems)
+        clean_tags = normalise_tags(tags, problems)
+        meta = check_metadata(metadata, problems)
+        if created_at.tzinfo is None or updated_at.tzinfo is None:
+            problems.append(FieldProblem("createdAt", "times must carry a zone"))
+        elif updated_at < created_at:
+            problems.append(FieldProblem("updatedAt", "must not be before createdAt"))
+        if version < 1:
+            problems.append(FieldProblem("version", "must be 1 or more"))
+        _raise_if(problems)
+        return cls(id=id, owner_id=owner_id, content=text, type=type, tags=clean_tags, metadata=meta,
+                   source=source, created_at=created_at, updated_at=updated_at, version=version)
+
     def revise(
         self,
         *,

@@ -28,6 +28,8 @@ from memo.application.authenticate_request import AuthenticateRequest, RateLimit
 from memo.application.check_health import CheckHealth
 from memo.application.create_memory import CreateMemory
 from memo.application.delete_memory import DeleteMemory
+from memo.application.export_memories import ExportMemories
+from memo.application.import_memories import ImportMemories
 from memo.application.manage_keys import (
     CreateOwner,
     EnsureFirstKey,
@@ -73,6 +75,8 @@ class CoreProvider(Provider):
     list_memories = provide(ListMemories)
     update_memory = provide(UpdateMemory)
     delete_memory = provide(DeleteMemory)
+    export_memories = provide(ExportMemories)
+    import_memories = provide(ImportMemories)
     # built once: authentication runs on every request and holds no per-request state
     authenticate_request = provide(AuthenticateRequest, scope=Scope.APP)
     create_owner = provide(CreateOwner)

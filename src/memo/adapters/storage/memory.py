@@ -138,6 +138,21 @@ class InMemoryMemoryRepository(MemoryRepository):
         owned = (memory for memory in self._memories.values() if memory.owner_id == owner_id)
         return rank(text, owned, filters=filters, limit=limit)  # BM25 as memo.domain.ranking specifies it
 
+    async def page_after(self, owner_id: UUID, after: tuple[datetime, UUID] | None, *,
+                         limit: int) -> Sequence[Memory]:
+        owned = sorted((memory for memory in self._memories.values() if memory.owner_id == owner_id
+                        and (after is None or (memory.created_at, memory.id) > after)),
+                       key=lambda memory: (memory.created_at, memory.id))
+        return owned[:limit]
+
+    async def owners_of(self, memory_ids: Sequence[UUID]) -> Mapping[UUID, UUID]:
+        found = ((memory_id, self._memories.get(memory_id)) for memory_id in memory_ids)
+        return {memory_id: memory.owner_id for memory_id, memory in found if memory is not None}
+
+    async def add_many(self, memories: Sequence[Memory]) -> None:
+        for memory in memories:
+            await self.add(memory)
+
 
 class InMemoryIdempotencyRepository(IdempotencyRepository):
     def __init__(self, store: InMemoryStore, journal: _Journal) -> None:
@@ -269,6 +284,12 @@ class InMemoryWhatsAppMessageRepository(WhatsAppMessageRepository):
     async def status_of(self, owner_id: UUID, whatsapp_message_id: str) -> StatusUpdate | None:
         kept = self._statuses.get((owner_id, whatsapp_message_id))
         return None if kept is None else kept[0]
+
+    async def of_memories(self, owner_id: UUID,
+                          memory_ids: Sequence[UUID]) -> Mapping[UUID, tuple[ConversationMessage, StatusUpdate | None]]:
+        wanted = set(memory_ids)
+        return {message.memory_id: (message, await self.status_of(owner_id, message.whatsapp_message_id))
+                for (owner, _), message in self._messages.items() if owner == owner_id and message.memory_id in wanted}
 
 
 class InMemoryIndexStateRepository(IndexStateRepository):

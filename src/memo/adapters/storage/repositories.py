@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from functools import cached_property
 from typing import Literal, cast
 from uuid import UUID
 
 from advanced_alchemy.filters import LimitOffset, OrderBy
-from sqlalchemy import ColumnElement, Table, delete, func, insert, literal_column, select, type_coerce, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memo.adapters.storage.errors import translating
@@ -35,6 +48,7 @@ from memo.domain.retrieval import Hit, SearchFilters
 # Built once: on the write path, constructing and coercing a statement per request costs more than SQLite's work.
 _INSERT_MEMORY = insert(cast("Table", MemoryRow.__table__))
 _INSERT_TAGS = insert(cast("Table", MemoryTagRow.__table__))
+_IDS_PER_STATEMENT = 500  # far under every backend's limit of bound parameters
 
 
 def _memory_columns(memory: Memory) -> dict[str, object]:
@@ -104,6 +118,41 @@ class SqlAlchemyMemoryRepository(MemoryRepository):
     @translating
     async def rank(self, owner_id: UUID, text: str, *, filters: SearchFilters, limit: int) -> Sequence[Hit]:
         return await rank(self._session, owner_id, text, filters=filters, limit=limit)  # see keyword_rank.py
+
+    @translating
+    async def page_after(self, owner_id: UUID, after: tuple[datetime, UUID] | None, *,
+                         limit: int) -> Sequence[Memory]:
+        # (created_at, id) > (t, i) spelled out: both backends walk ix_memories_owner_created from the cursor
+        statement = select(MemoryRow).where(MemoryRow.owner_id == owner_id)
+        if after is not None:
+            created_at, memory_id = after
+            statement = statement.where(or_(MemoryRow.created_at > created_at,
+                                            and_(MemoryRow.created_at == created_at, MemoryRow.id > memory_id)))
+        statement = statement.order_by(MemoryRow.created_at, MemoryRow.id).limit(limit)
+        rows = (await self._session.execute(statement)).scalars().all()
+        memories = [memory_to_domain(row) for row in rows]
+        for row in rows:  # a long export must not grow the session's identity map page after page
+            self._session.expunge(row)
+        return memories
+
+    @translating
+    async def owners_of(self, memory_ids: Sequence[UUID]) -> Mapping[UUID, UUID]:
+        owners: dict[UUID, UUID] = {}
+        ids = list(dict.fromkeys(memory_ids))
+        for start in range(0, len(ids), _IDS_PER_STATEMENT):
+            statement = select(MemoryRow.id, MemoryRow.owner_id).where(
+                MemoryRow.id.in_(ids[start:start + _IDS_PER_STATEMENT]))
+            owners.update({row[0]: row[1] for row in await self._session.execute(statement)})
+        return owners
+
+    @translating
+    async def add_many(self, memories: Sequence[Memory]) -> None:
+        if not memories:
+            return
+        connection = await self._session.connection()
+        await connection.execute(_INSERT_MEMORY, [_memory_columns(memory) for memory in memories])
+        if tags := [row for memory in memories for row in tag_rows(memory)]:
+            await connection.execute(_INSERT_TAGS, tags)
 
     @translating
     async def remove(self, owner_id: UUID, memory_id: UUID) -> bool:

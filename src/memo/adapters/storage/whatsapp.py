@@ -11,6 +11,7 @@ Both writes are single statements whose outcome the database decides, so concurr
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -57,7 +58,7 @@ def status_values(owner_id: UUID, status: StatusUpdate, received_at: datetime) -
             "details": dict(status.details), "received_at": received_at}
 
 
-def status_from_row(row: RowMapping, phone_number_id: str) -> StatusUpdate:
+def status_from_row(row: RowMapping | Mapping[str, Any], phone_number_id: str) -> StatusUpdate:
     errors = tuple(MessageError(code=item["code"], title=item["title"], details=item.get("details"))
                    for item in row["errors"])
     return StatusUpdate(message_id=row["whatsapp_message_id"], phone_number_id=phone_number_id,
@@ -110,6 +111,26 @@ class SqlAlchemyWhatsAppMessageRepository(WhatsAppMessageRepository):
             WhatsAppStatusRow.owner_id == owner_id, WhatsAppStatusRow.whatsapp_message_id == whatsapp_message_id)
         row = (await self._session.execute(statement)).mappings().one_or_none()
         return None if row is None else status_from_row(row, row["phone_number_id"] or "")
+
+    @translating
+    async def of_memories(self, owner_id: UUID,
+                          memory_ids: Sequence[UUID]) -> Mapping[UUID, tuple[ConversationMessage, StatusUpdate | None]]:
+        if not memory_ids:
+            return {}
+        statement = select(*_MESSAGE_COLUMNS, *(column.label(f"status_{column.name}") for column in _STATUS_COLUMNS)
+                           ).outerjoin(WhatsAppStatusRow, (WhatsAppStatusRow.owner_id == WhatsAppMessageRow.owner_id)
+                                       & (WhatsAppStatusRow.whatsapp_message_id
+                                          == WhatsAppMessageRow.whatsapp_message_id)).where(
+            WhatsAppMessageRow.owner_id == owner_id, WhatsAppMessageRow.memory_id.in_(list(memory_ids)))
+        found: dict[UUID, tuple[ConversationMessage, StatusUpdate | None]] = {}
+        for row in (await self._session.execute(statement)).mappings():
+            message = message_from_row(row)
+            status = None
+            if row["status_status"] is not None:
+                status = status_from_row({column.name: row[f"status_{column.name}"] for column in _STATUS_COLUMNS},
+                                         message.phone_number_id or "")
+            found[message.memory_id] = (message, status)
+        return found
 
 
 class SqlSyncStatusReader(SyncStatusReader):

@@ -14,6 +14,7 @@ from memo.entrypoints.http.body import BODY_EXCEPTION_HANDLERS, BodyBudget
 from memo.entrypoints.http.context import RequestContext
 from memo.entrypoints.http.cors import Cors
 from memo.entrypoints.http.errors import EXCEPTION_HANDLERS
+from memo.entrypoints.http.export import ExportController
 from memo.entrypoints.http.guards import BODY_BUDGET_STATE
 from memo.entrypoints.http.memories import MemoryController
 from memo.entrypoints.http.metrics import METRICS_STATE, MetricsController, MetricsEndpoint, RequestMetrics
@@ -51,7 +52,7 @@ def create_app(settings: Settings | None = None, *overrides: Provider) -> Litest
     worker = InProcessWorker(container, settings, metrics) if settings.runs_inprocess_worker else None
     app = Litestar(
         route_handlers=[MemoryController, SearchController, OpsController, WhatsAppController,
-                        WhatsAppMessagingController, *([MetricsController] if metrics else [])],
+                        WhatsAppMessagingController, ExportController, *([MetricsController] if metrics else [])],
         exception_handlers={**EXCEPTION_HANDLERS, **BODY_EXCEPTION_HANDLERS},  # type: ignore[dict-item]
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
