@@ -21,7 +21,8 @@ from tests.support.server import free_port, kill_group, start_server
 CLIENT = Path(__file__).parents[2] / "clients" / "typescript"
 E2E_STEPS = ("create", "create with an Idempotency-Key, twice", "list with a raw query",
              "list with a query that fetch percent-encodes", "get",
-             "update with If-Match, and a stale If-Match refused", "search", "ask", "WhatsApp sync status", "export", "delete, then not found",
+             "update with If-Match, and a stale If-Match refused", "search", "ask", "WhatsApp sync status", "export",
+             "delete, then not found",
              "import restores the deleted memory with its id and times", "a tampered body is refused",
              "a tampered query is refused", "a replayed request is refused", "a wrong secret is refused",
              "a clock 1000 s behind is corrected from the Date header", "clean up")
