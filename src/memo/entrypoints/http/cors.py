@@ -20,7 +20,7 @@ ALLOWED_METHODS = ("GET", "POST", "PUT", "DELETE", "OPTIONS")
 ALLOWED_HEADERS = ("content-type", "idempotency-key", "if-match", "x-request-id", "x-memo-key-id",
                    "x-memo-timestamp", "x-memo-nonce", "x-memo-signature")
 EXPOSED_HEADERS = ("x-request-id", "etag", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset",
-                   "retry-after")
+                   "retry-after", "date")  # Date: a signer in a page learns its clock offset from it
 PREFLIGHT_MAX_AGE_S = 600
 
 
