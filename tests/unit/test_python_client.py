@@ -27,6 +27,7 @@ from memo.client import (
     AsyncMemoClient,
     AuthError,
     Conflict,
+    ExportedMemory,
     FieldError,
     MemoAuth,
     MemoClient,
@@ -449,3 +450,76 @@ def test_from_env_reads_memo_url_key_id_and_secret() -> None:
     client.close()
     with pytest.raises(KeyError, match="MEMO_KEY_SECRET"):
         MemoClient.from_env({"MEMO_KEY_ID": "mk_from_env_1"})
+
+
+# -- export and import ------------------------------------------------------------------------------------------
+
+async def test_export_streams_every_memory_to_the_microsecond_and_an_import_elsewhere_restores_them(
+        client: AsyncMemoClient, server: Server) -> None:
+    made = []
+    for number in range(3):
+        server.clock.advance(microseconds=1234)
+        made.append(await client.create_memory(f"memory {number}", tags=["t"], metadata={"n": number}))
+    await client.update_memory(made[1].id, content="memory 1, changed")
+
+    exported = await _all_exported(client)
+    assert [memory.id for memory in exported] == [memory.id for memory in made]
+    assert exported[0].created_at.microsecond % 1000 != 0  # the export keeps microseconds, the API answers ms
+    assert (exported[1].content, exported[1].version) == ("memory 1, changed", 2)
+    assert exported[0].whatsapp is None
+    markdown = "".join([piece async for piece in client.export_markdown()])
+    assert markdown.count("memory ") == 3
+
+    elsewhere = server_with()
+    async with async_client(elsewhere, "carol") as carol:
+        first = await carol.import_memories(exported, batch_size=2)
+        again = await carol.import_memories(exported, batch_size=2)
+        restored = await _all_exported(carol)
+        batches = [request for request in elsewhere.sent if request.url.path == "/api/import"]
+
+    assert (first.created, first.unchanged, first.skipped) == (3, 0, [])
+    assert (again.created, again.unchanged, again.skipped) == (0, 3, [])
+    assert restored == exported
+    assert [len(request.content.splitlines()) for request in batches] == [2, 1, 2, 1]
+    keys = [request.headers["Idempotency-Key"] for request in batches]
+    assert len(set(keys)) == 4
+    assert all(request.headers["Content-Type"] == "application/x-ndjson" for request in batches)
+
+
+async def _all_exported(client: AsyncMemoClient) -> list[ExportedMemory]:
+    return [memory async for memory in client.export()]
+
+
+async def test_import_reports_skipped_lines_numbered_over_everything_given(client: AsyncMemoClient) -> None:
+    good = {"id": str(uuid4()), "content": "kept", "type": "note", "createdAt": "2026-11-01T10:00:00.000001Z"}
+    lines: list[Any] = [good, "", "not json at all", {"id": str(uuid4()), "type": "note"},
+                        {**good, "content": "other content"}]
+
+    report = await client.import_memories(lines, batch_size=2, idempotency_key="run-1")
+
+    assert (report.created, report.unchanged) == (1, 0)
+    assert [(item.line, item.code) for item in report.skipped] == [
+        (3, "INVALID_JSON"), (4, "MISSING_FIELD"), (5, "CONFLICT")]
+    assert (await client.get_memory(good["id"])).content == "kept"
+
+
+async def test_a_refused_export_raises_before_any_line(server: Server) -> None:
+    async with async_client(server, secret="not-the-secret-at-all") as wrong:
+        with pytest.raises(AuthError) as refused:
+            await _all_exported(wrong)
+    assert refused.value.code == "INVALID_SIGNATURE"
+
+
+def test_the_sync_client_exports_and_imports(server: Server) -> None:
+    with TestClient(app=server.asgi(), base_url=BASE) as http:
+        key_id, secret = _sync_key(server, http)
+        client = MemoClient(BASE, key_id, secret, http=http, clock=server.now)
+        made = client.create_memory("sync export")
+        lines = list(client.export_lines())
+        assert [memory.id for memory in client.export()] == [made.id]
+        assert "sync export" in "".join(client.export_markdown())
+        client.delete_memory(made.id)
+        report = client.import_memories(line.decode() for line in lines)
+        assert (report.created, report.skipped) == (1, [])
+        restored = client.get_memory(made.id)
+    assert (restored.content, restored.created_at, restored.source) == ("sync export", made.created_at, "api")

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
+from uuid import uuid4
 
 import httpx
 
 from memo.client import calls
 from memo.client.auth import MemoAuth
-from memo.client.calls import Call, Instant, MemoryId
+from memo.client.calls import IMPORT_BATCH_BYTES, IMPORT_BATCH_LINES, Batch, Call, ImportItem, Instant, MemoryId
 from memo.client.models import (
     Answer,
+    ExportedMemory,
     Health,
+    ImportReport,
     Memory,
     MemoryType,
     Page,
@@ -131,3 +135,63 @@ class AsyncMemoClient:
 
     async def health(self) -> Health:
         return await self._run(calls.health())
+
+    async def export(self) -> AsyncIterator[ExportedMemory]:
+        """Every memory of the caller, oldest first, decoded line by line as the server streams them."""
+        async for line in self.export_lines():
+            yield calls.exported_memory(line)
+
+    async def export_lines(self) -> AsyncIterator[bytes]:
+        """The export's JSON lines as sent (no newline), for writing a file that `import_memories` takes back."""
+        async with self._streamed(calls.export()) as response:
+            async for line in response.aiter_lines():
+                if line:
+                    yield line.encode()
+
+    async def export_markdown(self) -> AsyncIterator[str]:
+        """The export as one readable Markdown document, in the pieces the server streams."""
+        async with self._streamed(calls.export(markdown=True)) as response:
+            async for piece in response.aiter_text():
+                yield piece
+
+    async def import_memories(self, memories: Iterable[ImportItem] | AsyncIterable[ImportItem], *,
+                              batch_size: int = IMPORT_BATCH_LINES, max_batch_bytes: int = IMPORT_BATCH_BYTES,
+                              idempotency_key: str | None = None) -> ImportReport:
+        """Restore memories in batches, as `MemoClient.import_memories` does; takes an async iterable too."""
+        run, report = idempotency_key or str(uuid4()), ImportReport(created=0, unchanged=0, skipped=[])
+        batcher = calls.Batcher(max_lines=batch_size, max_bytes=max_batch_bytes)
+        async for item in _each(memories):
+            if (full := batcher.add(item)) is not None:
+                report = await self._import(report, full, run)
+        if (last := batcher.flush()) is not None:
+            report = await self._import(report, last, run)
+        return report
+
+    async def _import(self, report: ImportReport, batch: Batch, run: str) -> ImportReport:
+        answered = await self._run(calls.import_batch(batch.lines, f"{run}-{batch.number}"))
+        return report.after(answered, lines_before=batch.lines_before)
+
+    @contextlib.asynccontextmanager
+    async def _streamed(self, call: Call[None]) -> AsyncIterator[httpx.Response]:
+        try:
+            response = await self._http.send(call.request(self._http), auth=self.auth, stream=True)
+        except httpx.TransportError as exc:
+            raise transport_error(exc) from exc
+        try:
+            if not response.is_success:
+                await response.aread()
+                call.read(response)
+            yield response
+        except httpx.TransportError as exc:
+            raise transport_error(exc) from exc
+        finally:
+            await response.aclose()
+
+
+async def _each(items: Iterable[ImportItem] | AsyncIterable[ImportItem]) -> AsyncIterator[ImportItem]:
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item

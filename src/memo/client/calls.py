@@ -19,7 +19,9 @@ import msgspec
 from memo.client.errors import FieldError, MemoError, family_of
 from memo.client.models import (
     Answer,
+    ExportedMemory,
     Health,
+    ImportReport,
     Memory,
     MemoryType,
     Page,
@@ -38,6 +40,10 @@ T = TypeVar("T")
 MemoryId = UUID | str
 Instant = datetime | str
 JSON = "application/json"
+JSON_LINES = "application/x-ndjson"
+IMPORT_BATCH_LINES = 500
+IMPORT_BATCH_BYTES = 1_000_000  # under the server's default MEMO_MAX_BODY_BYTES of 1 MiB
+ImportItem = Memory | Mapping[str, Any] | bytes | str
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +54,10 @@ class Call(Generic[T]):
     params: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = JSON
 
     def request(self, http: httpx.Client | httpx.AsyncClient) -> httpx.Request:
-        headers = {**self.headers, **({"Content-Type": JSON} if self.body is not None else {})}
+        headers = {**self.headers, **({"Content-Type": self.content_type} if self.body is not None else {})}
         return http.build_request(self.method, self.path, params=self.params or None, content=self.body,
                                   headers=headers)
 
@@ -222,3 +229,70 @@ def sync_status() -> Call[SyncStatus]:
 
 def health() -> Call[Health]:
     return Call("GET", "/health", read_health)
+
+
+def export(*, markdown: bool = False) -> Call[None]:
+    """The request only: the clients stream the answer, and `read` serves to raise a refusal."""
+    return Call("GET", "/api/export", read_nothing, params={"format": "markdown"} if markdown else {})
+
+
+def exported_memory(line: bytes) -> ExportedMemory:
+    return msgspec.json.decode(line, type=ExportedMemory)
+
+
+def import_batch(lines: Sequence[bytes], idempotency_key: str) -> Call[ImportReport]:
+    return Call("POST", "/api/import", _reader(ImportReport), body=b"".join(line + b"\n" for line in lines),
+                headers={"Idempotency-Key": idempotency_key}, content_type=JSON_LINES)
+
+
+def import_line(item: ImportItem) -> bytes:
+    """One JSON line: a Memory (or ExportedMemory) encoded as the export writes it, a mapping, or a ready line."""
+    line = item.encode() if isinstance(item, str) else item
+    if not isinstance(line, bytes):
+        return msgspec.json.encode(line)
+    line = line.rstrip(b"\r\n")
+    if b"\n" in line:
+        raise ValueError("one memory a line: a line given to import_memories holds a newline")
+    return line
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    lines: list[bytes]
+    number: int  # from 0, for the batch's Idempotency-Key
+    lines_before: int  # lines of the earlier batches, blank ones included
+
+
+@dataclass(slots=True)
+class Batcher:
+    """Cuts the lines to import into batches of whole lines, under a count and a byte size.
+
+    Blank lines travel as they are: the server skips them but counts them, so its line numbers, moved by
+    `lines_before`, point into what the caller gave.
+    """
+
+    max_lines: int = IMPORT_BATCH_LINES
+    max_bytes: int = IMPORT_BATCH_BYTES
+    pending: list[bytes] = field(default_factory=list)
+    size: int = 0
+    number: int = 0
+    lines_before: int = 0
+
+    def add(self, item: ImportItem) -> Batch | None:
+        """Take a line; answer the batch that must be sent first when the line does not fit beside it."""
+        line = import_line(item)
+        full = None
+        if self.pending and (len(self.pending) >= self.max_lines or self.size + len(line) + 1 > self.max_bytes):
+            full = self.flush()
+        self.pending.append(line)
+        self.size += len(line) + 1
+        return full
+
+    def flush(self) -> Batch | None:
+        if not self.pending:
+            return None
+        batch = Batch(self.pending, self.number, self.lines_before)
+        self.number += 1
+        self.lines_before += len(self.pending)
+        self.pending, self.size = [], 0
+        return batch

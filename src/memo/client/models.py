@@ -107,3 +107,33 @@ class Health(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def healthy(self) -> bool:
         return self.status == "ok"
+
+
+class ExportedMemory(Memory, frozen=True, rename="camel", kw_only=True, omit_defaults=True):
+    """A line of `GET /api/export`: a Memory with times to the microsecond, and the WhatsApp record if any.
+
+    `whatsapp` is carried as the server wrote it (docs/export.md), so an import restores the conversation.
+    """
+
+    whatsapp: dict[str, Any] | None = None
+
+
+class SkippedLine(msgspec.Struct, frozen=True, kw_only=True):
+    """A line the import did not apply: `line` counts from 1 over everything given to `import_memories`."""
+
+    line: int
+    code: str
+    message: str
+
+
+class ImportReport(msgspec.Struct, frozen=True, kw_only=True):
+    created: int
+    unchanged: int
+    skipped: list[SkippedLine]
+
+    def after(self, batch: ImportReport, *, lines_before: int) -> ImportReport:
+        """This report followed by a batch's, the batch's line numbers moved past the lines sent before it."""
+        moved = [SkippedLine(line=item.line + lines_before, code=item.code, message=item.message)
+                 for item in batch.skipped]
+        return ImportReport(created=self.created + batch.created, unchanged=self.unchanged + batch.unchanged,
+                            skipped=[*self.skipped, *moved])

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
+from uuid import uuid4
 
 import httpx
 
 from memo.client import calls
 from memo.client.auth import MemoAuth
-from memo.client.calls import Call, Instant, MemoryId
+from memo.client.calls import IMPORT_BATCH_BYTES, IMPORT_BATCH_LINES, Batch, Call, ImportItem, Instant, MemoryId
 from memo.client.errors import TransportError
 from memo.client.models import (
     Answer,
+    ExportedMemory,
     Health,
+    ImportReport,
     Memory,
     MemoryType,
     Page,
@@ -143,3 +147,57 @@ class MemoClient:
 
     def health(self) -> Health:
         return self._run(calls.health())
+
+    def export(self) -> Iterator[ExportedMemory]:
+        """Every memory of the caller, oldest first, decoded line by line as the server streams them."""
+        for line in self.export_lines():
+            yield calls.exported_memory(line)
+
+    def export_lines(self) -> Iterator[bytes]:
+        """The export's JSON lines as sent (no newline), for writing a file that `import_memories` takes back."""
+        with self._streamed(calls.export()) as response:
+            for line in response.iter_lines():
+                if line:
+                    yield line.encode()
+
+    def export_markdown(self) -> Iterator[str]:
+        """The export as one readable Markdown document, in the pieces the server streams."""
+        with self._streamed(calls.export(markdown=True)) as response:
+            yield from response.iter_text()
+
+    def import_memories(self, memories: Iterable[ImportItem], *, batch_size: int = IMPORT_BATCH_LINES,
+                        max_batch_bytes: int = IMPORT_BATCH_BYTES, idempotency_key: str | None = None,
+                        ) -> ImportReport:
+        """Restore memories (Memory objects, mappings or JSON lines) in batches; safe to run again.
+
+        Batch n carries `Idempotency-Key: <idempotency_key>-<n>` (a fresh key when none is given), so re-running
+        the same import with the same key replays each batch instead of failing on a reused key.
+        """
+        run, report = idempotency_key or str(uuid4()), ImportReport(created=0, unchanged=0, skipped=[])
+        batcher = calls.Batcher(max_lines=batch_size, max_bytes=max_batch_bytes)
+        for item in memories:
+            if (full := batcher.add(item)) is not None:
+                report = self._import(report, full, run)
+        if (last := batcher.flush()) is not None:
+            report = self._import(report, last, run)
+        return report
+
+    def _import(self, report: ImportReport, batch: Batch, run: str) -> ImportReport:
+        answered = self._run(calls.import_batch(batch.lines, f"{run}-{batch.number}"))
+        return report.after(answered, lines_before=batch.lines_before)
+
+    @contextlib.contextmanager
+    def _streamed(self, call: Call[None]) -> Iterator[httpx.Response]:
+        try:
+            response = self._http.send(call.request(self._http), auth=self.auth, stream=True)
+        except httpx.TransportError as exc:
+            raise transport_error(exc) from exc
+        try:
+            if not response.is_success:
+                response.read()
+                call.read(response)
+            yield response
+        except httpx.TransportError as exc:
+            raise transport_error(exc) from exc
+        finally:
+            response.close()
