@@ -34,7 +34,7 @@ from tests.support.postgres import POSTGRES_ADMIN_URL, throwaway_database
 
 T = TypeVar("T")
 
-HEAD = "0008"
+HEAD = "0009"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -210,8 +210,10 @@ async def test_full_text_search_indexes_memories_written_before_it_and_goes_down
     await downgrade(empty_database, "0001")
     assert await _run(empty_database, _search_objects) == set()
     diff = await _run(empty_database, _schema_diff)  # only the later tables are missing
-    assert sorted((item[0], item[1].name) for item in diff) == [
-        ("add_index", "ix_jobs_owner_state"), ("add_index", "ix_jobs_state_run_after"),
+    named = [(item[0], f"{item[2]}.{item[3].name}" if item[0] == "add_column" else item[1].name) for item in diff]
+    assert sorted(named) == [
+        ("add_column", "api_keys.last_used_at"), ("add_index", "ix_jobs_owner_state"),
+        ("add_index", "ix_jobs_state_run_after"),
         ("add_index", "ix_memory_index_states_owner_id"), ("add_index", "ix_nonces_expires_at"),
         ("add_index", "ix_whatsapp_messages_owner_direction"), ("add_table", "jobs"),
         ("add_table", "memory_index_states"), ("add_table", "nonces"), ("add_table", "whatsapp_messages"),

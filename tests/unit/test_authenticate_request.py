@@ -12,11 +12,14 @@ import pytest
 from memo.adapters.audit import RecordingAuditLog
 from memo.adapters.limits.memory import InProcessRateLimiter
 from memo.adapters.signing.hmac import HmacRequestAuthenticator
+from memo.adapters.storage.memory import InMemoryStore
+from memo.adapters.storage.memory_key_uses import InMemoryKeyUses
 from memo.adapters.system import TEST_NOW, FixedClock
 from memo.application import counted_limits as module
 from memo.application.authenticate_request import AuthenticateRequest, RateLimits
 from memo.application.dto import ActiveKey, IncomingRequest, RateLimitDecision, SignedRequest
 from memo.application.errors import AuthenticationFailed, NonceStoreUnavailable, RateLimited, RateLimiterUnavailable
+from memo.application.key_use import KeyUseTracker
 from memo.application.ports import KeyStore, NonceStore, RateLimiter
 from memo.application.throttled_log import ThrottledWarning
 from memo.client import sign_request
@@ -60,7 +63,8 @@ def request(ip: str = "10.0.0.1", body: Body | None = None,
 def use_case(authenticator: ScriptedAuthenticator | HmacRequestAuthenticator, audit: RecordingAuditLog, *,
              per_key: int = 100, per_ip: int = 100, limiter: RateLimiter | None = None) -> AuthenticateRequest:
     return AuthenticateRequest(authenticator=authenticator, limiter=limiter or InProcessRateLimiter(FixedClock()),
-                               audit=audit, limits=RateLimits(window_s=900, per_key=per_key, per_ip=per_ip))
+                               audit=audit, limits=RateLimits(window_s=900, per_key=per_key, per_ip=per_ip),
+                               key_uses=KeyUseTracker(uses=InMemoryKeyUses(InMemoryStore())), clock=FixedClock())
 
 
 class DownLimiter(RateLimiter):

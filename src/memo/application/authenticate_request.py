@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from memo.application.counted_limits import count
 from memo.application.dto import IncomingRequest, RateLimitDecision, SecurityEvent, SignedRequest
 from memo.application.errors import AuthenticationFailed, RateLimited
-from memo.application.ports import AuditLog, RateLimiter, RequestAuthenticator
+from memo.application.key_use import KeyUseTracker
+from memo.application.ports import AuditLog, Clock, RateLimiter, RequestAuthenticator
 from memo.domain.errors import SecretUnreadable
 from memo.domain.owners import Principal
 
@@ -39,6 +40,8 @@ class AuthenticateRequest:
     limiter: RateLimiter
     audit: AuditLog
     limits: RateLimits
+    key_uses: KeyUseTracker  # notes the key in memory; written in the background, never here
+    clock: Clock
 
     async def __call__(self, incoming: IncomingRequest) -> Authenticated:
         ip_key = f"auth-fail:{incoming.client_ip}"
@@ -58,6 +61,7 @@ class AuthenticateRequest:
             self._audit(failure.code, request)
             await self._count(ip_key, self.limits.per_ip)
             raise
+        self.key_uses.seen(principal.key_id, self.clock.now())
         rate = await self._count(f"key:{principal.key_id}", self.limits.per_key)
         if not rate.allowed:
             raise RateLimited(limit=rate.limit, retry_after_s=rate.reset_after_s)

@@ -195,6 +195,14 @@ class KeyStore(Protocol):
     async def owner_id_by_name(self, name: str) -> UUID | None: ...
 
 
+class KeyUses(Protocol):
+    """Where the last use of each key is kept: written in the background, never inside a signed request."""
+
+    async def record(self, uses: Mapping[str, datetime]) -> None:
+        """Set each key's last use to its time, unless the stored one is later already (it never moves back)."""
+        ...
+
+
 class SealedSecrets(Protocol):
     """The key secrets as stored, still sealed: for the health check that opens one and for re-sealing them all."""
 

@@ -55,6 +55,7 @@ class ApiKey:
     sealed_secret: bytes
     created_at: datetime
     revoked_at: datetime | None = None
+    last_used_at: datetime | None = None  # to the minute: uses are written at most once a minute per key
 
     @property
     def active(self) -> bool:

@@ -217,14 +217,17 @@ def keys_list(*, as_json: bool) -> None:
         rows: list[dict[str, Any]] = [
             {"keyId": item.key.key_id, "owner": item.owner_name, "label": item.key.label,
              "createdAt": item.key.created_at.isoformat(),
-             "revokedAt": item.key.revoked_at.isoformat() if item.key.revoked_at else None}
+             "revokedAt": item.key.revoked_at.isoformat() if item.key.revoked_at else None,
+             "lastUsedAt": item.key.last_used_at.isoformat() if item.key.last_used_at else None}
             for item in await (await scope.get(ListApiKeys))()]
         if as_json:
             click.echo(json.dumps(rows))
             return
         for row in rows:
             state = f"revoked {row['revokedAt']}" if row["revokedAt"] else "active"
-            click.echo(f"{row['keyId']}\t{row['owner']}\t{state}\t{row['label'] or ''}")
+            used = f"last used {row['lastUsedAt']}" if row["lastUsedAt"] else "never used"
+            click.echo(f"{row['keyId']}\t{row['owner']}\t{state}\t{row['label'] or ''}\tcreated {row['createdAt']}"
+                       f"\t{used}")
 
     run_with_container(load_settings(), work)
 

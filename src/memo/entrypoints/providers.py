@@ -17,8 +17,10 @@ from memo.adapters.signing.hmac import HmacRequestAuthenticator
 from memo.adapters.signing.whatsapp import UNSET_APP_SECRET, MetaWebhookVerifier
 from memo.adapters.storage.engine import create_engine
 from memo.adapters.storage.jobs import SqlJobQueue
+from memo.adapters.storage.key_uses import SqlKeyUses
 from memo.adapters.storage.memory import InMemoryHealthCheck, InMemoryKeyStore, InMemoryStore, InMemoryUnitOfWork
 from memo.adapters.storage.memory_jobs import InMemoryJobQueue
+from memo.adapters.storage.memory_key_uses import InMemoryKeyUses
 from memo.adapters.storage.memory_sync_status import InMemorySyncStatusReader
 from memo.adapters.storage.nonces import SqlNonceStore
 from memo.adapters.storage.sqlalchemy import SqlAlchemyKeyStore, SqlAlchemyUnitOfWork, SqlDatabaseHealthCheck
@@ -30,6 +32,7 @@ from memo.application.create_memory import CreateMemory
 from memo.application.delete_memory import DeleteMemory
 from memo.application.export_memories import ExportMemories
 from memo.application.import_memories import ImportMemories
+from memo.application.key_use import KeyUseTracker
 from memo.application.manage_keys import (
     CreateOwner,
     EnsureFirstKey,
@@ -45,6 +48,7 @@ from memo.application.ports import (
     IdGenerator,
     JobQueue,
     KeyStore,
+    KeyUses,
     NonceStore,
     NotificationParser,
     RateLimiter,
@@ -79,6 +83,11 @@ class CoreProvider(Provider):
     import_memories = provide(ImportMemories)
     # built once: authentication runs on every request and holds no per-request state
     authenticate_request = provide(AuthenticateRequest, scope=Scope.APP)
+
+    @provide(scope=Scope.APP)
+    def key_use_tracker(self, uses: KeyUses) -> KeyUseTracker:
+        return KeyUseTracker(uses=uses)
+
     create_owner = provide(CreateOwner)
     update_owner = provide(UpdateOwner)
     issue_api_key = provide(IssueApiKey)
@@ -246,6 +255,8 @@ class SqlStorageProvider(Provider):
     uow = provide(SqlAlchemyUnitOfWork, scope=Scope.REQUEST, provides=UnitOfWork)
     job_queue = provide(SqlJobQueue, scope=Scope.APP, provides=JobQueue)
     sync_status = provide(SqlSyncStatusReader, scope=Scope.APP, provides=SyncStatusReader)
+    key_uses = provide(SqlKeyUses, scope=Scope.APP, provides=KeyUses)
+
     @provide(scope=Scope.APP, provides=AnyOf[KeyStore, SealedSecrets])
     async def keys(self, engine: AsyncEngine, box: SecretBox) -> AsyncIterator[SqlAlchemyKeyStore]:
         store = SqlAlchemyKeyStore(engine, box)
@@ -264,6 +275,8 @@ class InMemoryProvider(Provider):
     uow = provide(InMemoryUnitOfWork, scope=Scope.REQUEST, provides=UnitOfWork)
     job_queue = provide(InMemoryJobQueue, scope=Scope.APP, provides=JobQueue)
     sync_status = provide(InMemorySyncStatusReader, scope=Scope.APP, provides=SyncStatusReader)
+    key_uses = provide(InMemoryKeyUses, scope=Scope.APP, provides=KeyUses)
+
     @provide(scope=Scope.APP, provides=AnyOf[KeyStore, SealedSecrets])
     def keys(self, store: InMemoryStore, box: SecretBox) -> InMemoryKeyStore:
         return InMemoryKeyStore(store, box)

@@ -68,6 +68,7 @@ class ApiKeyRow(Base):
     sealed_secret: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
 
 class MemoryRow(Base):
@@ -226,12 +227,12 @@ def owner_values(owner: Owner) -> dict[str, Any]:
 
 def api_key_to_domain(row: ApiKeyRow) -> ApiKey:
     return ApiKey(key_id=row.key_id, owner_id=row.owner_id, label=row.label, sealed_secret=bytes(row.sealed_secret),
-                  created_at=row.created_at, revoked_at=row.revoked_at)
+                  created_at=row.created_at, revoked_at=row.revoked_at, last_used_at=row.last_used_at)
 
 
 def api_key_from_domain(key: ApiKey) -> ApiKeyRow:
     return ApiKeyRow(key_id=key.key_id, owner_id=key.owner_id, label=key.label, sealed_secret=key.sealed_secret,
-                     created_at=key.created_at, revoked_at=key.revoked_at)
+                     created_at=key.created_at, revoked_at=key.revoked_at, last_used_at=key.last_used_at)
 
 
 def memory_to_domain(row: MemoryRow) -> Memory:

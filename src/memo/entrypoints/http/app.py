@@ -16,6 +16,7 @@ from memo.entrypoints.http.cors import Cors
 from memo.entrypoints.http.errors import EXCEPTION_HANDLERS
 from memo.entrypoints.http.export import ExportController
 from memo.entrypoints.http.guards import BODY_BUDGET_STATE
+from memo.entrypoints.http.key_use_writer import KeyUseWriter
 from memo.entrypoints.http.memories import MemoryController
 from memo.entrypoints.http.metrics import METRICS_STATE, MetricsController, MetricsEndpoint, RequestMetrics
 from memo.entrypoints.http.openapi import openapi_config
@@ -50,14 +51,15 @@ def create_app(settings: Settings | None = None, *overrides: Provider) -> Litest
     metrics = process_metrics() if settings.metrics else None
     container = make_container(settings, LitestarProvider(), HttpProvider(), *overrides, *metrics_providers(metrics))
     worker = InProcessWorker(container, settings, metrics) if settings.runs_inprocess_worker else None
+    key_uses = KeyUseWriter(container)
     app = Litestar(
         route_handlers=[MemoryController, SearchController, OpsController, WhatsAppController,
                         WhatsAppMessagingController, ExportController, *([MetricsController] if metrics else [])],
         exception_handlers={**EXCEPTION_HANDLERS, **BODY_EXCEPTION_HANDLERS},  # type: ignore[dict-item]
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
-        on_startup=[freeze_startup_objects, *([worker.start] if worker else [])],
-        on_shutdown=[*([worker.stop] if worker else []), container.close],
+        on_startup=[freeze_startup_objects, key_uses.start, *([worker.start] if worker else [])],
+        on_shutdown=[*([worker.stop] if worker else []), key_uses.stop, container.close],
         logging_config=None,
     )
     app.state[BODY_BUDGET_STATE] = BodyBudget(settings.unauthenticated_body_budget_bytes)
