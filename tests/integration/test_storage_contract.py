@@ -687,6 +687,160 @@ async def test_remove_deletes_the_memory_and_frees_its_tags(
     assert await found_ids(storage, tags=("shared",)) == [kept.id]
 
 
+# --- memories: keyset pages, owners of ids, bulk add (export and import) ----------------------------------------
+
+
+def _with_id(memory: Memory, memory_id: UUID) -> Memory:
+    return replace(memory, id=memory_id)
+
+
+async def _walk(storage: Storage, owner: UUID, *, limit: int) -> list[list[UUID]]:
+    """Every keyset page of the owner, the cursor taken from each page's last memory, as the export walks them."""
+    pages: list[list[UUID]] = []
+    after: tuple[datetime, UUID] | None = None
+    while True:
+        async with storage.uow() as uow:
+            page = await uow.memories.page_after(owner, after, limit=limit)
+        if not page:
+            return pages
+        pages.append([memory.id for memory in page])
+        after = (page[-1].created_at, page[-1].id)
+
+
+async def test_keyset_pages_walk_created_at_then_id_and_split_equal_times_without_loss_or_repeat(
+        storage: Storage, owners: object, ids: SequentialIds) -> None:
+    same = datetime(2026, 5, 1, 8, 0, 0, 250000, tzinfo=UTC)
+    # ids chosen so that neither insertion order nor the SequentialIds order is the (created_at, id) order
+    tie_ids = [UUID("f0000000-0000-7000-8000-000000000001"), UUID("00000000-0000-7000-8000-0000000000ff"),
+               UUID("80000000-0000-7000-8000-000000000000"), UUID("0fffffff-ffff-7fff-bfff-ffffffffffff"),
+               UUID("7fffffff-ffff-7fff-bfff-ffffffffffff")]
+    ties = [_with_id(make_memory(ids, content=f"tie {n}", created=same), memory_id)
+            for n, memory_id in enumerate(tie_ids)]
+    earlier = make_memory(ids, content="a microsecond before", created=same - timedelta(microseconds=1))
+    later = make_memory(ids, content="a microsecond after", created=same + timedelta(microseconds=1))
+    await store(storage, later, *ties, earlier, make_memory(ids, owner=BOB, created=same))
+    expected = [earlier.id, *sorted(tie_ids), later.id]
+
+    assert await _walk(storage, ALICE, limit=2) == [expected[0:2], expected[2:4], expected[4:6], expected[6:]]
+    assert await _walk(storage, ALICE, limit=7) == [expected]
+    assert await _walk(storage, ALICE, limit=3) == [expected[0:3], expected[3:6], expected[6:]]
+
+
+async def test_a_keyset_page_after_a_cursor_starts_strictly_after_it(
+        storage: Storage, owners: object, ids: SequentialIds) -> None:
+    same = datetime(2026, 5, 1, 8, 0, 0, 123456, tzinfo=UTC)
+    tie_ids = sorted(ids.new_id() for _ in range(3))
+    ties = [_with_id(make_memory(ids, created=same), memory_id) for memory_id in tie_ids]
+    await store(storage, *ties)
+
+    async with storage.uow() as uow:
+        from_middle = await uow.memories.page_after(ALICE, (same, tie_ids[1]), limit=10)
+        from_before = await uow.memories.page_after(ALICE, (same - timedelta(microseconds=1), tie_ids[2]), limit=10)
+        from_end = await uow.memories.page_after(ALICE, (same, tie_ids[2]), limit=10)
+
+    assert [memory.id for memory in from_middle] == [tie_ids[2]]
+    assert [memory.id for memory in from_before] == tie_ids
+    assert from_end == []
+
+
+async def test_keyset_pages_hold_only_the_owners_memories_read_back_whole(
+        storage: Storage, owners: object, ids: SequentialIds) -> None:
+    created = datetime(2026, 2, 3, 4, 5, 6, 789012, tzinfo=UTC)
+    alices = [replace(make_memory(ids, content=f"alice {n}", tags=("t", f"n{n}"), metadata={"n": n},
+                                  created=created + timedelta(seconds=2 * n)), source=Source.IMPORT)
+              for n in range(3)]
+    bobs = [make_memory(ids, owner=BOB, content=f"bob {n}", created=created + timedelta(seconds=2 * n + 1))
+            for n in range(3)]
+    await store(storage, *bobs, *alices)
+
+    async with storage.uow() as uow:
+        alice_pages = [await uow.memories.page_after(ALICE, None, limit=2),
+                       await uow.memories.page_after(ALICE, (alices[1].created_at, alices[1].id), limit=2)]
+        bob_after_alice = await uow.memories.page_after(BOB, (alices[0].created_at, alices[0].id), limit=10)
+        nobody = await uow.memories.page_after(ids.new_id(), None, limit=10)
+
+    assert [list(page) for page in alice_pages] == [alices[0:2], alices[2:]]
+    assert [memory.id for memory in bob_after_alice] == [memory.id for memory in bobs]
+    assert nobody == []
+
+
+async def test_owners_of_names_the_holder_of_each_known_id_and_leaves_unknown_ids_out(
+        storage: Storage, owners: object, ids: SequentialIds) -> None:
+    alices = [make_memory(ids, owner=ALICE) for _ in range(3)]
+    bobs = [make_memory(ids, owner=BOB) for _ in range(2)]
+    await store(storage, *alices, *bobs)
+    unknown = [ids.new_id() for _ in range(2)]
+
+    async with storage.uow() as uow:
+        asked = [unknown[0], bobs[0].id, alices[0].id, alices[0].id, alices[2].id, unknown[1], bobs[1].id]
+        found = await uow.memories.owners_of(asked)
+        none = await uow.memories.owners_of([])
+        only_unknown = await uow.memories.owners_of(unknown)
+
+    assert dict(found) == {alices[0].id: ALICE, alices[2].id: ALICE, bobs[0].id: BOB, bobs[1].id: BOB}
+    assert dict(none) == {}
+    assert dict(only_unknown) == {}
+
+
+async def test_owners_of_answers_for_more_ids_than_one_statement_takes(
+        storage: Storage, owners: object, ids: SequentialIds) -> None:
+    held = [make_memory(ids, owner=ALICE if n % 2 else BOB, content=f"n {n}") for n in range(1200)]
+    async with storage.uow() as uow:
+        await uow.memories.add_many(held)
+        await uow.commit()
+    unknown = [ids.new_id() for _ in range(300)]
+
+    async with storage.uow() as uow:
+        found = await uow.memories.owners_of([*unknown[:150], *(memory.id for memory in held), *unknown[150:]])
+
+    assert dict(found) == {memory.id: memory.owner_id for memory in held}
+
+
+async def test_add_many_stores_every_field_to_the_microsecond_and_indexes_the_tags(
+        storage: Storage, owners: object, ids: SequentialIds) -> None:
+    created = datetime(2025, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    restored = [
+        Memory.restored(id=ids.new_id(), owner_id=ALICE, content="Dentist on Friday", type=MemoryType.REMINDER,
+                        tags=("health", "Friday"), metadata={"where": {"street": "Main Street 4", "floor": [1, 2.5]},
+                                                             "ok": True, "none": None, "text": "äöü ☃"},
+                        source=Source.API, created_at=created, updated_at=created + timedelta(days=3, microseconds=1),
+                        version=4),
+        Memory.restored(id=ids.new_id(), owner_id=ALICE, content="no tags", type=MemoryType.NOTE, tags=(),
+                        metadata={}, source=Source.IMPORT, created_at=created + timedelta(microseconds=1),
+                        updated_at=created + timedelta(microseconds=1), version=1),
+        Memory.restored(id=ids.new_id(), owner_id=BOB, content="from the phone", type=MemoryType.WHATSAPP_RECEIVED,
+                        tags=("health",), metadata={"whatsappMessageId": "wamid.x"}, source=Source.WHATSAPP,
+                        created_at=created - timedelta(microseconds=1), updated_at=created, version=1),
+    ]
+
+    async with storage.uow() as uow:
+        await uow.memories.add_many(restored)
+        await uow.memories.add_many([])
+        await uow.commit()
+
+    async with storage.uow() as uow:
+        alices = await uow.memories.get_many(ALICE, [memory.id for memory in restored])
+        bobs = await uow.memories.get_many(BOB, [memory.id for memory in restored])
+    assert sorted(alices, key=lambda memory: memory.id) == restored[:2]
+    assert list(bobs) == restored[2:]
+    assert restored[0].tags == ("health", "friday")  # lower-cased by the domain, stored as given
+    assert await found_ids(storage, tags=("health", "friday")) == [restored[0].id]
+    assert await found_ids(storage, BOB, tags=("health",)) == [restored[2].id]
+    assert await _walk(storage, ALICE, limit=10) == [[restored[0].id, restored[1].id]]
+
+
+async def test_add_many_rolled_back_leaves_nothing_behind(
+        storage: Storage, owners: object, ids: SequentialIds) -> None:
+    batch = [make_memory(ids, content=f"n {n}", tags=("gone",)) for n in range(5)]
+
+    async with storage.uow() as uow:
+        await uow.memories.add_many(batch)
+
+    async with storage.uow() as uow:
+        assert dict(await uow.memories.owners_of([memory.id for memory in batch])) == {}
+    assert await found_ids(storage, tags=("gone",)) == []
+
+
 # --- times ------------------------------------------------------------------------------------------------------
 
 
