@@ -446,3 +446,65 @@ async def test_unusual_ids_round_trip_as_messages_and_statuses(
     assert found is not None
     assert found.message_id == wamid
     assert await get(storage, owners[0], wamid[:-1]) is None
+
+
+# --- the records of memories (export) -------------------------------------------------------------------------------
+
+
+async def test_of_memories_gives_each_memorys_record_with_its_kept_status(
+        storage: Storage, ids: SequentialIds, owners: tuple[UUID, UUID]) -> None:
+    alice = owners[0]
+    at = datetime(2026, 11, 28, 9, 53, 13, 123456, tzinfo=UTC)
+    photo = replace(received(ids, alice, "wamid.photo", at=at, media=True), media_state=MediaState.STORED,
+                    media_ref="media/alice/photo.jpg")
+    read = sent(ids, alice, "wamid.read", at=at + timedelta(microseconds=1))
+    failed = sent(ids, alice, "wamid.failed", at=at)
+    quiet = sent(ids, alice, "wamid.quiet", at=at)
+    for message in (photo, read, failed, quiet):
+        assert await claim(storage, message)
+    await record(storage, alice, status("wamid.read", MessageStatus.DELIVERED, at=at))
+    await record(storage, alice, status("wamid.read", MessageStatus.READ, at=at + timedelta(seconds=9)))
+    failure = status("wamid.failed", MessageStatus.FAILED, at=at, errors=(
+        MessageError(code=131047, title="Re-engagement message", details="More than 24 hours"),
+        MessageError(code=131000, title="Something went wrong", details=None)))
+    await record(storage, alice, failure)
+    no_record = ids.new_id()
+
+    async with storage.uow() as uow:
+        found = await uow.whatsapp.of_memories(
+            alice, [photo.memory_id, read.memory_id, failed.memory_id, quiet.memory_id, no_record])
+        none = await uow.whatsapp.of_memories(alice, [])
+
+    assert set(found) == {photo.memory_id, read.memory_id, failed.memory_id, quiet.memory_id}
+    assert found[photo.memory_id] == (photo, None)
+    assert found[quiet.memory_id] == (quiet, None)
+    assert found[read.memory_id][0] == read
+    assert kept(found[read.memory_id][1]) == kept(status("wamid.read", MessageStatus.READ,
+                                                         at=at + timedelta(seconds=9)))
+    assert found[failed.memory_id][0] == failed
+    assert kept(found[failed.memory_id][1]) == kept(failure)
+    assert found[failed.memory_id][1] is not None
+    assert found[failed.memory_id][1].phone_number_id == NUMBER
+    assert found[failed.memory_id][1].message_id == "wamid.failed"
+    assert dict(none) == {}
+
+
+async def test_of_memories_never_gives_another_owners_record_or_status(
+        storage: Storage, ids: SequentialIds, owners: tuple[UUID, UUID]) -> None:
+    alice, bob = owners
+    alices = sent(ids, alice, "wamid.same")
+    bobs = replace(sent(ids, bob, "wamid.same"), memory_id=alices.memory_id)  # even naming Alice's memory id
+    bob_only = sent(ids, bob, "wamid.bob")
+    for message in (alices, bobs, bob_only):
+        assert await claim(storage, message)
+    await record(storage, bob, status("wamid.same", MessageStatus.READ))
+
+    async with storage.uow() as uow:
+        for_alice = await uow.whatsapp.of_memories(alice, [alices.memory_id, bob_only.memory_id])
+        for_bob = await uow.whatsapp.of_memories(bob, [alices.memory_id, bob_only.memory_id])
+
+    assert dict(for_alice) == {alices.memory_id: (alices, None)}
+    assert set(for_bob) == {alices.memory_id, bob_only.memory_id}
+    assert for_bob[alices.memory_id][0] == bobs
+    assert kept(for_bob[alices.memory_id][1]) == kept(status("wamid.same", MessageStatus.READ))
+    assert for_bob[bob_only.memory_id] == (bob_only, None)
