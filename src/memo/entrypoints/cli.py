@@ -28,7 +28,7 @@ from memo.application.update_owner import KEEP, NumberChange, UpdateOwner
 from memo.domain.errors import DomainError, OwnerNotFound, ValidationFailed
 from memo.domain.jobs import Job, JobState
 from memo.domain.owners import Owner
-from memo.entrypoints.client_commands import client_commands
+from memo.entrypoints.client_cli import client_commands
 from memo.entrypoints.container import make_container
 from memo.entrypoints.local_secrets import save_first_key, with_local_secrets
 from memo.entrypoints.logs import configure_logging, logging_for_command
