@@ -130,3 +130,28 @@ async def test_the_markdown_export_groups_memories_by_day_oldest_first(alice: Si
     assert "### 10:00:00 UTC · note · #trip" in text
     bad = await alice.get("/api/export", params={"format": "csv"})
     assert (bad.status_code, bad.json()["code"]) == (400, "VALIDATION_ERROR")
+
+
+def hostile_lines() -> list[dict[str, Any]]:
+    """Lines the in-memory store would take but a SQL store cannot keep: each must be a skipped line, never a 500."""
+    whatsapp = {"direction": "received", "messageId": "wamid.x", "peer": "491701234567", "type": "text",
+                "sentAt": "2025-03-01T10:00:00Z", "recordedAt": "2025-03-01T10:00:00Z"}
+    return [line(version=2**31), line(version=2**63),
+            line(createdAt="9999-12-31T23:30:00-01:00", updatedAt="9999-12-31T23:30:00-01:00"),
+            line(createdAt="0001-01-01T00:30:00+01:00"),
+            line(type="whatsapp_received", whatsapp={**whatsapp, "peer": "49170\u00001234567"}),
+            line(type="whatsapp_received", whatsapp={**whatsapp, "status": {
+                "status": "read", "at": "2025-03-01T10:00:00Z", "details": {"k": "a\u0000b"}}}),
+            line(type="whatsapp_received", whatsapp={**whatsapp, "sentAt": "0001-01-01T00:00:00+05:00"})]
+
+
+async def test_a_version_a_time_or_a_whatsapp_text_no_store_can_keep_is_a_skipped_line(alice: Signer) -> None:
+    report = await import_lines(alice, jsonl(*hostile_lines(), line()))
+    assert (report["created"], report["unchanged"]) == (1, 0)
+    assert [(item["line"], item["code"]) for item in report["skipped"]] == [
+        (number, "INVALID_FIELD") for number in range(1, 8)]
+    messages = [item["message"] for item in report["skipped"]]
+    assert "version" in messages[0]
+    assert messages[2].startswith("createdAt")
+    assert "NUL" in messages[4]
+    assert messages[6].startswith("whatsapp.sentAt")

@@ -27,6 +27,7 @@ from memo.domain.conversation import ConversationMessage, Direction, MediaState
 from memo.domain.memory import Memory, MemoryType, Source
 from memo.domain.whatsapp import MessageError, MessageStatus, StatusUpdate
 from tests.e2e.conftest import Signer
+from tests.e2e.test_export_import_api import hostile_lines, jsonl
 from tests.support.brain import Brain, local_brain, postgres_brain
 from tests.support.postgres import POSTGRES_ADMIN_URL
 
@@ -129,7 +130,7 @@ async def edit_some(brain: Brain, signer: Signer) -> None:
 async def export_lines(signer: Signer) -> list[dict[str, Any]]:
     answer = await signer.get("/api/export")
     assert answer.status_code == 200, answer.text
-    assert answer.content.endswith(b"\n")
+    assert answer.content.endswith(b"\n") or answer.content == b""
     return [json.loads(raw) for raw in answer.content.splitlines()]
 
 
@@ -231,3 +232,19 @@ async def test_an_export_of_ten_thousand_memories_restores_identically_into_a_fr
 async def test_an_export_of_ten_thousand_memories_restores_identically_into_a_fresh_postgres_database(
         tmp_path: Path) -> None:
     await round_trip(tmp_path, postgres_brain)
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_lines_a_sql_store_cannot_keep_are_skipped_not_a_500(tmp_path: Path, store: str) -> None:
+    if store == "postgres" and not POSTGRES_ADMIN_URL:
+        pytest.skip("set MEMO_TEST_POSTGRES_URL to run on PostgreSQL")
+    start: Started = local_brain if store == "sqlite" else postgres_brain
+    lines = hostile_lines()
+    async with start(tmp_path) as brain:
+        alice = await brain.signer_for("alice")
+        for number, item in enumerate(lines, start=1):
+            answer = await alice.request("POST", "/api/import", content=jsonl(item),
+                                         headers={"Content-Type": "application/x-ndjson"})
+            assert answer.status_code == 200, (number, answer.text)
+            assert [skip["code"] for skip in answer.json()["data"]["skipped"]] == ["INVALID_FIELD"], number
+        assert await export_lines(alice) == []

@@ -17,10 +17,11 @@ import msgspec
 
 from memo.application.dto import ExportedMemory, ImportRecord, ImportReport, RestoredMessage, SkipCode, SkippedLine
 from memo.domain.conversation import Direction, MediaState
-from memo.domain.memory import MemoryType, Source
+from memo.domain.memory import MemoryType, Source, storable
 from memo.domain.whatsapp import MessageError, MessageStatus, StatusUpdate
 
 ZonedTime = Annotated[datetime, msgspec.Meta(tz=True)]
+MAX_VERSION = 2**31 - 1  # the stores' version column is a 32-bit integer
 _MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`")
 _NOT_AN_OBJECT = re.compile(r"^Expected `object`, got `\w+`$")
 
@@ -60,7 +61,7 @@ class MemoryLine(msgspec.Struct, rename="camel"):
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
     source: Source = Source.IMPORT
     updated_at: ZonedTime | None = None
-    version: int = 1
+    version: Annotated[int, msgspec.Meta(ge=1, le=MAX_VERSION)] = 1
     whatsapp: WhatsAppWire | msgspec.UnsetType | None = msgspec.UNSET  # left out of a line that has none
 
 
@@ -126,21 +127,45 @@ def _status_in(wire: StatusWire, message: WhatsAppWire) -> StatusUpdate:
                                 details=None if item.get("details") is None else str(item["details"]))
                    for item in wire.errors)
     return StatusUpdate(message_id=message.message_id, phone_number_id=message.phone_number_id or "",
-                        status=wire.status, timestamp=wire.at, recipient=wire.recipient, errors=errors,
-                        details=wire.details)
+                        status=wire.status, timestamp=_utc("whatsapp.status.at", wire.at), recipient=wire.recipient,
+                        errors=errors, details=wire.details)
+
+
+def _utc(name: str, moment: datetime) -> datetime:
+    """In UTC, as every store keeps it; a time a zone pushes past year 1 or 9999 is refused here, not by a store."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{name}: out of range once in UTC") from None
+
+
+def _check_whatsapp_text(wire: WhatsAppWire) -> None:
+    """Meta's strings as a store can keep them (no NUL, no lone surrogate), whether or not a status names them."""
+    texts = [wire.message_id, wire.peer, wire.type, wire.phone_number_id, wire.media_id, wire.mime_type, wire.sha256,
+             wire.media_ref]
+    if wire.status is not None:
+        texts.append(wire.status.recipient)
+        texts.extend(wire.status.details.values())
+        texts.extend(str(value) for error in wire.status.errors for value in error.values())
+    if not all(storable(text) for text in texts if text is not None):
+        raise ValueError("must not contain NUL characters or unpaired surrogates")
 
 
 def _record(number: int, line: MemoryLine) -> ImportRecord:
     whatsapp = None
     if isinstance(wire := line.whatsapp, WhatsAppWire):
+        _check_whatsapp_text(wire)
         whatsapp = RestoredMessage(
             direction=wire.direction, whatsapp_message_id=wire.message_id, peer=wire.peer, type=wire.type,
-            sent_at=wire.sent_at, recorded_at=wire.recorded_at, phone_number_id=wire.phone_number_id,
-            media_id=wire.media_id, mime_type=wire.mime_type, sha256=wire.sha256, media_state=wire.media_state,
-            media_ref=wire.media_ref, status=None if wire.status is None else _status_in(wire.status, wire))
-    return ImportRecord(line=number, id=line.id, content=line.content, type=line.type, created_at=line.created_at,
-                        tags=tuple(line.tags), metadata=line.metadata, source=line.source,
-                        updated_at=line.updated_at, version=line.version, whatsapp=whatsapp)
+            sent_at=_utc("whatsapp.sentAt", wire.sent_at), recorded_at=_utc("whatsapp.recordedAt", wire.recorded_at),
+            phone_number_id=wire.phone_number_id, media_id=wire.media_id, mime_type=wire.mime_type, sha256=wire.sha256,
+            media_state=wire.media_state, media_ref=wire.media_ref,
+            status=None if wire.status is None else _status_in(wire.status, wire))
+    return ImportRecord(line=number, id=line.id, content=line.content, type=line.type,
+                        created_at=_utc("createdAt", line.created_at), tags=tuple(line.tags), metadata=line.metadata,
+                        source=line.source,
+                        updated_at=None if line.updated_at is None else _utc("updatedAt", line.updated_at),
+                        version=line.version, whatsapp=whatsapp)
 
 
 def read_line(number: int, raw: bytes) -> ImportRecord | SkippedLine:
@@ -155,8 +180,10 @@ def read_line(number: int, raw: bytes) -> ImportRecord | SkippedLine:
         return SkippedLine(line=number, code=SkipCode.INVALID_FIELD, message=text.replace("$.", ""))
     except msgspec.DecodeError:
         return SkippedLine(line=number, code=SkipCode.INVALID_JSON, message="not JSON")
-    except (ValueError, KeyError, TypeError) as problem:  # a WhatsApp record the domain refuses
-        return SkippedLine(line=number, code=SkipCode.INVALID_FIELD, message=f"whatsapp: {problem}"[:200])
+    except (ValueError, KeyError, TypeError) as problem:  # a time out of range, a WhatsApp record the domain refuses
+        text = str(problem)
+        prefix = "" if text.startswith(("createdAt", "updatedAt", "whatsapp")) else "whatsapp: "
+        return SkippedLine(line=number, code=SkipCode.INVALID_FIELD, message=f"{prefix}{text}"[:200])
 
 
 def read_lines(body: bytes) -> list[ImportRecord | SkippedLine] | None:
