@@ -155,3 +155,14 @@ async def test_a_version_a_time_or_a_whatsapp_text_no_store_can_keep_is_a_skippe
     assert messages[2].startswith("createdAt")
     assert "NUL" in messages[4]
     assert messages[6].startswith("whatsapp.sentAt")
+
+
+async def test_the_documented_import_body_is_json_lines_and_its_example_imports(world: World, alice: Signer) -> None:
+    document = (await world.client.get("/schema/openapi.json")).json()
+    body = document["paths"]["/api/import"]["post"]["requestBody"]
+    assert body["required"] is True
+    assert set(body["content"]) == {"application/x-ndjson", "application/jsonl"}
+    described = body["content"]["application/x-ndjson"]
+    assert described["schema"]["type"] == "string"
+    report = await import_lines(alice, described["example"].encode())
+    assert report == {"created": 2, "unchanged": 0, "skipped": []}

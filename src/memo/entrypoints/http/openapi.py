@@ -356,6 +356,25 @@ WHATSAPP_NOTIFICATION: dict[str, Any] = {
 }
 
 
+IMPORT_OPERATION = "ImportMemories"
+_IMPORT_EXAMPLE = (
+    '{"id":"0192f0c8-6a1e-7c3b-9d2e-3f4a5b6c7d8e","content":"Dentist on Friday at 3 pm","type":"reminder",'
+    '"tags":["health"],"metadata":{"where":"Main Street 4"},"source":"api","createdAt":"2026-11-28T09:53:13.123456Z",'
+    '"updatedAt":"2026-11-28T09:53:13.123456Z","version":1}\n'
+    '{"id":"0192f0c9-1b2c-7d3e-8f4a-5b6c7d8e9f0a","content":"The wifi password is on the fridge","type":"note",'
+    '"createdAt":"2026-11-29T18:02:44Z"}\n')
+_JSON_LINES_BODY: dict[str, Any] = {
+    "schema": {"type": "string", "description": "JSON Lines: one memory a line as GET /api/export writes it"},
+    "example": _IMPORT_EXAMPLE}
+IMPORT_BODY: dict[str, Any] = {
+    "required": True,
+    "description": "JSON Lines (UTF-8), one memory a line as the export writes them: `id`, `content`, `type` and "
+                   "`createdAt` required; `tags`, `metadata`, `source`, `updatedAt`, `version`, `whatsapp` optional. "
+                   "Blank lines are ignored; a bad line is skipped with its number and a code. At most "
+                   "MEMO_MAX_BODY_BYTES a batch. See docs/export.md.",
+    "content": {"application/x-ndjson": _JSON_LINES_BODY, "application/jsonl": _JSON_LINES_BODY}}
+
+
 def _describe_unseen(schema: dict[str, Any]) -> None:
     components = schema["components"]["schemas"]
     for name in CLOSED_BODIES:
@@ -370,6 +389,8 @@ def _describe_unseen(schema: dict[str, Any]) -> None:
                 components[WEBHOOK_BODY] = WHATSAPP_NOTIFICATION
                 operation["requestBody"] = {"required": True, "description": "The raw bytes Meta signed", "content": {
                     "application/json": {"schema": {"$ref": f"#/components/schemas/{WEBHOOK_BODY}"}}}}
+            if isinstance(operation, dict) and operation.get("operationId") == IMPORT_OPERATION:
+                operation["requestBody"] = IMPORT_BODY  # the handler reads the raw body: Litestar sees no `data`
     schema["components"]["securitySchemes"]["MemoHmacV1"]["x-deprecated"] = True
 
 
