@@ -92,7 +92,10 @@ def import_memories(session: Session, *, source: IO[bytes], batch_size: int, ide
     if session.as_json:
         session.emit(report_json(report))
     else:
-        session.out.print(report_table(report))
+        session.out.print(Text(f"created {report.created}, unchanged {report.unchanged}, "
+                               f"skipped {len(report.skipped)}"))
+        if report.skipped:
+            session.out.print(report_table(report))
     if report.skipped:
         fail(f"memo: {len(report.skipped)} line(s) not imported (first: line {report.skipped[0].line}, "
              f"{report.skipped[0].code})", EXIT_VALIDATION)
@@ -103,7 +106,7 @@ def report_json(report: ImportReport) -> dict[str, Any]:
 
 
 def report_table(report: ImportReport) -> Table:
-    table = Table(caption=f"created {report.created}, unchanged {report.unchanged}, skipped {len(report.skipped)}")
+    table = Table()
     table.add_column("line", justify="right")
     table.add_column("skipped")
     table.add_column("why")
