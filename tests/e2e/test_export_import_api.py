@@ -166,3 +166,9 @@ async def test_the_documented_import_body_is_json_lines_and_its_example_imports(
     assert described["schema"]["type"] == "string"
     report = await import_lines(alice, described["example"].encode())
     assert report == {"created": 2, "unchanged": 0, "skipped": []}
+
+
+async def test_the_documented_export_answer_names_both_formats(world: World) -> None:
+    document = (await world.client.get("/schema/openapi.json")).json()
+    content = document["paths"]["/api/export"]["get"]["responses"]["200"]["content"]
+    assert {"application/x-ndjson", "text/markdown; charset=utf-8"} <= set(content)

@@ -375,6 +375,18 @@ IMPORT_BODY: dict[str, Any] = {
     "content": {"application/x-ndjson": _JSON_LINES_BODY, "application/jsonl": _JSON_LINES_BODY}}
 
 
+EXPORT_OPERATION = "ExportMemories"
+
+
+def _both_export_formats(operation: dict[str, Any]) -> None:
+    """The export's 200 is JSON Lines or, with format=markdown, Markdown; a ResponseSpec names one media type."""
+    content = operation["responses"]["200"].setdefault("content", {})
+    jsonl = content.get("application/x-ndjson", {"schema": {"type": "string"}})
+    content["text/markdown; charset=utf-8"] = {"schema": {"type": "string"}}
+    content["text/markdown"] = {"schema": {"type": "string"}}
+    content["application/x-ndjson"] = jsonl
+
+
 def _describe_unseen(schema: dict[str, Any]) -> None:
     components = schema["components"]["schemas"]
     for name in CLOSED_BODIES:
@@ -391,6 +403,8 @@ def _describe_unseen(schema: dict[str, Any]) -> None:
                     "application/json": {"schema": {"$ref": f"#/components/schemas/{WEBHOOK_BODY}"}}}}
             if isinstance(operation, dict) and operation.get("operationId") == IMPORT_OPERATION:
                 operation["requestBody"] = IMPORT_BODY  # the handler reads the raw body: Litestar sees no `data`
+            if isinstance(operation, dict) and operation.get("operationId") == EXPORT_OPERATION:
+                _both_export_formats(operation)
     schema["components"]["securitySchemes"]["MemoHmacV1"]["x-deprecated"] = True
 
 
