@@ -73,6 +73,7 @@ def test_add_then_get_list_and_search_find_the_memory_in_tables_and_json(live: L
     page = live.json("alice", "list", "--tag", "health")
     assert isinstance(page, dict)
     assert ([m["id"] for m in page["items"]], page["total"], page["hasMore"]) == ([made["id"]], 1, False)
+    assert live.json("alice", "list", "--tags", "health,other") == {**page, "items": [], "total": 0}
     table = live.ok("alice", "list").stdout
     assert made["id"] in table
     assert "1-1 of 1" in table

@@ -52,6 +52,7 @@ def add(session: Session, *, content: str, memory_type: str | None, tags: tuple[
 @click.option("--search", default=None, help="Words the content must hold.")
 @click.option("--type", "memory_type", type=TYPES, default=None)
 @click.option("--tag", "tags", multiple=True, help="Repeat for several; all must match.")
+@click.option("--tags", "tag_list", default=None, hidden=True, help="A comma list, as earlier versions took.")
 @click.option("--after", default=None, help="Created after this RFC 3339 time.")
 @click.option("--before", default=None, help="Created before this RFC 3339 time.")
 @click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
@@ -59,11 +60,13 @@ def add(session: Session, *, content: str, memory_type: str | None, tags: tuple[
 @click.option("--sort-by", type=click.Choice(["createdAt", "updatedAt"]), default=None, help="Default: createdAt.")
 @click.option("--order", type=click.Choice(["asc", "desc"]), default=None, help="Default: desc, newest first.")
 def list_memories(session: Session, *, search: str | None, memory_type: str | None, tags: tuple[str, ...],
-                  after: str | None, before: str | None, limit: int, offset: int, sort_by: str | None,
+                  tag_list: str | None, after: str | None, before: str | None, limit: int, offset: int,
+                  sort_by: str | None,
                   order: str | None) -> None:
     """List memories, a page at a time (newest first unless --order asc)."""
+    wanted = [*tags, *(tag for tag in (tag_list or "").split(",") if tag.strip())]
     page = session.client.list_memories(search=search, type=cast("MemoryType | None", memory_type),
-                                        tags=list(tags) or None, created_after=after, created_before=before,
+                                        tags=wanted or None, created_after=after, created_before=before,
                                         limit=limit, offset=offset, sort_by=cast("SortBy | None", sort_by),
                                         sort_order=cast("SortOrder | None", order))
     if session.as_json:
