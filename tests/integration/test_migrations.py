@@ -34,7 +34,7 @@ from tests.support.postgres import POSTGRES_ADMIN_URL, throwaway_database
 
 T = TypeVar("T")
 
-HEAD = "0009"
+HEAD = "0010"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -215,7 +215,8 @@ async def test_full_text_search_indexes_memories_written_before_it_and_goes_down
         ("add_column", "api_keys.last_used_at"), ("add_index", "ix_jobs_owner_state"),
         ("add_index", "ix_jobs_state_run_after"),
         ("add_index", "ix_memory_index_states_owner_id"), ("add_index", "ix_nonces_expires_at"),
-        ("add_index", "ix_whatsapp_messages_owner_direction"), ("add_table", "jobs"),
+        ("add_index", "ix_whatsapp_messages_owner_direction"), ("add_index", "ix_whatsapp_messages_owner_memory"),
+        ("add_table", "jobs"),
         ("add_table", "memory_index_states"), ("add_table", "nonces"), ("add_table", "whatsapp_messages"),
         ("add_table", "whatsapp_statuses"), ("add_table", "worker_heartbeats")]
 

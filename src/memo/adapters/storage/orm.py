@@ -177,6 +177,7 @@ class WhatsAppMessageRow(Base):
     __table_args__ = (
         UniqueConstraint("owner_id", "whatsapp_message_id", name="uq_whatsapp_messages_owner_message"),
         Index("ix_whatsapp_messages_owner_direction", "owner_id", "direction", "recorded_at"),
+        Index("ix_whatsapp_messages_owner_memory", "owner_id", "memory_id"),  # migration 0010: the export's read
     )
 
     id: Mapped[UUID] = mapped_column(GUID(), primary_key=True)

@@ -77,7 +77,7 @@ class OpsController(Controller):
                  "status": "ok", "checks": {
                      "database": {"status": "ok", "backend": "postgresql", "latencyMs": 0.9},
                      "migrations": {"status": "ok", "backend": "alembic", "latencyMs": 1.2,
-                                    "current": "0009", "expected": "0009"},
+                                    "current": "0010", "expected": "0010"},
                      "worker": {"status": "disabled", "backend": "none",
                                 "detail": "this process runs no worker: `memo worker` processes run apart "
                                           "(see /health)"}}})]),
