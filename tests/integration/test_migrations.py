@@ -34,7 +34,7 @@ from tests.support.postgres import POSTGRES_ADMIN_URL, throwaway_database
 
 T = TypeVar("T")
 
-HEAD = "0010"
+HEAD = "0011"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -212,7 +212,8 @@ async def test_full_text_search_indexes_memories_written_before_it_and_goes_down
     diff = await _run(empty_database, _schema_diff)  # only the later tables are missing
     named = [(item[0], f"{item[2]}.{item[3].name}" if item[0] == "add_column" else item[1].name) for item in diff]
     assert sorted(named) == [
-        ("add_column", "api_keys.last_used_at"), ("add_index", "ix_jobs_owner_state"),
+        ("add_column", "api_keys.last_used_at"), ("add_column", "api_keys.previous_sealed_secret"),
+        ("add_column", "api_keys.previous_valid_until"), ("add_index", "ix_jobs_owner_state"),
         ("add_index", "ix_jobs_state_run_after"),
         ("add_index", "ix_memory_index_states_owner_id"), ("add_index", "ix_nonces_expires_at"),
         ("add_index", "ix_whatsapp_messages_owner_direction"), ("add_index", "ix_whatsapp_messages_owner_memory"),

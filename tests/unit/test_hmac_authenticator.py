@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import pytest
 
+import memo.adapters.signing.hmac as hmac_module
 from memo.adapters.limits.memory import InProcessNonceStore
 from memo.adapters.signing.hmac import HmacRequestAuthenticator
 from memo.adapters.system import TEST_NOW, FixedClock
@@ -502,3 +504,68 @@ def test_an_empty_v1_secret_is_refused_at_construction() -> None:
     with pytest.raises(ValueError, match="empty"):
         HmacRequestAuthenticator(world.keys, world.nonces, world.clock, v1_secret=b"")
 
+
+
+# --- a rotated key: the previous secret within its grace ------------------------------------------------------------
+
+NEW_SECRET = b"alice-rotated-secret-0123456789abcdefghij"
+GRACE_END = TEST_NOW + timedelta(seconds=30)
+
+
+def rotate(world: World, *, previous_valid_until: datetime = GRACE_END) -> None:
+    world.keys.keys[KEY_ID] = ActiveKey(key_id=KEY_ID, owner_id=ALICE, secret=NEW_SECRET, previous_secret=SECRET,
+                                        previous_valid_until=previous_valid_until)
+
+
+async def test_a_rotated_keys_new_secret_is_accepted_at_once(world: World) -> None:
+    rotate(world)
+    assert await world.authenticate(v2(secret=NEW_SECRET)) == Principal(owner_id=ALICE, key_id=KEY_ID)
+
+
+async def test_a_rotated_keys_previous_secret_is_accepted_within_the_grace(world: World) -> None:
+    rotate(world)
+    world.clock.advance(seconds=29)
+    assert await world.authenticate(v2(timestamp=NOW_S + 29)) == Principal(owner_id=ALICE, key_id=KEY_ID)
+
+
+async def test_a_rotated_keys_previous_secret_is_refused_from_the_end_of_the_grace(world: World) -> None:
+    rotate(world)
+    world.clock.advance(seconds=30)
+    refusal = await world.refusal(v2(timestamp=NOW_S + 30))
+    assert refusal.code == "INVALID_SIGNATURE"
+    assert await world.authenticate(v2(secret=NEW_SECRET, timestamp=NOW_S + 30, nonce="nonce-after-grace-0001"))
+
+
+async def test_a_rotation_without_grace_refuses_the_previous_secret_at_once(world: World) -> None:
+    rotate(world, previous_valid_until=TEST_NOW)
+    assert (await world.refusal(v2())).code == "INVALID_SIGNATURE"
+
+
+async def test_a_wrong_secret_is_refused_during_a_grace(world: World) -> None:
+    rotate(world)
+    assert (await world.refusal(v2(secret=OTHER_SECRET))).code == "INVALID_SIGNATURE"
+
+
+async def test_revoking_a_rotated_key_refuses_both_secrets(world: World) -> None:
+    rotate(world)
+    world.keys.revoke(KEY_ID)
+    assert (await world.refusal(v2())).code == "UNKNOWN_KEY"
+    assert (await world.refusal(v2(secret=NEW_SECRET, nonce="nonce-new-secret-0001"))).code == "UNKNOWN_KEY"
+
+
+async def test_the_signature_is_computed_against_both_secrets_whichever_matches(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Timing: the same work for the current and the previous secret, and for a key never rotated."""
+    computed: list[bytes] = []
+    real = hmac_module.v2_signature
+
+    def counting(secret: bytes, signed: str) -> str:
+        computed.append(secret)
+        return real(secret, signed)
+
+    monkeypatch.setattr(hmac_module, "v2_signature", counting)
+    await world.authenticate(v2(key_id=OTHER_KEY_ID, secret=OTHER_SECRET))
+    rotate(world)
+    await world.authenticate(v2(secret=NEW_SECRET, nonce="nonce-new-secret-0001"))
+    await world.authenticate(v2(nonce="nonce-old-secret-0001"))
+    assert computed == [OTHER_SECRET, OTHER_SECRET, NEW_SECRET, SECRET, NEW_SECRET, SECRET]

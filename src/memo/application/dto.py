@@ -11,6 +11,7 @@ from uuid import UUID
 
 from memo.domain.conversation import ConversationMessage, Direction, MediaState
 from memo.domain.memory import Memory, MemoryType, Source
+from memo.domain.owners import previous_accepted
 from memo.domain.whatsapp import StatusUpdate
 
 T = TypeVar("T")
@@ -108,6 +109,12 @@ class ActiveKey:
     key_id: str
     owner_id: UUID
     secret: bytes
+    previous_secret: bytes | None = None  # the secret a rotation replaced, while the store still holds it
+    previous_valid_until: datetime | None = None
+
+    def previous_at(self, now: datetime) -> bytes | None:
+        """The previous secret if it is still accepted at `now`; None once its grace has ended (or never rotated)."""
+        return self.previous_secret if previous_accepted(self.previous_secret, self.previous_valid_until, now) else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

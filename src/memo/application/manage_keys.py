@@ -1,6 +1,6 @@
 """Owners and API keys, as the CLI manages them; a key's secret is shown once and stored only sealed.
 
-Issuing and revoking a key are security events: each is audited once it is committed, with the key id and its
+Issuing, rotating and revoking a key are security events: each is audited once it is committed, with the key id and its
 owner's id, never the secret. The command runs on the host, straight against the database: no address, no path.
 """
 
@@ -9,16 +9,18 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from memo.application.dto import IssuedKey, SecurityEvent
 from memo.application.ports import AuditLog, Clock, IdGenerator, SealedSecrets, SecretBox, UnitOfWork
 from memo.domain.errors import ApiKeyNotFound, OwnerAlreadyExists, OwnerNotFound, SecretUnreadable
-from memo.domain.owners import ApiKey, Owner
+from memo.domain.owners import DEFAULT_ROTATION_GRACE_S, ApiKey, Owner
 
 DEFAULT_OWNER = "default"
 KEY_ID_PREFIX = "mk_"
 KEY_ISSUED = "API_KEY_ISSUED"
 KEY_REVOKED = "API_KEY_REVOKED"
+KEY_ROTATED = "API_KEY_ROTATED"
 LOCAL = "local"  # the client address and path of an event of the `memo` command, which has neither
 
 
@@ -101,6 +103,46 @@ class RevokeApiKey:
                 raise ApiKeyNotFound(key_id)
             await self.uow.commit()
         _audit(self.audit, KEY_REVOKED, key)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RotatedKey:
+    key_id: str
+    secret: str  # the new one, shown once
+    owner_name: str
+    label: str | None
+    created_at: datetime
+    previous_valid_until: datetime  # the previous secret is refused from this moment on
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RotateApiKey:
+    """A new secret for the same key id, so a device keeps its id, its nonces' scope and its audit trail.
+
+    The previous secret is still accepted for `grace_s` seconds, time to put the new one on the device; running
+    servers see the change at their next lookup, as they read the key on every request. Revoked keys stay revoked.
+    """
+
+    uow: UnitOfWork
+    clock: Clock
+    box: SecretBox
+    audit: AuditLog
+
+    async def __call__(self, key_id: str, *, grace_s: int = DEFAULT_ROTATION_GRACE_S) -> RotatedKey:
+        secret = new_secret()
+        async with self.uow:
+            key = await self.uow.api_keys.get(key_id)
+            if key is None or not key.active:
+                raise ApiKeyNotFound(key_id)
+            now = self.clock.now()
+            rotated = key.rotated(self.box.seal(secret.encode(), key_id=key_id), grace_s=grace_s, now=now)
+            if not await self.uow.api_keys.rotate(rotated, replacing=key.sealed_secret):
+                raise ApiKeyNotFound(key_id)  # revoked, or rotated by another run, since it was read
+            owner = await self.uow.owners.by_id(key.owner_id)
+            await self.uow.commit()
+        _audit(self.audit, KEY_ROTATED, rotated)
+        return RotatedKey(key_id=key_id, secret=secret, owner_name=owner.name if owner else "?", label=key.label,
+                          created_at=key.created_at, previous_valid_until=rotated.previous_valid_until or now)
 
 
 def _audit(audit: AuditLog, what: str, key: ApiKey) -> None:

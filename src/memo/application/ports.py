@@ -109,6 +109,10 @@ class ApiKeyRepository(Protocol):
     async def get(self, key_id: str) -> ApiKey | None: ...
     async def all(self) -> Sequence[ApiKey]: ...
     async def revoke(self, key_id: str, at: datetime) -> bool: ...
+    async def rotate(self, key: ApiKey, *, replacing: bytes) -> bool:
+        """Store `key`'s secret, previous secret and its end if the stored key is active and its sealed secret is
+        still `replacing` (compare-and-set); False otherwise, so two rotations never both win."""
+        ...
 
 
 class WhatsAppMessageRepository(Protocol):
@@ -189,7 +193,11 @@ class UnitOfWork(Protocol):
 
 
 class KeyStore(Protocol):
-    """Read side of keys for authentication: the opened secret of an active key, looked up on every request."""
+    """Read side of keys for authentication: the opened secret of an active key, looked up on every request.
+
+    After a rotation the previous secret comes opened too, with its end: whether it still counts is the caller's
+    choice at its own clock (`ActiveKey.previous_at`), so the store never reads the time.
+    """
 
     async def find_active(self, key_id: str) -> ActiveKey | None: ...
     async def owner_id_by_name(self, name: str) -> UUID | None: ...
@@ -210,10 +218,12 @@ class SealedSecrets(Protocol):
         """(key id, sealed secret) of one active key; None when no key is active."""
         ...
     async def all(self) -> Sequence[tuple[str, bytes]]:
-        """(key id, sealed secret) of every stored key, revoked ones included."""
+        """(key id, sealed secret) of every stored secret, revoked keys included; a rotated key gives two pairs,
+        its current secret and its previous one."""
         ...
     async def replace(self, key_id: str, old: bytes, new: bytes) -> bool:
-        """Store `new` as the key's sealed secret if it still holds `old` (compare-and-set); False otherwise."""
+        """Store `new` in place of the key's sealed secret, current or previous, that is still `old`
+        (compare-and-set; sealed bytes never repeat, so `old` names one); False otherwise."""
         ...
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from memo.domain.errors import ValidationFailed
@@ -12,6 +12,8 @@ from memo.domain.errors import ValidationFailed
 KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}")
 OWNER_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 PHONE_NUMBER_PATTERN = re.compile(r"\d{6,20}")
+DEFAULT_ROTATION_GRACE_S = 86_400  # a day: time enough to put the new secret on every device that held the old one
+MAX_ROTATION_GRACE_S = 30 * 86_400
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,10 +58,33 @@ class ApiKey:
     created_at: datetime
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None  # to the minute: uses are written at most once a minute per key
+    # After a rotation, the secret it replaced (sealed, bound to the same key id) and the moment it stops being
+    # accepted; a rotation with no grace keeps no previous secret, only the moment.
+    previous_sealed_secret: bytes | None = None
+    previous_valid_until: datetime | None = None
 
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+    def rotated(self, sealed_secret: bytes, *, grace_s: int, now: datetime) -> ApiKey:
+        """This key with a new secret; the current one stays accepted until now + grace_s (0: refused at once).
+
+        A rotation within the grace of an earlier one ends that earlier secret at once: a key holds two at most.
+        """
+        if not 0 <= grace_s <= MAX_ROTATION_GRACE_S:
+            raise ValidationFailed.single("grace", f"must be 0 to {MAX_ROTATION_GRACE_S} seconds")
+        return replace(self, sealed_secret=sealed_secret,
+                       previous_sealed_secret=self.sealed_secret if grace_s > 0 else None,
+                       previous_valid_until=now + timedelta(seconds=grace_s))
+
+    def previous_accepted(self, now: datetime) -> bool:
+        return previous_accepted(self.previous_sealed_secret, self.previous_valid_until, now)
+
+
+def previous_accepted(previous: object | None, valid_until: datetime | None, now: datetime) -> bool:
+    """A previous secret (sealed or opened) is accepted strictly before its end: at `valid_until` it is refused."""
+    return previous is not None and valid_until is not None and now < valid_until
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -21,13 +21,14 @@ from memo.application.manage_keys import (
     ResealReport,
     ResealSecrets,
     RevokeApiKey,
+    RotateApiKey,
 )
 from memo.application.ports import Clock, JobQueue, UnitOfWork
 from memo.application.reindex_memories import ReindexMemories
 from memo.application.update_owner import KEEP, NumberChange, UpdateOwner
 from memo.domain.errors import DomainError, OwnerNotFound, ValidationFailed
 from memo.domain.jobs import Job, JobState
-from memo.domain.owners import Owner
+from memo.domain.owners import DEFAULT_ROTATION_GRACE_S, MAX_ROTATION_GRACE_S, Owner
 from memo.entrypoints.client_cli import client_commands
 from memo.entrypoints.container import make_container
 from memo.entrypoints.local_secrets import save_first_key, with_local_secrets
@@ -218,13 +219,17 @@ def keys_list(*, as_json: bool) -> None:
             {"keyId": item.key.key_id, "owner": item.owner_name, "label": item.key.label,
              "createdAt": item.key.created_at.isoformat(),
              "revokedAt": item.key.revoked_at.isoformat() if item.key.revoked_at else None,
-             "lastUsedAt": item.key.last_used_at.isoformat() if item.key.last_used_at else None}
+             "lastUsedAt": item.key.last_used_at.isoformat() if item.key.last_used_at else None,
+             "previousValidUntil": (item.key.previous_valid_until.isoformat()
+                                    if item.key.previous_valid_until else None)}
             for item in await (await scope.get(ListApiKeys))()]
         if as_json:
             click.echo(json.dumps(rows))
             return
         for row in rows:
             state = f"revoked {row['revokedAt']}" if row["revokedAt"] else "active"
+            if not row["revokedAt"] and row["previousValidUntil"]:
+                state += f", rotated: previous secret until {row['previousValidUntil']}"
             used = f"last used {row['lastUsedAt']}" if row["lastUsedAt"] else "never used"
             click.echo(f"{row['keyId']}\t{row['owner']}\t{state}\t{row['label'] or ''}\tcreated {row['createdAt']}"
                        f"\t{used}")
@@ -241,6 +246,31 @@ def keys_revoke(key_id: str) -> None:
 
     settings = load_settings()
     with logging_for_command(settings):  # the revocation's audit event
+        run_with_container(settings, work)
+
+
+@keys.command("rotate")
+@click.argument("key_id")
+@click.option("--grace", "grace_s", type=click.IntRange(0, MAX_ROTATION_GRACE_S), default=DEFAULT_ROTATION_GRACE_S,
+              show_default=True, help="Seconds the previous secret is still accepted; 0 refuses it at once.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print {keyId, secret, owner, label, createdAt, previousValidUntil}.")
+def keys_rotate(key_id: str, grace_s: int, *, as_json: bool) -> None:
+    """A new secret for KEY_ID, shown once; running servers accept it at once, and the previous one until the
+    grace ends. Revoking the key ends both."""
+    async def work(scope: AsyncContainer) -> None:
+        rotated = await (await scope.get(RotateApiKey))(key_id, grace_s=grace_s)
+        until = rotated.previous_valid_until.isoformat()
+        if as_json:
+            click.echo(json.dumps({"keyId": rotated.key_id, "secret": rotated.secret, "owner": rotated.owner_name,
+                                   "label": rotated.label, "createdAt": rotated.created_at.isoformat(),
+                                   "previousValidUntil": until}))
+        else:
+            click.echo(f"key id: {rotated.key_id}\nsecret: {rotated.secret}\n(the secret is not shown again)\n"
+                       f"the previous secret is refused from {until}")
+
+    settings = load_settings()
+    with logging_for_command(settings):  # the rotation's audit event
         run_with_container(settings, work)
 
 

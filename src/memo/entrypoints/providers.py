@@ -23,7 +23,8 @@ from memo.adapters.storage.memory_jobs import InMemoryJobQueue
 from memo.adapters.storage.memory_key_uses import InMemoryKeyUses
 from memo.adapters.storage.memory_sync_status import InMemorySyncStatusReader
 from memo.adapters.storage.nonces import SqlNonceStore
-from memo.adapters.storage.sqlalchemy import SqlAlchemyKeyStore, SqlAlchemyUnitOfWork, SqlDatabaseHealthCheck
+from memo.adapters.storage.owners import SqlAlchemyKeyStore  # rotation-aware: reads previous secrets
+from memo.adapters.storage.sqlalchemy import SqlAlchemyUnitOfWork, SqlDatabaseHealthCheck
 from memo.adapters.storage.whatsapp import SqlSyncStatusReader
 from memo.adapters.system import SystemClock, UuidV7Ids
 from memo.application.authenticate_request import AuthenticateRequest, RateLimits
@@ -40,6 +41,7 @@ from memo.application.manage_keys import (
     ListApiKeys,
     ResealSecrets,
     RevokeApiKey,
+    RotateApiKey,
 )
 from memo.application.ports import (
     AuditLog,
@@ -93,6 +95,7 @@ class CoreProvider(Provider):
     issue_api_key = provide(IssueApiKey)
     list_api_keys = provide(ListApiKeys)
     revoke_api_key = provide(RevokeApiKey)
+    rotate_api_key = provide(RotateApiKey)
     reseal_secrets = provide(ResealSecrets)
     ensure_first_key = provide(EnsureFirstKey)
     audit = provide(LoggingAuditLog, provides=AuditLog, scope=Scope.APP)

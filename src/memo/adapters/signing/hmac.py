@@ -5,6 +5,10 @@ then the HMAC, and only then the nonce is recorded, so unsigned traffic can neit
 Header values are untrusted text of any length or alphabet: each is matched against a strict ASCII pattern before
 it is used, so no value leads to anything but `AuthenticationFailed`. Refusals never carry a header value, the
 expected signature, a secret or a signed string.
+
+A rotated key has two secrets during its grace (`memo keys rotate`): the signature is checked against both, every
+time, each in constant time and combined without short-circuit, so the time taken tells neither which secret
+matched nor whether the key has a previous one. Once the grace ends the previous secret is refused like any other.
 """
 
 from __future__ import annotations
@@ -87,7 +91,8 @@ class HmacRequestAuthenticator(RequestAuthenticator):
         key = await self._keys.find_active(key_id)
         if key is None:
             raise AuthenticationFailed("UNKNOWN_KEY", "No active API key has this id.")
-        _verify_v2(request, signature=signature, timestamp=timestamp, key_id=key_id, nonce=nonce, secret=key.secret)
+        _verify_v2(request, signature=signature, timestamp=timestamp, key_id=key_id, nonce=nonce, secret=key.secret,
+                   previous=key.previous_at(self._clock.now()))
         if not await self._nonces.remember(key.key_id, nonce, self._replay_ttl_s):
             raise AuthenticationFailed("REPLAYED_REQUEST", "This nonce was already used with this key.",
                                        "Send a fresh X-Memo-Nonce with every request.")
@@ -132,7 +137,7 @@ class HmacRequestAuthenticator(RequestAuthenticator):
 
 
 def _verify_v2(request: SignedRequest, *, signature: str, timestamp: str, key_id: str, nonce: str,
-               secret: bytes) -> None:
+               secret: bytes, previous: bytes | None) -> None:
     if not _V2_SIGNATURE.fullmatch(signature):
         raise AuthenticationFailed("INVALID_SIGNATURE", "The request signature does not verify.", _V2_FORMAT)
     # A line break in a signed line would let one request pose as another (path "a\nb" vs path "a", query "b").
@@ -145,5 +150,8 @@ def _verify_v2(request: SignedRequest, *, signature: str, timestamp: str, key_id
     except UnicodeEncodeError:  # e.g. undecodable path bytes passed through as surrogates
         raise AuthenticationFailed("INVALID_SIGNATURE", "The request signature does not verify.",
                                    "The path or query is not valid UTF-8.") from None
-    if not same_signature(signature, v2_signature(secret, signed)):
+    # Two HMACs and two comparisons always: with no previous secret the current one stands in, and never counts.
+    current_matches = same_signature(signature, v2_signature(secret, signed))
+    previous_matches = same_signature(signature, v2_signature(previous or secret, signed))
+    if not (current_matches | (previous_matches & (previous is not None))):
         raise AuthenticationFailed("INVALID_SIGNATURE", "The request signature does not verify.")

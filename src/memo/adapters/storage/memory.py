@@ -236,6 +236,15 @@ class InMemoryApiKeyRepository(ApiKeyRepository):
             self._journal.put(self._keys, key_id, replace(key, revoked_at=at))
         return True
 
+    async def rotate(self, key: ApiKey, *, replacing: bytes) -> bool:
+        stored = self._keys.get(key.key_id)
+        if stored is None or not stored.active or stored.sealed_secret != replacing:
+            return False
+        self._journal.put(self._keys, key.key_id, replace(
+            stored, sealed_secret=key.sealed_secret, previous_sealed_secret=key.previous_sealed_secret,
+            previous_valid_until=key.previous_valid_until))
+        return True
+
 
 class InMemoryOutbox(Outbox):
     """Journalled like every other write, so a rolled-back unit of work leaves no job behind."""
@@ -363,7 +372,10 @@ class InMemoryKeyStore(KeyStore, SealedSecrets):
         if key is None or not key.active:
             return None
         secret = self._secret_box.open(key.sealed_secret, key_id=key.key_id)
-        return ActiveKey(key_id=key.key_id, owner_id=key.owner_id, secret=secret)
+        previous = (None if key.previous_sealed_secret is None
+                    else self._secret_box.open(key.previous_sealed_secret, key_id=key.key_id))
+        return ActiveKey(key_id=key.key_id, owner_id=key.owner_id, secret=secret, previous_secret=previous,
+                         previous_valid_until=key.previous_valid_until)
 
     async def owner_id_by_name(self, name: str) -> UUID | None:
         return next((owner.id for owner in self._store.owners.values() if owner.name == name), None)
@@ -375,13 +387,19 @@ class InMemoryKeyStore(KeyStore, SealedSecrets):
 
     async def all(self) -> Sequence[tuple[str, bytes]]:
         keys = sorted(self._store.api_keys.values(), key=lambda key: (key.created_at, key.key_id))
-        return [(key.key_id, key.sealed_secret) for key in keys]
+        return [(key.key_id, sealed) for key in keys
+                for sealed in (key.sealed_secret, key.previous_sealed_secret) if sealed is not None]
 
     async def replace(self, key_id: str, old: bytes, new: bytes) -> bool:
         key = self._store.api_keys.get(key_id)
-        if key is None or key.sealed_secret != old:
+        if key is None:
             return False
-        self._store.api_keys[key_id] = replace(key, sealed_secret=new)
+        if key.sealed_secret == old:
+            self._store.api_keys[key_id] = replace(key, sealed_secret=new)
+        elif key.previous_sealed_secret == old:
+            self._store.api_keys[key_id] = replace(key, previous_sealed_secret=new)
+        else:
+            return False
         return True
 
 

@@ -69,6 +69,8 @@ class ApiKeyRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    previous_sealed_secret: Mapped[bytes | None] = mapped_column(LargeBinary)  # until previous_valid_until
+    previous_valid_until: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
 
 class MemoryRow(Base):
@@ -227,13 +229,16 @@ def owner_values(owner: Owner) -> dict[str, Any]:
 
 
 def api_key_to_domain(row: ApiKeyRow) -> ApiKey:
+    previous = None if row.previous_sealed_secret is None else bytes(row.previous_sealed_secret)
     return ApiKey(key_id=row.key_id, owner_id=row.owner_id, label=row.label, sealed_secret=bytes(row.sealed_secret),
-                  created_at=row.created_at, revoked_at=row.revoked_at, last_used_at=row.last_used_at)
+                  created_at=row.created_at, revoked_at=row.revoked_at, last_used_at=row.last_used_at,
+                  previous_sealed_secret=previous, previous_valid_until=row.previous_valid_until)
 
 
 def api_key_from_domain(key: ApiKey) -> ApiKeyRow:
     return ApiKeyRow(key_id=key.key_id, owner_id=key.owner_id, label=key.label, sealed_secret=key.sealed_secret,
-                     created_at=key.created_at, revoked_at=key.revoked_at, last_used_at=key.last_used_at)
+                     created_at=key.created_at, revoked_at=key.revoked_at, last_used_at=key.last_used_at,
+                     previous_sealed_secret=key.previous_sealed_secret, previous_valid_until=key.previous_valid_until)
 
 
 def memory_to_domain(row: MemoryRow) -> Memory:

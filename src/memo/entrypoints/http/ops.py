@@ -77,7 +77,7 @@ class OpsController(Controller):
                  "status": "ok", "checks": {
                      "database": {"status": "ok", "backend": "postgresql", "latencyMs": 0.9},
                      "migrations": {"status": "ok", "backend": "alembic", "latencyMs": 1.2,
-                                    "current": "0010", "expected": "0010"},
+                                    "current": "0011", "expected": "0011"},
                      "worker": {"status": "disabled", "backend": "none",
                                 "detail": "this process runs no worker: `memo worker` processes run apart "
                                           "(see /health)"}}})]),
