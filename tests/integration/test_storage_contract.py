@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from uuid import UUID
 
 import pytest
 from sqlalchemy import event
 
+from memo.adapters.storage.owners import SqlAlchemyKeyStore as OwnersKeyStore
 from memo.adapters.system import TEST_NOW, SequentialIds
 from memo.application.dto import MemoryQuery, SortField, SortOrder
 from memo.application.errors import NestedUnitOfWork
-from memo.application.ports import SealedSecrets, SecretBox, UnitOfWork
+from memo.application.ports import KeyStore, SealedSecrets, SecretBox, UnitOfWork
 from memo.domain.errors import OwnerAlreadyExists, SecretUnreadable, ValidationFailed
 from memo.domain.idempotency import IdempotencyRecord
 from memo.domain.memory import Memory, MemoryType, Source
@@ -1190,3 +1192,128 @@ async def test_database_check_reports_healthy_and_names_its_backend(storage: Sto
     assert result.healthy
     assert result.backend == {"memory": "in-memory"}.get(storage.name, storage.name)
     assert result.detail is None
+
+
+# --- key rotation: a new secret, the previous one kept for its grace -----------------------------------------------
+
+
+class RotationKeys(KeyStore, SealedSecrets, Protocol):
+    """The key store and the sealed secrets in one, as the providers wire them."""
+
+
+@pytest.fixture
+async def rotation_keys(storage: Storage) -> AsyncIterator[Callable[[SecretBox], RotationKeys]]:
+    """The rotation-aware key store: `memo.adapters.storage.owners.SqlAlchemyKeyStore` on SQL, as the app wires it."""
+    opened: list[OwnersKeyStore] = []
+
+    def make(box: SecretBox) -> RotationKeys:
+        if isinstance(storage, SqlStorage):
+            opened.append(OwnersKeyStore(storage.engine, box))
+            return opened[-1]
+        return cast("RotationKeys", storage.key_store(box))
+
+    yield make
+    for store in opened:
+        await store.aclose()
+
+
+async def rotate_stored(storage: Storage, key_id: str, secret: bytes, *, grace_s: int,
+                        now: datetime = TEST_NOW) -> bool:
+    async with storage.uow() as uow:
+        key = await uow.api_keys.get(key_id)
+        assert key is not None
+        rotated = key.rotated(ReversingBox().seal(secret, key_id=key_id), grace_s=grace_s, now=now)
+        done = await uow.api_keys.rotate(rotated, replacing=key.sealed_secret)
+        await uow.commit()
+    return done
+
+
+async def test_rotating_a_key_stores_both_secrets_and_the_end_of_the_grace(
+        storage: Storage, owners: object) -> None:
+    original = make_key("key_rotated01", secret=b"before")
+    async with storage.uow() as uow:
+        await uow.api_keys.add(original)
+        await uow.commit()
+
+    assert await rotate_stored(storage, "key_rotated01", b"after", grace_s=60) is True
+
+    async with storage.uow() as uow:
+        stored = await uow.api_keys.get("key_rotated01")
+    assert stored == replace(original, sealed_secret=ReversingBox().seal(b"after", key_id="key_rotated01"),
+                             previous_sealed_secret=original.sealed_secret,
+                             previous_valid_until=TEST_NOW + timedelta(seconds=60))
+
+
+async def test_the_key_store_gives_both_secrets_within_the_grace_and_only_the_new_one_after(
+        storage: Storage, owners: object, rotation_keys: Callable[[SecretBox], RotationKeys]) -> None:
+    async with storage.uow() as uow:
+        await uow.api_keys.add(make_key("key_rotated01", owner=BOB, secret=b"before"))
+        await uow.commit()
+    await rotate_stored(storage, "key_rotated01", b"after", grace_s=60)
+
+    active = await rotation_keys(ReversingBox()).find_active("key_rotated01")
+    assert active is not None
+    assert (active.owner_id, active.secret, active.previous_secret) == (BOB, b"after", b"before")
+    assert active.previous_at(TEST_NOW + timedelta(seconds=59)) == b"before"
+    assert active.previous_at(TEST_NOW + timedelta(seconds=60)) is None
+
+
+async def test_rotating_is_compare_and_set_and_refused_for_a_revoked_or_unknown_key(
+        storage: Storage, owners: object) -> None:
+    async with storage.uow() as uow:
+        await uow.api_keys.add(make_key("key_rotated01", secret=b"before"))
+        await uow.api_keys.add(make_key("key_revoked_1"))
+        await uow.api_keys.revoke("key_revoked_1", TEST_NOW)
+        key = await uow.api_keys.get("key_rotated01")
+        revoked = await uow.api_keys.get("key_revoked_1")
+        await uow.commit()
+    assert key is not None
+    assert revoked is not None
+    stale = key.rotated(b"from a run that read the key first", grace_s=60, now=TEST_NOW)
+    await rotate_stored(storage, "key_rotated01", b"after", grace_s=60)
+
+    async with storage.uow() as uow:
+        assert await uow.api_keys.rotate(stale, replacing=key.sealed_secret) is False
+        assert await uow.api_keys.rotate(revoked.rotated(b"x", grace_s=60, now=TEST_NOW),
+                                         replacing=revoked.sealed_secret) is False
+        unknown = make_key("key_unknown_1")
+        assert await uow.api_keys.rotate(unknown.rotated(b"x", grace_s=60, now=TEST_NOW),
+                                         replacing=unknown.sealed_secret) is False
+        await uow.commit()
+    async with storage.uow() as uow:
+        stored = await uow.api_keys.get("key_rotated01")
+    assert stored is not None
+    assert stored.sealed_secret == ReversingBox().seal(b"after", key_id="key_rotated01")
+
+
+async def test_revoking_a_rotated_key_ends_both_secrets(
+        storage: Storage, owners: object, rotation_keys: Callable[[SecretBox], RotationKeys]) -> None:
+    async with storage.uow() as uow:
+        await uow.api_keys.add(make_key("key_rotated01", secret=b"before"))
+        await uow.commit()
+    await rotate_stored(storage, "key_rotated01", b"after", grace_s=60)
+    async with storage.uow() as uow:
+        await uow.api_keys.revoke("key_rotated01", TEST_NOW)
+        await uow.commit()
+
+    assert await rotation_keys(ReversingBox()).find_active("key_rotated01") is None
+
+
+async def test_sealed_secrets_list_and_replace_the_previous_secret_of_a_rotated_key(
+        storage: Storage, owners: object, rotation_keys: Callable[[SecretBox], RotationKeys]) -> None:
+    box = ReversingBox()
+    async with storage.uow() as uow:
+        await uow.api_keys.add(make_key("key_rotated01", secret=b"before"))
+        await uow.commit()
+    await rotate_stored(storage, "key_rotated01", b"after", grace_s=60)
+    keys = rotation_keys(box)
+    current, previous = box.seal(b"after", key_id="key_rotated01"), box.seal(b"before", key_id="key_rotated01")
+    assert list(await keys.all()) == [("key_rotated01", current), ("key_rotated01", previous)]
+
+    resealed_previous = box.seal(b"before, sealed anew", key_id="key_rotated01")
+    assert await keys.replace("key_rotated01", previous, resealed_previous) is True
+    assert await keys.replace("key_rotated01", previous, b"a stale second run") is False
+
+    active = await keys.find_active("key_rotated01")
+    assert active is not None
+    assert (active.secret, active.previous_secret) == (b"after", b"before, sealed anew")
