@@ -6,6 +6,7 @@ import asyncio
 import json
 import sqlite3
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,66 @@ async def test_a_format_1_secret_still_opens_and_reseal_rewrites_it_bound_to_its
     assert "resealed 1 secret(s)" in await asyncio.to_thread(memo, "keys", "reseal")
     assert stored_sealed()[0] == 0x02
     assert await signed_get(issued) == (200, 200, "ok")
+
+
+async def test_a_rotated_key_signs_with_both_secrets_in_a_running_server_and_after_a_reseal(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    old_encryption_key = generate_encryption_key()
+    monkeypatch.setenv("ENCRYPTION_KEY", old_encryption_key)
+    await asyncio.to_thread(memo, "owners", "create", "alice")
+    issued = json.loads(await asyncio.to_thread(memo, "keys", "create", "--owner", "alice", "--label", "phone",
+                                                "--json"))
+    assert await signed_get(issued) == (200, 200, "ok")
+
+    output = await asyncio.to_thread(memo, "keys", "rotate", issued["keyId"], "--grace", "3600", "--json")
+    rotated = json.loads(output)
+    assert output.count(rotated["secret"]) == 1
+    assert rotated["secret"] != issued["secret"]
+    assert {name: rotated[name] for name in ("keyId", "owner", "label", "createdAt")} == {
+        name: issued[name] for name in ("keyId", "owner", "label", "createdAt")}
+    assert (datetime.fromisoformat(rotated["previousValidUntil"]) - datetime.now(UTC)).total_seconds() == (
+        pytest.approx(3600, abs=60))
+    assert await signed_get(rotated) == (200, 200, "ok")
+    assert await signed_get(issued) == (200, 200, "ok")  # the previous secret, within its grace
+
+    [listed] = json.loads(await asyncio.to_thread(memo, "keys", "list", "--json"))
+    assert listed["previousValidUntil"] == rotated["previousValidUntil"]
+    table = await asyncio.to_thread(memo, "keys", "list")
+    assert f"rotated: previous secret until {rotated['previousValidUntil']}" in table
+    assert rotated["secret"] not in table
+    assert issued["secret"] not in table
+
+    monkeypatch.setenv("ENCRYPTION_KEY", generate_encryption_key())
+    monkeypatch.setenv("ENCRYPTION_KEYS_PREVIOUS", old_encryption_key)
+    assert "resealed 2 secret(s)" in await asyncio.to_thread(memo, "keys", "reseal")  # current and previous
+    monkeypatch.delenv("ENCRYPTION_KEYS_PREVIOUS")
+    assert await signed_get(rotated) == (200, 200, "ok")
+    assert await signed_get(issued) == (200, 200, "ok")
+
+
+async def test_rotating_without_grace_refuses_the_previous_secret_at_once_and_revoking_ends_both(
+        data_dir: Path) -> None:
+    await asyncio.to_thread(memo, "owners", "create", "alice")
+    issued = json.loads(await asyncio.to_thread(memo, "keys", "create", "--owner", "alice", "--json"))
+    output = await asyncio.to_thread(memo, "keys", "rotate", issued["keyId"], "--grace", "0")
+    assert "(the secret is not shown again)" in output
+    secret = output.split("secret: ", 1)[1].split("\n", 1)[0]
+    rotated = {"keyId": issued["keyId"], "secret": secret}
+    assert (await signed_get(issued))[0] == 401
+    assert await signed_get(rotated) == (200, 200, "ok")
+
+    again = json.loads(await asyncio.to_thread(memo, "keys", "rotate", issued["keyId"], "--json"))
+    await asyncio.to_thread(memo, "keys", "revoke", issued["keyId"])
+    assert (await signed_get(again))[0] == 401
+    assert (await signed_get(rotated))[0] == 401
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("keys", "rotate", "mk_missing_key"), "No API key"),
+    (("keys", "rotate", "mk_missing_key", "--grace", "-1"), "--grace"),
+])
+def test_rotating_a_missing_key_or_with_a_negative_grace_exits_non_zero(
+        data_dir: Path, args: tuple[str, ...], message: str) -> None:
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code != 0
+    assert message in result.output
