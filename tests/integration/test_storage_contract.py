@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -12,7 +12,6 @@ from uuid import UUID
 import pytest
 from sqlalchemy import event
 
-from memo.adapters.storage.owners import SqlAlchemyKeyStore as OwnersKeyStore
 from memo.adapters.system import TEST_NOW, SequentialIds
 from memo.application.dto import MemoryQuery, SortField, SortOrder
 from memo.application.errors import NestedUnitOfWork
@@ -1202,19 +1201,9 @@ class RotationKeys(KeyStore, SealedSecrets, Protocol):
 
 
 @pytest.fixture
-async def rotation_keys(storage: Storage) -> AsyncIterator[Callable[[SecretBox], RotationKeys]]:
-    """The rotation-aware key store: `memo.adapters.storage.owners.SqlAlchemyKeyStore` on SQL, as the app wires it."""
-    opened: list[OwnersKeyStore] = []
-
-    def make(box: SecretBox) -> RotationKeys:
-        if isinstance(storage, SqlStorage):
-            opened.append(OwnersKeyStore(storage.engine, box))
-            return opened[-1]
-        return cast("RotationKeys", storage.key_store(box))
-
-    yield make
-    for store in opened:
-        await store.aclose()
+def rotation_keys(storage: Storage) -> Callable[[SecretBox], RotationKeys]:
+    """The key store every storage wires, which is also the store of the sealed secrets."""
+    return lambda box: cast("RotationKeys", storage.key_store(box))
 
 
 async def rotate_stored(storage: Storage, key_id: str, secret: bytes, *, grace_s: int,

@@ -23,7 +23,7 @@ from memo.adapters.storage.memory_jobs import InMemoryJobQueue
 from memo.adapters.storage.memory_key_uses import InMemoryKeyUses
 from memo.adapters.storage.memory_sync_status import InMemorySyncStatusReader
 from memo.adapters.storage.nonces import SqlNonceStore
-from memo.adapters.storage.owners import SqlAlchemyKeyStore  # rotation-aware: reads previous secrets
+from memo.adapters.storage.owners import SqlAlchemyKeyStore
 from memo.adapters.storage.sqlalchemy import SqlAlchemyUnitOfWork, SqlDatabaseHealthCheck
 from memo.adapters.storage.whatsapp import SqlSyncStatusReader
 from memo.adapters.system import SystemClock, UuidV7Ids
