@@ -8,10 +8,12 @@ import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
+from memo.client import MemoClient
 from memo.entrypoints.cli import main
 from tests.integration.test_python_client_live import memo
 from tests.support.server import free_port, serving
@@ -114,6 +116,27 @@ def test_edit_reads_the_current_version_and_a_stale_if_match_is_a_conflict(live:
 
     nothing = live.run("bob", "edit", made["id"])
     assert nothing.exit_code == 2
+
+
+def test_edit_without_if_match_sends_the_version_it_read_so_an_edit_in_between_is_refused(
+        live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    made = live.json("bob", "add", "Book the vet")
+    assert isinstance(made, dict)
+    read = MemoClient.get_memory
+
+    def read_then_someone_else_edits(client: MemoClient, memory_id: str) -> Any:
+        current = read(client, memory_id)
+        live.ok("bob", "edit", memory_id, "--content", "Book the vet for Tuesday", "--if-match", "1")
+        return current
+
+    monkeypatch.setattr(MemoClient, "get_memory", read_then_someone_else_edits)
+    late = live.run("bob", "edit", made["id"], "--content", "Book the vet for Monday")
+    monkeypatch.undo()
+
+    assert late.exit_code == 6, late.stdout + late.stderr
+    kept = live.json("bob", "get", made["id"])
+    assert isinstance(kept, dict)
+    assert (kept["content"], kept["version"]) == ("Book the vet for Tuesday", 2)  # the edit in between stands
 
 
 def test_rm_deletes_and_the_id_is_then_not_found(live: Live) -> None:
