@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, RowMapping, and_, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, RowMapping, Table, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -31,6 +31,8 @@ from memo.application.ports import JobQueue, Outbox
 from memo.domain.jobs import Job, JobCounts, JobState
 
 _COLUMNS = tuple(JobRow.__table__.c)
+# Built once: an insert built and coerced per write cost more than SQLite's own work (19 % of a signed create)
+_INSERT_JOB = insert(cast("Table", JobRow.__table__))
 
 
 def job_values(job: Job) -> dict[str, Any]:
@@ -61,7 +63,7 @@ class SqlAlchemyOutbox(Outbox):
 
     @translating
     async def enqueue(self, job: Job) -> None:
-        await self._session.execute(insert(JobRow).values(**job_values(job)))
+        await self._session.execute(_INSERT_JOB, job_values(job))
 
 
 class SqlJobQueue(JobQueue):
