@@ -63,7 +63,9 @@ class SqlAlchemyOutbox(Outbox):
 
     @translating
     async def enqueue(self, job: Job) -> None:
-        await self._session.execute(_INSERT_JOB, job_values(job))
+        # Core on the session's own connection (same transaction), past the ORM's DML bookkeeping
+        connection = await self._session.connection()
+        await connection.execute(_INSERT_JOB, job_values(job))
 
 
 class SqlJobQueue(JobQueue):
