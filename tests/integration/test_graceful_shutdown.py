@@ -34,6 +34,7 @@ from memo.application.ports import Embedder, JobQueue
 from memo.client import sign_request
 from memo.domain.jobs import JobState
 from memo.entrypoints import serving
+from memo.entrypoints.connections import DeadlineH11Protocol, DeadlineHttpToolsProtocol, DrainingState
 from memo.entrypoints.container import make_container
 from memo.entrypoints.settings import Settings
 from memo.entrypoints.worker import InProcessWorker
@@ -93,8 +94,9 @@ def get_once(port: int) -> int | None:
             return None
 
 
-async def test_a_connection_accepted_as_the_server_stops_is_closed_unanswered() -> None:
-    config = uvicorn.Config(hello, lifespan="off", log_config=None, http=serving.DeadlineH11Protocol)
+@pytest.mark.parametrize("protocol", [DeadlineHttpToolsProtocol, DeadlineH11Protocol], ids=["httptools", "h11"])
+async def test_a_connection_accepted_as_the_server_stops_is_closed_unanswered(protocol: type[asyncio.Protocol]) -> None:
+    config = uvicorn.Config(hello, lifespan="off", log_config=None, http=protocol)
     server = serving.GracefulServer(config, grace_s=5, hard_stop=lambda _: None)
     sock = serving.listen("127.0.0.1", 0, 16)
     port = sock.getsockname()[1]
@@ -104,7 +106,7 @@ async def test_a_connection_accepted_as_the_server_stops_is_closed_unanswered() 
             await asyncio.sleep(0.01)
         assert await asyncio.to_thread(get_once, port) == 200
         state = server.server_state
-        assert isinstance(state, serving.DrainingState)
+        assert isinstance(state, DrainingState)
         state.draining = True  # as uvicorn has just asked the connections it knew to close, the listener still open
 
         assert await asyncio.to_thread(get_once, port) is None

@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from memo.entrypoints import cli, serving
+from memo.entrypoints.connections import ConnectionDeadlines, DeadlineHttpToolsProtocol
 from memo.entrypoints.settings import Settings, environment_names
 
 PRODUCTION = {"MEMO_ENV": "production", "DATABASE_URL": "postgresql+asyncpg://memo@db.example/memo",
@@ -47,3 +48,11 @@ def test_production_with_redis_says_nothing_of_the_kind(started: list[dict[str, 
 
 def test_uvicorn_waits_for_connections_as_long_as_memo_shutdown_grace_s_says() -> None:
     assert serving.uvicorn_config(Settings.for_tests(shutdown_grace_s=7.5)).timeout_graceful_shutdown == 7.5
+
+
+def test_memo_serve_parses_with_httptools_under_memos_deadlines(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ConnectionDeadlines, "header_timeout_s", ConnectionDeadlines.header_timeout_s)  # restored
+    config = serving.uvicorn_config(Settings.for_tests(header_timeout_s=3.5))
+    assert config.http is DeadlineHttpToolsProtocol
+    assert DeadlineHttpToolsProtocol.header_timeout_s == 3.5
+    assert (config.app, config.factory) == (serving.APP_FACTORY, True)

@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from memo.entrypoints.serving import DeadlineH11Protocol, listen, no_delay
+from memo.entrypoints.connections import DeadlineH11Protocol, DeadlineHttpToolsProtocol, no_delay
+from memo.entrypoints.serving import listen
 
 
 def _nodelay(sock: socket.socket) -> int:
@@ -42,11 +44,15 @@ class _Stop(Exception):
     """Raised where uvicorn's own set-up would start: it needs a running server, and is not under test."""
 
 
-def test_the_protocol_sets_no_delay_before_serving_a_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("protocol", "uvicorns"), [(DeadlineHttpToolsProtocol, HttpToolsProtocol),
+                                                     (DeadlineH11Protocol, H11Protocol)], ids=["httptools", "h11"])
+def test_the_protocol_sets_no_delay_before_serving_a_connection(
+        monkeypatch: pytest.MonkeyPatch, protocol: type[DeadlineH11Protocol | DeadlineHttpToolsProtocol],
+        uvicorns: type[H11Protocol | HttpToolsProtocol]) -> None:
     def stop_here(self: object, transport: object) -> None:
         raise _Stop
 
-    monkeypatch.setattr(H11Protocol, "connection_made", stop_here)
+    monkeypatch.setattr(uvicorns, "connection_made", stop_here)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
         server.bind(("127.0.0.1", 0))
         server.listen(1)
@@ -59,5 +65,5 @@ def test_the_protocol_sets_no_delay_before_serving_a_connection(monkeypatch: pyt
                         return accepted if name == "socket" else default
 
                 with pytest.raises(_Stop):
-                    DeadlineH11Protocol.connection_made(object.__new__(DeadlineH11Protocol), Transport())
+                    protocol.connection_made(object.__new__(protocol), Transport())
                 assert _nodelay(accepted) != 0

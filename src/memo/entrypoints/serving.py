@@ -1,4 +1,5 @@
-"""`memo serve`: uvicorn with Memo's connection deadlines, and no serving process that outlives the server.
+"""`memo serve`: uvicorn, on httptools with Memo's connection deadlines (connections.py), and no serving process
+that outlives the server.
 
 One worker runs in this very process, so a SIGKILL of it leaves nothing behind. More workers are forked children
 of this process, sharing one listening socket; each asks the kernel to kill it when its parent dies
@@ -26,13 +27,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import Any, ClassVar
 
 import uvicorn
-from uvicorn.protocols.http.flow_control import CLOSE_HEADER
-from uvicorn.protocols.http.h11_impl import H11Protocol
-from uvicorn.server import ServerState
 
+from memo.entrypoints.connections import ConnectionDeadlines, DeadlineHttpToolsProtocol, DrainingState
 from memo.entrypoints.metrics_setup import prepare_multiprocess_metrics, worker_process_exited
 from memo.entrypoints.settings import Settings
 
@@ -44,73 +42,6 @@ RESPAWN_PAUSE_S = 1.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 APP_SHUTDOWN_FLOOR_S = 0.5  # the app's own shutdown gets at least this, even when requests used the whole grace
 HARD_STOP_MARGIN_S = 2.0  # past grace and floor, a process still held by something (a thread) exits anyway
-
-
-class DeadlineH11Protocol(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol with the two deadlines it lacks.
-
-    - A connection is idle from its first moment: one that never sends a byte is closed after the keep-alive
-      timeout, as one that went quiet after a response already is.
-    - The request head must arrive within `header_timeout_s` of its first byte; a head trickled in slowly
-      (the slowloris way) loses its connection.
-    The body has its own deadline, kept by the ASGI layer, which can answer `408` in the error envelope.
-    """
-
-    header_timeout_s: ClassVar[float] = 30.0
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401 - uvicorn's own signature
-        super().__init__(*args, **kwargs)
-        self._head_deadline: Any = None  # an asyncio.TimerHandle while a request head is arriving
-
-    def connection_made(self, transport: Any) -> None:  # noqa: ANN401
-        no_delay(transport.get_extra_info("socket"))
-        super().connection_made(transport)
-        if isinstance(self.server_state, DrainingState) and self.server_state.draining:
-            # accepted in the very moment the server stopped listening, after uvicorn asked every connection it
-            # knew to close: served, it would keep the server alive as long as its client kept it busy
-            self.shutdown()
-            return
-        self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
-
-    def data_received(self, data: bytes) -> None:
-        between_requests = self.cycle is None or self.cycle.response_complete
-        if between_requests and self._head_deadline is None:
-            self._head_deadline = self.loop.call_later(self.header_timeout_s, self._head_too_slow)
-        super().data_received(data)
-        if self._head_deadline is not None and self.cycle is not None and not self.cycle.response_complete:
-            self._head_deadline.cancel()  # the head is in: a request is being served
-            self._head_deadline = None
-
-    def shutdown(self) -> None:
-        """uvicorn's: an idle connection closes now, one with a request in flight after its response. That
-        response also says `Connection: close` (uvicorn adds it only when the request did), so the client sends
-        no further request on a connection that is about to close."""
-        cycle = self.cycle
-        if cycle is not None and not cycle.response_started:
-            cycle.scope["headers"] = [*cycle.scope["headers"], CLOSE_HEADER]
-        super().shutdown()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._head_deadline is not None:
-            self._head_deadline.cancel()
-            self._head_deadline = None
-        super().connection_lost(exc)
-
-    def _head_too_slow(self) -> None:
-        self._head_deadline = None
-        if not self.transport.is_closing():
-            self.transport.close()
-
-
-def no_delay(sock: Any) -> None:  # noqa: ANN401 - a socket, or asyncio's TransportSocket wrapping one
-    """Turn Nagle's algorithm off: uvicorn writes a response's head and body apart, and with Nagle on the body
-    waits for the client's delayed ACK of the head, 40 ms on Linux, on every request of a kept-alive connection.
-
-    asyncio sets TCP_NODELAY itself only on sockets made with `IPPROTO_TCP`; a listening socket made without it
-    (as `listen` once was) hands out connections without it, so it is set here, whatever made the socket.
-    """
-    if sock is not None and sock.family in {socket.AF_INET, socket.AF_INET6}:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def raise_open_file_limit() -> int:
@@ -135,23 +66,16 @@ def listen(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
-def uvicorn_config(settings: Settings) -> uvicorn.Config:
-    DeadlineH11Protocol.header_timeout_s = settings.header_timeout_s
+def uvicorn_config(settings: Settings, app: str = APP_FACTORY) -> uvicorn.Config:
+    """How `memo serve` runs uvicorn; `app` names another factory only for the bench (bench/serve.py)."""
+    ConnectionDeadlines.header_timeout_s = settings.header_timeout_s
     return uvicorn.Config(
-        APP_FACTORY, factory=True, http=DeadlineH11Protocol, lifespan="on", access_log=False, log_config=None,
+        app, factory=True, http=DeadlineHttpToolsProtocol, lifespan="on", access_log=False, log_config=None,
         # uvicorn types it int but only hands it to loop.call_later: a fraction of a second is kept
         timeout_keep_alive=settings.keepalive_timeout_s,  # type: ignore[arg-type]
         limit_concurrency=settings.max_connections,
         backlog=settings.backlog, server_header=False,
         timeout_graceful_shutdown=settings.shutdown_grace_s)  # type: ignore[arg-type] # a float is kept too
-
-
-class DrainingState(ServerState):
-    """uvicorn's state shared by a server's connections, and whether the server has begun to stop."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.draining = False
 
 
 class GracefulServer(uvicorn.Server):
@@ -216,13 +140,13 @@ def exit_after(delay_s: float) -> None:
     timer.start()
 
 
-def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
+def serve(settings: Settings, *, host: str, port: int, workers: int, app: str = APP_FACTORY) -> None:
     descriptors = raise_open_file_limit()
     if descriptors < settings.max_connections + 64:
         log.warning("only %d file descriptors are allowed: fewer connections than MEMO_MAX_CONNECTIONS=%d "
                     "can be held", descriptors, settings.max_connections)
     sock = listen(host, port, settings.backlog)
-    config = uvicorn_config(settings)
+    config = uvicorn_config(settings, app)
     if workers == 1:
         GracefulServer(config, grace_s=settings.shutdown_grace_s).run(sockets=[sock])
         return
