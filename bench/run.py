@@ -1,6 +1,6 @@
 """Signed-request throughput of Memo under wrk: prints figures, asserts nothing.
 
-Run: `uv run python bench/run.py [--quick] [--servers granian,uvicorn] [--repeat 3] [--peer DIR] [--json FILE]`
+Run: `uv run python bench/run.py [--quick] [--servers uvicorn,granian] [--repeat 3] [--peer DIR] [--json FILE]`
 
 Each measurement gets a fresh server process on a free 127.0.0.1 port, in a fresh temporary MEMO_DATA_DIR,
 pinned to CPU 0 while wrk runs on CPU 1 (when taskset and two CPUs exist), so the server has one core to itself
@@ -16,6 +16,10 @@ create with the authenticator swapped for a trusting one (bench/apps.py), so its
 signature check costs; `create (no metrics or access log)` is create with MEMO_METRICS=false and
 MEMO_ACCESS_LOG=false, so its gap to create is what metrics and access lines cost. `--peer DIR` adds signed
 creates on the original Express design (v1 signatures).
+
+Servers: `uvicorn` (the default) is the server users run, `memo serve`'s own set-up (bench/serve.py:
+`serving.serve` with httptools, Memo's deadlines and `GracefulServer`, only the app factory swapped for one of
+bench/apps.py); `granian` is the alternative, for comparison.
 
 Every process started here runs in its own session and is stopped by its process group id on exit, on error
 and on Ctrl-C; every step has a timeout.
@@ -322,12 +326,12 @@ def memo_cli(env: dict[str, str], cwd: Path, *cli_args: str) -> str:
 
 
 def server_cmd(server: str, factory: str, port: int) -> list[str]:
-    if server == "granian":  # ASGI, one worker, no access log (`memo serve` itself runs uvicorn, see serving.py)
+    if server == "granian":  # ASGI, one worker, no access log: the alternative server, for comparison
         return [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--host", HOST,
                 "--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning",
                 f"apps:{factory}"]
-    return [sys.executable, "-m", "uvicorn", "--factory", "--host", HOST, "--port", str(port),
-            "--no-access-log", "--log-level", "warning", f"apps:{factory}"]
+    # the server users run: memo serve's own uvicorn set-up (httptools, Memo's deadlines), one worker
+    return [sys.executable, str(BENCH / "serve.py"), factory, str(port), "--host", HOST]
 
 
 @dataclass
@@ -630,7 +634,7 @@ def machine() -> dict[str, Any]:
     with contextlib.suppress(OSError), Path("/proc/cpuinfo").open() as info:
         model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "?")
     versions = {}
-    for module in ("granian", "uvicorn", "litestar", "msgspec", "sqlalchemy", "dishka"):
+    for module in ("granian", "uvicorn", "httptools", "litestar", "msgspec", "sqlalchemy", "dishka"):
         with contextlib.suppress(Exception):
             from importlib.metadata import version  # noqa: PLC0415
 
@@ -653,7 +657,8 @@ def machine() -> dict[str, Any]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="3 s runs, 1 s warm-up, one repeat")
-    parser.add_argument("--servers", default="granian", help="comma list of granian,uvicorn")
+    parser.add_argument("--servers", default="uvicorn",
+                        help="comma list of uvicorn (memo serve's own set-up, the default) and granian")
     parser.add_argument("--scenarios", default="",
                         help="comma list of names to keep, e.g. 'test create,test create (unguarded)'")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run (max 120)")
