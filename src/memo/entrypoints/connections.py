@@ -110,9 +110,9 @@ class _Refused(Exception):
 class DeadlineHttpToolsProtocol(ConnectionDeadlines, HttpToolsProtocol):
     """uvicorn's httptools protocol with Memo's deadlines, and what h11 did by itself that httptools does not.
 
-    - A head past `HEAD_LIMIT_BYTES` is refused `431`: httptools keeps any head whole in memory. Its target and
-      complete header lines are counted as the parser hands them over, and so are whole reads that fall inside
-      one head, for a header line that never ends.
+    - A head past `HEAD_LIMIT_BYTES` is refused `431`: httptools keeps any head whole in memory. What is
+      counted is its target and complete header lines, as parsed, or the reads that fell wholly inside it,
+      whichever is more (a header line that never ends is parsed never).
     - A request that is not HTTP/1.0 or 1.1 is refused `505`, and an HTTP/1.1 one without `Host` `400`
       (RFC 9112, 3.2).
     - A refusal comes after the responses owed to the requests read before it: httptools reads pipelined
@@ -126,8 +126,7 @@ class DeadlineHttpToolsProtocol(ConnectionDeadlines, HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._in_head = False
         self._heads_begun = 0
-        self._head_parsed = 0  # bytes of the head now arriving: its target and complete header lines
-        self._head_reads = 0  # and of the reads that fell wholly inside it
+        self._head_reads = 0  # bytes of the reads that fell wholly inside the head now arriving
         self._refusal: bytes | None = None  # once set, nothing more is read: the connection ends with it
 
     def data_received(self, data: bytes) -> None:
@@ -138,26 +137,18 @@ class DeadlineHttpToolsProtocol(ConnectionDeadlines, HttpToolsProtocol):
         if self._refusal is None and self._in_head:
             if inside and self._heads_begun == heads_begun:
                 self._head_reads += len(data)
-            if max(self._head_parsed, self._head_reads) > HEAD_LIMIT_BYTES:  # both count less than the head
+            if max(self._head_parsed(), self._head_reads) > HEAD_LIMIT_BYTES:  # both count less than the head
                 self._refuse(*HEAD_TOO_LARGE)
 
     def on_message_begin(self) -> None:
-        self._in_head, self._head_parsed, self._head_reads = True, 0, 0
+        self._in_head, self._head_reads = True, 0
         self._heads_begun += 1
         super().on_message_begin()
-
-    def on_url(self, url: bytes) -> None:
-        self._head_parsed += len(url)
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_parsed += len(name) + len(value) + 4  # ": " and CRLF
-        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         version = self.parser.get_http_version()
-        if self._head_parsed > HEAD_LIMIT_BYTES:
+        if self._head_parsed() > HEAD_LIMIT_BYTES:
             self._refuse(*HEAD_TOO_LARGE)
         elif version not in {"1.0", "1.1"}:
             self._refuse(http.HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, "HTTP/1.1 or HTTP/1.0 only.")
@@ -177,6 +168,10 @@ class DeadlineHttpToolsProtocol(ConnectionDeadlines, HttpToolsProtocol):
         super().on_response_complete()
         if self._refusal is not None:
             self._send_refusal_when_due()
+
+    def _head_parsed(self) -> int:
+        """The target and the complete header lines of the head now arriving, as uvicorn keeps them."""
+        return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)  # ": ", CRLF
 
     def _owed(self) -> bool:
         """Answers are owed to requests read in full before the refused one. A request whose own body broke
