@@ -21,6 +21,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import sessionmaker
 
+from memo.adapters.sqlite_writer import writer_of
 from memo.adapters.storage.jobs import SqlJobQueue
 from memo.adapters.storage.memory import InMemoryHealthCheck, InMemoryKeyStore, InMemoryStore, InMemoryUnitOfWork
 from memo.adapters.storage.memory_jobs import InMemoryJobQueue
@@ -33,6 +34,7 @@ from memo.adapters.storage.sqlalchemy import (
     SqlDatabaseHealthCheck,
     create_engine,
 )
+from memo.adapters.storage.sqlite_unit_of_work import SqliteUnitOfWork
 from memo.adapters.storage.whatsapp import SqlSyncStatusReader
 from memo.application.ports import HealthCheck, JobQueue, KeyStore, SecretBox, SyncStatusReader, UnitOfWork
 from tests.support.postgres import POSTGRES_ADMIN_URL, create_database, database_url, drop_database
@@ -111,6 +113,10 @@ class SqlStorage(Storage):
         return session
 
     def uow(self) -> UnitOfWork:
+        """As the container makes them: on SQLite, turns of the file's one writer, committed in groups."""
+        writer = writer_of(self.engine)
+        if writer is not None:
+            return SqliteUnitOfWork(writer)
         return SqlAlchemyUnitOfWork(self._session())
 
     def key_store(self, secret_box: SecretBox) -> KeyStore:
@@ -132,6 +138,9 @@ class SqlStorage(Storage):
             await session.close()
         for store in self._key_stores:
             await store.aclose()
+        writer = writer_of(self.engine)
+        if writer is not None:
+            await writer.aclose()
         if self.name == "postgresql":  # the database outlives the test: leave it empty for the next one
             async with self.engine.begin() as connection:
                 for table in reversed(metadata.sorted_tables):

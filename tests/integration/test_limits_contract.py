@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from memo.adapters.limits.memory import InProcessNonceStore, InProcessRateLimiter
 from memo.adapters.limits.redis import RedisHealthCheck, RedisNonceStore, RedisRateLimiter, redis_client
+from memo.adapters.sqlite_writer import writer_of
 from memo.adapters.storage.engine import create_engine
 from memo.adapters.storage.nonces import SqlNonceStore
 from memo.adapters.storage.orm import NonceRow
@@ -453,24 +454,25 @@ async def test_an_unreachable_postgresql_fails_nonces_closed_and_fast() -> None:
         await engine.dispose()
 
 
-async def test_the_sqlite_claims_skip_fsync_and_give_the_pool_back_its_durability(tmp_path: Path,
-                                                                                 sqlite_template: Path) -> None:
-    """Under MEMO_SQLITE_SYNCHRONOUS=full the held connection claims with NORMAL, and is FULL again once released."""
+async def test_a_sqlite_claim_is_committed_by_the_time_it_returns(tmp_path: Path, sqlite_template: Path) -> None:
+    """The claim joins the writer's group transaction; it returns only after that group's COMMIT, so another
+    process (here, another engine) already sees it."""
     path = tmp_path / "memo.db"
     shutil.copyfile(sqlite_template, path)
-    engine = create_engine(f"sqlite+aiosqlite:///{path}", sqlite_synchronous="FULL", pool_size=1, max_overflow=0)
+    engine, other = create_engine(f"sqlite+aiosqlite:///{path}"), create_engine(f"sqlite+aiosqlite:///{path}")
     store = SqlNonceStore(engine, FixedClock())
     try:
-        await store.remember("mk_key_0001", "nonce-0123456789ab", 60)
-        held = store._held  # the connection the claims run on
-        assert held is not None
-        assert (await held.exec_driver_sql("PRAGMA synchronous")).scalar_one() == 1
-        await store.aclose()
-        async with engine.connect() as connection:  # the pool's only connection: the one the store held
-            assert (await connection.exec_driver_sql("PRAGMA synchronous")).scalar_one() == 2
+        claims = await asyncio.gather(*(store.remember("mk_key_0001", f"nonce-{i:014d}", 60) for i in range(8)))
+        assert all(claims)
+        async with other.connect() as connection:
+            assert (await connection.execute(select(func.count()).select_from(NonceRow))).scalar_one() == 8
+        writer = writer_of(engine)
+        assert writer is not None
+        assert writer.commits < 8  # concurrent claims shared commits
     finally:
         await store.aclose()
         await engine.dispose()
+        await other.dispose()
 
 
 # --- Redis: shared by every instance ------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from memo.adapters.limits.redis import RedisHealthCheck, RedisNonceStore, RedisR
 from memo.adapters.messaging.whatsapp_webhook import MetaNotificationParser
 from memo.adapters.signing.hmac import HmacRequestAuthenticator
 from memo.adapters.signing.whatsapp import UNSET_APP_SECRET, MetaWebhookVerifier
+from memo.adapters.sqlite_writer import writer_of
 from memo.adapters.storage.engine import create_engine
 from memo.adapters.storage.jobs import SqlJobQueue
 from memo.adapters.storage.key_uses import SqlKeyUses
@@ -25,6 +26,7 @@ from memo.adapters.storage.memory_sync_status import InMemorySyncStatusReader
 from memo.adapters.storage.nonces import SqlNonceStore
 from memo.adapters.storage.owners import SqlAlchemyKeyStore
 from memo.adapters.storage.sqlalchemy import SqlAlchemyUnitOfWork, SqlDatabaseHealthCheck
+from memo.adapters.storage.sqlite_unit_of_work import SqliteUnitOfWork
 from memo.adapters.storage.whatsapp import SqlSyncStatusReader
 from memo.adapters.system import SystemClock, UuidV7Ids
 from memo.application.authenticate_request import AuthenticateRequest, RateLimits
@@ -248,14 +250,22 @@ class SqlStorageProvider(Provider):
                                statement_timeout_ms=settings.database_statement_timeout_ms,
                                sqlite_synchronous=settings.sqlite_synchronous)
         yield engine
+        writer = writer_of(engine)
+        if writer is not None:
+            await writer.aclose()  # what is open commits; its connection goes back before the pool closes
         await engine.dispose()
 
     @provide(scope=Scope.REQUEST)
-    async def session(self, engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    async def uow(self, engine: AsyncEngine) -> AsyncIterator[UnitOfWork]:
+        """On a SQLite file, blocks are turns of the one writer, committed in groups (sqlite_writer.py); on
+        PostgreSQL, each request has a session of its own on the pool."""
+        writer = writer_of(engine)
+        if writer is not None:
+            yield SqliteUnitOfWork(writer)
+            return
         async with AsyncSession(engine, expire_on_commit=False) as session:
-            yield session
+            yield SqlAlchemyUnitOfWork(session)
 
-    uow = provide(SqlAlchemyUnitOfWork, scope=Scope.REQUEST, provides=UnitOfWork)
     job_queue = provide(SqlJobQueue, scope=Scope.APP, provides=JobQueue)
     sync_status = provide(SqlSyncStatusReader, scope=Scope.APP, provides=SyncStatusReader)
     key_uses = provide(SqlKeyUses, scope=Scope.APP, provides=KeyUses)

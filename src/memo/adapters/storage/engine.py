@@ -30,10 +30,10 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from memo.adapters.private_files import create_private_dir, create_private_file, make_private
+from memo.adapters.sqlite_writer import SQLITE_BUSY_TIMEOUT_MS
 from memo.adapters.storage.sqlite_inline import inline_connector
 
 SQLITE_SYNCHRONOUS_MODES = ("NORMAL", "FULL")
-SQLITE_BUSY_TIMEOUT_MS = 5_000
 SQLITE_COMPANION_SUFFIXES = ("-wal", "-shm", "-journal")
 
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}

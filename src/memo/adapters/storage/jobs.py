@@ -24,6 +24,7 @@ from sqlalchemy import ColumnElement, RowMapping, Table, and_, delete, func, ins
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from memo.adapters.sqlite_writer import writing
 from memo.adapters.storage.errors import translating
 from memo.adapters.storage.orm import JobRow, WorkerHeartbeatRow
 from memo.adapters.storage.rows import affected
@@ -86,7 +87,7 @@ class SqlJobQueue(JobQueue):
             statement = taking.where(JobRow.id == locked.c.id)
         else:
             statement = taking.where(JobRow.id.in_(due.scalar_subquery()))
-        async with self._engine.begin() as connection:
+        async with writing(self._engine) as connection:
             rows = (await connection.execute(statement.returning(*_COLUMNS))).mappings().all()
         return sorted((job_from_row(row) for row in rows), key=lambda job: (job.run_after, job.id))
 
@@ -95,7 +96,7 @@ class SqlJobQueue(JobQueue):
         statement = update(JobRow).where(
             JobRow.id == job.id, JobRow.state == JobState.RUNNING.value, JobRow.lease_owner == worker_id,
         ).values(**{name: value for name, value in job_values(job).items() if name not in {"id", "created_at"}})
-        async with self._engine.begin() as connection:
+        async with writing(self._engine) as connection:
             return affected(await connection.execute(statement)) == 1
 
     @translating
@@ -114,12 +115,12 @@ class SqlJobQueue(JobQueue):
 
     @translating
     async def retry(self, job_id: UUID, now: datetime) -> bool:
-        async with self._engine.begin() as connection:
+        async with writing(self._engine) as connection:
             return await self._retry(connection, now, JobRow.id == job_id) == 1
 
     @translating
     async def retry_all_failed(self, now: datetime) -> int:
-        async with self._engine.begin() as connection:
+        async with writing(self._engine) as connection:
             return await self._retry(connection, now)
 
     @staticmethod
@@ -152,7 +153,7 @@ class SqlJobQueue(JobQueue):
     async def prune_done(self, finished_before: datetime, *, limit: int) -> int:
         finished = select(JobRow.id).where(JobRow.state == JobState.DONE.value,
                                            JobRow.updated_at < finished_before).limit(limit)
-        async with self._engine.begin() as connection:
+        async with writing(self._engine) as connection:
             return affected(await connection.execute(delete(JobRow).where(JobRow.id.in_(finished.scalar_subquery()))))
 
     @translating
@@ -162,5 +163,5 @@ class SqlJobQueue(JobQueue):
             index_elements=["worker_id"], set_={"seen_at": now}) if self._postgres else
             sqlite.insert(WorkerHeartbeatRow).values(values).on_conflict_do_update(
                 index_elements=["worker_id"], set_={"seen_at": now}))
-        async with self._engine.begin() as connection:
+        async with writing(self._engine) as connection:
             await connection.execute(statement)

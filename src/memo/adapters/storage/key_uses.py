@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, or_, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from memo.adapters.sqlite_writer import writing
 from memo.adapters.storage.errors import translating
 from memo.adapters.storage.orm import ApiKeyRow
 from memo.application.ports import KeyUses
@@ -27,5 +28,5 @@ class SqlKeyUses(KeyUses):
     async def record(self, uses: Mapping[str, datetime]) -> None:
         if not uses:
             return
-        async with self._engine.begin() as connection:
+        async with writing(self._engine) as connection:
             await connection.execute(_RECORD, [{"key": key_id, "at": at} for key_id, at in sorted(uses.items())])

@@ -6,12 +6,10 @@ it and this use are both shared (`mode` "s"); a refused use marks the row "r", w
 tells this call it lost. Two processes racing on one nonce cannot both win: SQLite serialises the writes, and
 PostgreSQL's `ON CONFLICT DO UPDATE` locks the row it conflicts with.
 
-On SQLite the claims share one autocommit connection held for the store's life, as `SqlAlchemyKeyStore` does: its
-calls run inline on the loop thread (`sqlite_inline.py`), so a claim never sits between another request's
-statements, and it skips a pool checkout per request. That connection runs with `synchronous=NORMAL` even when the
-database is FULL: a nonce is then durable as soon as the request's own write is (a FULL commit fsyncs the whole
-log, earlier frames included), and a read costs no fsync; a power cut can forget the nonces of reads only.
-PostgreSQL takes an autocommit pooled connection per claim: one round trip, no BEGIN or COMMIT.
+On a SQLite file a claim is one statement in a turn of the process's one writer (`memo.adapters.sqlite_writer`), run
+on its driver connection past SQLAlchemy's machinery, and the claim returns once the group commit that holds it is
+done: the nonces of concurrent requests, and their writes, share one COMMIT. PostgreSQL takes an autocommit pooled
+connection per claim: one round trip, no BEGIN or COMMIT.
 
 Expired rows are purged in bounded batches, at the first claim, then every `purge_every` claims or `purge_after_s`
 seconds: a batch is larger than what as many claims can add, so the table follows the live window. Any database
@@ -20,23 +18,21 @@ error is `NonceStoreUnavailable`: replay protection fails closed.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import math
 import re
 import sqlite3
 
-import aiosqlite
 from sqlalchemy import TextClause, text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from memo.application.errors import NonceStoreUnavailable
+from memo.adapters.sqlite_writer import writer_of
+from memo.application.errors import NonceStoreUnavailable, StorageUnavailable
 from memo.application.ports import Clock, NonceStore
 
 SHARED, EXCLUSIVE, REFUSED = "s", "x", "r"  # `nonces.mode`; "x" and "r" are both exclusive, "r" also says "refused"
 _PLAIN = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_SQLITE_FULL = 2  # PRAGMA synchronous's answer for FULL
 
 # `nonces.col` is the row already there, `excluded.col` the one this claim offered; `:now` is the store's clock.
 _CLAIM = text("""
@@ -71,10 +67,6 @@ class SqlNonceStore(NonceStore):
         self._purge_every, self._purge_batch, self._purge_after_s = purge_every, purge_batch, purge_after_s
         self._claims_since_purge = purge_every  # the first claim purges what an earlier run left behind
         self._purged_at = -math.inf
-        self._held: AsyncConnection | None = None
-        self._driver: aiosqlite.Connection | None = None
-        self._restore_synchronous: int | None = None
-        self._opening = asyncio.Lock()
 
     async def remember(self, scope: str, nonce: str, ttl_s: int, *, shared: bool = False) -> bool:
         if ttl_s <= 0:
@@ -88,20 +80,15 @@ class SqlNonceStore(NonceStore):
             if self._claims_since_purge >= self._purge_every or now - self._purged_at >= self._purge_after_s:
                 self._claims_since_purge, self._purged_at = 0, now
                 await self._run(_PURGE, {"now": now, "limit": self._purge_batch})
-        except (SQLAlchemyError, sqlite3.Error, OSError) as error:
+        except (SQLAlchemyError, sqlite3.Error, OSError, StorageUnavailable) as error:  # the last: a failed group
             raise NonceStoreUnavailable from error
         return mode != REFUSED
 
     async def aclose(self) -> None:
-        if self._held is None:
-            return
-        held, self._held, self._driver = self._held, None, None
-        try:
-            if self._restore_synchronous is not None:  # the pool must not hand a FULL database a NORMAL connection
-                await held.exec_driver_sql(f"PRAGMA synchronous={self._restore_synchronous:d}")
-        except (SQLAlchemyError, sqlite3.Error, OSError):
-            await held.invalidate()
-        await held.close()
+        """Commit the claims still open and give the writer's connection back, before the engine is disposed."""
+        writer = writer_of(self._engine)
+        if writer is not None:
+            await writer.aclose()
 
     async def _run(self, statement: TextClause, parameters: dict[str, object]) -> str | None:
         """The first column of the first row, if the statement returns any."""
@@ -110,35 +97,18 @@ class SqlNonceStore(NonceStore):
                 result = await connection.execute(statement, parameters)
                 return result.scalar_one() if result.returns_rows else None
         # SQLAlchemy's statement and result machinery would cost more than SQLite's own work here (about 150 of
-        # 300 microseconds a claim): the held connection's driver runs the text as it is, named parameters and all.
-        driver = self._driver or await self._open()
-        try:
-            cursor = await driver.execute(statement.text, parameters)
+        # 300 microseconds a claim): the writer's driver runs the text as it is, named parameters and all.
+        writer = writer_of(self._engine)
+        if writer is None:  # an in-memory database: one connection, no other writer to wait for
+            async with self._engine.begin() as connection:
+                result = await connection.execute(statement, parameters)
+                return result.scalar_one() if result.returns_rows else None
+        async with writer.turn(savepoint=False):  # one statement: applied whole or not at all
+            cursor = await writer.driver.execute(statement.text, parameters)
             try:
                 row = await cursor.fetchone()
             finally:
                 await cursor.close()
-        except sqlite3.Error:
-            await self.aclose()  # a broken connection is replaced on the next claim
-            raise
+            writer.wrote()
+        await writer.durable()  # a claim counts once it is committed, with the group it joined
         return None if row is None else str(row[0])
-
-    async def _open(self) -> aiosqlite.Connection:
-        async with self._opening:
-            if self._driver is None:
-                held = await (await self._engine.connect()).execution_options(isolation_level="AUTOCOMMIT")
-                try:
-                    synchronous = (await held.exec_driver_sql("PRAGMA synchronous")).scalar_one()
-                    if synchronous == _SQLITE_FULL:
-                        await held.exec_driver_sql("PRAGMA synchronous=NORMAL")
-                    driver = (await held.get_raw_connection()).driver_connection
-                except BaseException:
-                    await held.close()
-                    raise
-                if not isinstance(driver, aiosqlite.Connection):
-                    await held.close()
-                    msg = "the SQLite engine is expected to run on aiosqlite"
-                    raise TypeError(msg)
-                self._held, self._driver = held, driver
-                self._restore_synchronous = synchronous if synchronous == _SQLITE_FULL else None
-            return self._driver

@@ -15,6 +15,7 @@ from sqlalchemy import Executable, Insert, Result, bindparam, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from memo.adapters.sqlite_writer import writing
 from memo.adapters.storage.errors import translating
 from memo.adapters.storage.orm import (
     ApiKeyRow,
@@ -179,7 +180,7 @@ class SqlAlchemyKeyStore(KeyStore, SealedSecrets):
     @translating
     async def replace(self, key_id: str, old: bytes, new: bytes) -> bool:
         """A transaction of its own, apart from the held read connection: a write is rare and never on a request."""
-        async with self._engine.begin() as connection:
+        async with writing(self._engine) as connection:
             for column in (ApiKeyRow.sealed_secret, ApiKeyRow.previous_sealed_secret):
                 statement = update(ApiKeyRow).where(ApiKeyRow.key_id == key_id, column == old).values(
                     {column: new})

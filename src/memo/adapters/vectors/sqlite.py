@@ -42,6 +42,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from memo.adapters.sqlite_writer import writing
 from memo.adapters.vectors.exact import (
     SOURCE_CODES,
     TYPE_CODES,
@@ -134,8 +135,7 @@ class SqliteVectorIndex(VectorIndex):
         if not batch:
             return
         with _unavailable_on_outage():
-            async with self._engine.begin() as connection:
-                await connection.exec_driver_sql("BEGIN IMMEDIATE")
+            async with writing(self._engine) as connection:  # the process's one writer holds the write lock
                 owners_of = await _owners_of(connection, [entry.memory_id for entry in batch])
                 by_owner: dict[UUID, list[int]] = {}
                 for row, entry in enumerate(batch):
@@ -157,8 +157,7 @@ class SqliteVectorIndex(VectorIndex):
         if not ids:
             return
         with _unavailable_on_outage():
-            async with self._engine.begin() as connection:
-                await connection.exec_driver_sql("BEGIN IMMEDIATE")
+            async with writing(self._engine) as connection:  # the process's one writer holds the write lock
                 before, _ = await _counts(connection, owner_id)
                 for chunk in _chunks(ids):
                     await connection.exec_driver_sql(_in(_DELETE, chunk), (*_blobs(chunk), owner_id.bytes))
