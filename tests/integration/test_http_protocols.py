@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import re
 import signal
 import threading
 import time
@@ -125,6 +127,15 @@ def get(path: str) -> bytes:
     return head("GET", path)
 
 
+def refused_code(body: bytes) -> str:
+    """The code of a refusal in the error envelope (API.md, 1)."""
+    envelope = json.loads(body)
+    assert envelope["success"] is False
+    assert envelope["error"]
+    code: str = envelope["code"]
+    return code
+
+
 MALFORMED = {
     "not HTTP at all": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 40,
     "a space in a header name": b"GET / HTTP/1.1\r\nHost : x\r\n\r\n",
@@ -188,7 +199,7 @@ def test_content_length_beside_chunked_is_never_read_as_a_length(running: Runnin
             b"3\r\nabc\r\n0\r\n\r\n" + get("/next"))
     replies = running.replies(data)
     if running.parser == "httptools":
-        assert replies == [(400, b"Invalid HTTP request received.")]  # llhttp refuses the pair outright
+        assert [(status, refused_code(body)) for status, body in replies] == [(400, "BAD_REQUEST")]  # outright
     else:
         assert replies == [(200, b"/ 3"), (200, b"/next 0")]  # h11 frames by chunked, as RFC 9112 says
 
@@ -202,9 +213,32 @@ def test_an_http_1_0_request_is_answered_and_its_connection_closed(running: Runn
 def test_another_http_version_is_refused(running: Running) -> None:
     replies = running.replies(b"GET / HTTP/2.0\r\nHost: x\r\n\r\n")
     if running.parser == "httptools":
-        assert replies == [(505, b"HTTP/1.1 or HTTP/1.0 only.")]
+        assert [(status, refused_code(body)) for status, body in replies] == [(505, "HTTP_VERSION_NOT_SUPPORTED")]
     else:
         assert replies == [(200, b"/ 0")]  # h11 serves any 1.x-shaped version
+
+
+@pytest.mark.parametrize(("data", "status", "code"), [
+    (b"FOO / HTTP/1.1\r\nHost: x\r\n\r\n", 405, "METHOD_NOT_ALLOWED"),
+    (b"GET / HTTP/1.1\r\nHo st: x\r\n\r\n", 400, "BAD_REQUEST"),
+    (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505, "HTTP_VERSION_NOT_SUPPORTED"),
+])
+def test_a_refusal_of_the_parser_is_in_the_error_envelope_with_a_request_id(running: Running, data: bytes,
+                                                                            status: int, code: str) -> None:
+    """What llhttp refuses never reaches the app, yet every failure has the envelope's shape (API.md, 1); a
+    method it does not know gets what the app says of a method a route does not take."""
+    if running.parser != "httptools":
+        pytest.skip("h11 hands these to the app, or answers them itself as uvicorn does")
+    with connect(running.port, timeout_s=5) as sock:
+        sock.sendall(data)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    raw_head, _, body = received.partition(b"\r\n\r\n")
+    assert raw_head.startswith(f"HTTP/1.1 {status} ".encode())
+    assert re.search(rb"\r\nx-request-id: [0-9a-f]{32}\r\n", raw_head + b"\r\n")
+    assert b"\r\ncontent-type: application/json" in raw_head
+    assert refused_code(body) == code
 
 
 def test_pipelined_requests_are_answered_in_order(running: Running) -> None:

@@ -9,12 +9,17 @@ a bound on requests read ahead of the one being answered. See docs/decisions.md,
 
 from __future__ import annotations
 
+import array
 import asyncio
 import http
+import json
+import re
 import socket
+import uuid
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import httptools
 from uvicorn.protocols.http.flow_control import CLOSE_HEADER
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -23,6 +28,25 @@ from uvicorn.server import ServerState
 HEAD_LIMIT_BYTES = 16_384  # h11's bound on a head not yet complete, kept on httptools, which has none
 READ_AHEAD_LIMIT = 32  # requests parsed and queued behind the one being answered (h11 parses none ahead)
 HEAD_TOO_LARGE = (http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Request head too large.")
+UNKNOWN_METHOD = (http.HTTPStatus.METHOD_NOT_ALLOWED, "This route does not accept that method.")
+REQUEST_LINE = re.compile(rb"(?:^|\r\n\r\n)[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32} \S+ HTTP/1\.[01]\r\n")
+#: the error envelope's codes for what the protocol refuses before the app sees a request (API.md, 1)
+REFUSAL_CODES = {400: "BAD_REQUEST", 405: "METHOD_NOT_ALLOWED", 431: "REQUEST_HEADERS_TOO_LARGE",
+                 505: "HTTP_VERSION_NOT_SUPPORTED"}
+
+
+class _RecordingParser(httptools.HttpRequestParser):
+    """httptools' parser, remembering why it refused, which uvicorn's handler of its error does not pass on."""
+
+    refused_method = False
+
+    def feed_data(self, data: bytes | bytearray | memoryview | array.array[int]) -> None:
+        try:
+            super().feed_data(data)
+        except httptools.HttpParserInvalidMethodError:
+            # a method word llhttp does not know, in an HTTP request line; bytes that are not HTTP at all are not
+            self.refused_method = REQUEST_LINE.search(bytes(data)) is not None
+            raise
 
 
 class DrainingState(ServerState):
@@ -119,7 +143,7 @@ class DeadlineHttpToolsProtocol(ConnectionDeadlines, HttpToolsProtocol):
       requests ahead and would write its 400 first, where the client takes it for an earlier request's answer.
     - At most `READ_AHEAD_LIMIT` requests wait behind the one being answered; the next is refused `400`, so a
       client cannot queue a read's worth of tiny requests (thousands) over and over.
-    Every refusal is plain text, says `Connection: close`, and ends the connection once written.
+    Every refusal is in the error envelope, says `Connection: close`, and ends the connection once written.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401 - uvicorn's own signature
@@ -128,6 +152,7 @@ class DeadlineHttpToolsProtocol(ConnectionDeadlines, HttpToolsProtocol):
         self._heads_begun = 0
         self._head_reads = 0  # bytes of the reads that fell wholly inside the head now arriving
         self._refusal: bytes | None = None  # once set, nothing more is read: the connection ends with it
+        self._recording = self.parser = _RecordingParser(self)
 
     def data_received(self, data: bytes) -> None:
         if self._refusal is not None:
@@ -160,9 +185,13 @@ class DeadlineHttpToolsProtocol(ConnectionDeadlines, HttpToolsProtocol):
             raise _Refused
         super().on_headers_complete()
 
-    def send_400_response(self, msg: str) -> None:
-        """uvicorn's answer to what its parser refused; here it keeps its place behind the answers owed."""
-        self._refuse(http.HTTPStatus.BAD_REQUEST, msg)
+    def send_400_response(self, msg: str) -> None:  # noqa: ARG002 - the envelope says it in its own words
+        """uvicorn's answer to what its parser refused; here it keeps its place behind the answers owed. A method
+        llhttp does not know (`FOO`) is what the app answers for a method a route does not take: 405."""
+        if self._recording.refused_method:
+            self._refuse(*UNKNOWN_METHOD)
+        else:
+            self._refuse(http.HTTPStatus.BAD_REQUEST, "The request is malformed.")
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -183,9 +212,7 @@ class DeadlineHttpToolsProtocol(ConnectionDeadlines, HttpToolsProtocol):
         """The first refusal of a connection is its last answer; any later one (uvicorn's 400 for the parser
         that a refusal stopped) changes nothing."""
         if self._refusal is None:
-            text = reason.encode("ascii")
-            self._refusal = (f"HTTP/1.1 {status.value} {status.phrase}\r\ncontent-type: text/plain; charset=utf-8"
-                             f"\r\ncontent-length: {len(text)}\r\nconnection: close\r\n\r\n").encode("ascii") + text
+            self._refusal = refusal(status, reason)
         self._send_refusal_when_due()
 
     def _send_refusal_when_due(self) -> None:
@@ -194,6 +221,15 @@ class DeadlineHttpToolsProtocol(ConnectionDeadlines, HttpToolsProtocol):
         elif self._refusal is not None and not self.transport.is_closing():
             self.transport.write(self._refusal)
             self.transport.close()
+
+
+def refusal(status: http.HTTPStatus, reason: str) -> bytes:
+    """A whole response in the error envelope, with a request id and `Connection: close`: every failure has the
+    envelope's shape (API.md, 1), these too, though no request reached the app and its headers layer."""
+    body = json.dumps({"success": False, "error": reason, "code": REFUSAL_CODES[status.value]}).encode()
+    return (f"HTTP/1.1 {status.value} {status.phrase}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\nx-request-id: {uuid.uuid4().hex}\r\n"
+            "x-content-type-options: nosniff\r\nconnection: close\r\n\r\n").encode("ascii") + body
 
 
 def no_delay(sock: Any) -> None:  # noqa: ANN401 - a socket, or asyncio's TransportSocket wrapping one
