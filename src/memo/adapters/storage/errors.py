@@ -9,6 +9,7 @@ are loud in the logs instead of looking like an outage.
 from __future__ import annotations
 
 import functools
+import sqlite3
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
@@ -32,6 +33,12 @@ _TRANSIENT_SQLITE_ERRORS = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQL
 def is_unavailable(error: BaseException) -> bool:
     if isinstance(error, (PoolTimeoutError, DisconnectionError, OSError)):
         return True
+    if isinstance(error, sqlite3.Error):  # raised by the driver itself, on the writer's prebuilt statements
+        return _transient_sqlite(error)
+    return _transient_dbapi(error)
+
+
+def _transient_dbapi(error: BaseException) -> bool:
     if not isinstance(error, DBAPIError):
         return False
     if error.connection_invalidated:
@@ -45,11 +52,16 @@ def is_unavailable(error: BaseException) -> bool:
     return isinstance(error, (OperationalError, InterfaceError))
 
 
+def _transient_sqlite(error: sqlite3.Error) -> bool:
+    name = getattr(error, "sqlite_errorname", None)
+    return isinstance(name, str) and name.startswith(_TRANSIENT_SQLITE_ERRORS)
+
+
 @contextmanager
 def translated() -> Iterator[None]:
     try:
         yield
-    except (DBAPIError, PoolTimeoutError, DisconnectionError, OSError) as exc:  # OSError covers TimeoutError
+    except (DBAPIError, PoolTimeoutError, DisconnectionError, OSError, sqlite3.Error) as exc:  # OSError: timeouts too
         if is_unavailable(exc):
             raise StorageUnavailable from exc
         raise

@@ -235,12 +235,6 @@ def api_key_to_domain(row: ApiKeyRow) -> ApiKey:
                   previous_sealed_secret=previous, previous_valid_until=row.previous_valid_until)
 
 
-def api_key_from_domain(key: ApiKey) -> ApiKeyRow:
-    return ApiKeyRow(key_id=key.key_id, owner_id=key.owner_id, label=key.label, sealed_secret=key.sealed_secret,
-                     created_at=key.created_at, revoked_at=key.revoked_at, last_used_at=key.last_used_at,
-                     previous_sealed_secret=key.previous_sealed_secret, previous_valid_until=key.previous_valid_until)
-
-
 def memory_to_domain(row: MemoryRow) -> Memory:
     return Memory(id=row.id, owner_id=row.owner_id, content=row.content, type=MemoryType(row.type),
                   tags=tuple(row.tags), metadata=dict(row.meta), source=Source(row.source),

@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from advanced_alchemy.filters import OrderBy
-from sqlalchemy import Executable, Insert, Result, bindparam, select, update
+from sqlalchemy import Executable, Insert, Result, bindparam, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -20,7 +20,6 @@ from memo.adapters.storage.errors import translating
 from memo.adapters.storage.orm import (
     ApiKeyRow,
     OwnerRow,
-    api_key_from_domain,
     api_key_to_domain,
     owner_to_domain,
     owner_values,
@@ -93,7 +92,12 @@ class SqlAlchemyApiKeyRepository(ApiKeyRepository):
 
     @translating
     async def add(self, key: ApiKey) -> None:
-        await self._rows.add(api_key_from_domain(key))
+        # Core, not the ORM's flush: a failed flush rolls back the session's whole transaction, which on SQLite
+        # is the writer's group (sqlite_unit_of_work.py); a failed statement takes only itself back
+        await self._session.execute(insert(ApiKeyRow).values(
+            key_id=key.key_id, owner_id=key.owner_id, label=key.label, sealed_secret=key.sealed_secret,
+            created_at=key.created_at, revoked_at=key.revoked_at, last_used_at=key.last_used_at,
+            previous_sealed_secret=key.previous_sealed_secret, previous_valid_until=key.previous_valid_until))
 
     @translating
     async def get(self, key_id: str) -> ApiKey | None:

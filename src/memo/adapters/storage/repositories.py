@@ -51,7 +51,7 @@ _INSERT_TAGS = insert(cast("Table", MemoryTagRow.__table__))
 _IDS_PER_STATEMENT = 500  # far under every backend's limit of bound parameters
 
 
-def _memory_columns(memory: Memory) -> dict[str, object]:
+def memory_columns(memory: Memory) -> dict[str, object]:
     values = memory_values(memory)
     values["metadata"] = values.pop("meta")  # the column's name, for the table-level INSERT
     return values
@@ -69,7 +69,7 @@ class SqlAlchemyMemoryRepository(MemoryRepository):
     async def add(self, memory: Memory) -> None:
         # Core on the session's own connection (same transaction): the ORM layer would cost more than the write
         connection = await self._session.connection()
-        await connection.execute(_INSERT_MEMORY, _memory_columns(memory))
+        await connection.execute(_INSERT_MEMORY, memory_columns(memory))
         if memory.tags:
             await connection.execute(_INSERT_TAGS, tag_rows(memory))
 
@@ -150,7 +150,7 @@ class SqlAlchemyMemoryRepository(MemoryRepository):
         if not memories:
             return
         connection = await self._session.connection()
-        await connection.execute(_INSERT_MEMORY, [_memory_columns(memory) for memory in memories])
+        await connection.execute(_INSERT_MEMORY, [memory_columns(memory) for memory in memories])
         if tags := [row for memory in memories for row in tag_rows(memory)]:
             await connection.execute(_INSERT_TAGS, tags)
 
