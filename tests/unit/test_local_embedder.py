@@ -152,7 +152,8 @@ def test_importing_the_adapter_loads_neither_onnxruntime_nor_the_model() -> None
     assert done.stdout.strip() == "[]"
 
 
-async def test_concurrent_first_calls_load_the_model_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def counted_sessions(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every onnxruntime session made from now on, in order."""
     sessions: list[object] = []
     real = onnxruntime.InferenceSession
 
@@ -161,6 +162,11 @@ async def test_concurrent_first_calls_load_the_model_once(monkeypatch: pytest.Mo
         return sessions[-1]
 
     monkeypatch.setattr(onnxruntime, "InferenceSession", counting)
+    return sessions
+
+
+async def test_concurrent_first_calls_load_the_model_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    sessions = counted_sessions(monkeypatch)
     fresh = LocalEmbedder()
     results = await asyncio.gather(*(fresh.embed([text]) for text in SENTENCES))
     assert len(sessions) == 1
@@ -169,14 +175,7 @@ async def test_concurrent_first_calls_load_the_model_once(monkeypatch: pytest.Mo
 
 
 async def test_first_calls_from_both_threads_at_once_load_the_model_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    sessions: list[object] = []
-    real = onnxruntime.InferenceSession
-
-    def counting(*args: Any, **kwargs: Any) -> object:
-        sessions.append(real(*args, **kwargs))
-        return sessions[-1]
-
-    monkeypatch.setattr(onnxruntime, "InferenceSession", counting)
+    sessions = counted_sessions(monkeypatch)
     fresh = LocalEmbedder()
     with background_work():
         indexing = asyncio.ensure_future(fresh.embed(SENTENCES[:3]))
