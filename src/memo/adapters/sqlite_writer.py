@@ -216,6 +216,11 @@ class SqliteWriter:
                 await connection.invalidate()
             elif driver is not None:  # the pool's other users wait for locks in SQLite, as before
                 await driver.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        except (SQLAlchemyError, sqlite3.Error, OSError):
+            logger.warning("resetting the SQLite writer's connection failed", exc_info=True)
+            with contextlib.suppress(SQLAlchemyError, OSError):
+                await connection.invalidate()  # never back to the pool with the writer's busy timeout
+        try:
             await connection.close()
         except (SQLAlchemyError, OSError):
             logger.warning("closing the SQLite writer's connection failed", exc_info=True)
