@@ -1,8 +1,8 @@
 """Every write this process makes to its SQLite file, on one connection, with group commit.
 
-A commit is the dearest part of a small SQLite write: FTS5 flushes its new segment and SQLite appends every page the
-transaction touched to the log (about 120 of the 170 microseconds of a signed create's SQL, measured in
-docs/benchmarks.md). Concurrent requests therefore write in one shared transaction and commit together:
+A commit is the dearest part of a small SQLite write: SQLite appends every page the transaction touched to the log
+(about 120 of the 200 microseconds of a signed create's SQL on this machine's disk; docs/benchmarks.md).
+Concurrent requests therefore write in one shared transaction and commit together:
 
 - a writer's *turn* is exclusive (an asyncio lock) and runs inside that transaction, in a savepoint of its own, so a
   turn that fails rolls back alone;
@@ -17,8 +17,8 @@ Reads on other connections see committed data only, as before. Turns run inline 
 (`sqlite_inline.py`) as every statement here does, so a turn is only ever contended by one that awaits
 something else in the middle, and none of Memo's do.
 
-The connection goes back to the pool after each commit, so nothing is held while the server idles or when the engine
-is disposed.
+After a commit the connection stays with the writer while turns are queued, and goes back to the pool once none
+are, so nothing is held while the server idles or when the engine is disposed (`aclose()` first).
 """
 
 from __future__ import annotations
