@@ -121,8 +121,8 @@ def _build(settings: Settings, *, trusting: bool, seed_key: bool) -> Litestar:
     return app
 
 
-def _test_settings() -> Settings:
-    return Settings.for_tests(rate_limit_max_requests=10**9, rate_limit_ip_max_requests=10**9)
+def test_settings(**changes: object) -> Settings:
+    return Settings.for_tests(rate_limit_max_requests=10**9, rate_limit_ip_max_requests=10**9, **changes)
 
 
 def embedded_app() -> Litestar:
@@ -130,14 +130,14 @@ def embedded_app() -> Litestar:
     return _build(Settings.from_env(), trusting=False, seed_key=False)
 
 
-def test_app() -> Litestar:
+def test_app(settings: Settings | None = None) -> Litestar:  # noqa: PT028 - a factory, not a test
     """The in-memory `test` profile with the bench key seeded, so real signatures verify."""
-    return _build(_test_settings(), trusting=False, seed_key=True)
+    return _build(settings or test_settings(), trusting=False, seed_key=True)
 
 
-def unguarded_app() -> Litestar:
+def unguarded_app(settings: Settings | None = None) -> Litestar:
     """test_app with a trusting authenticator: the guard's cost on the test profile."""
-    return _build(_test_settings(), trusting=True, seed_key=False)
+    return _build(settings or test_settings(), trusting=True, seed_key=False)
 
 
 def embedded_unguarded_app() -> Litestar:
