@@ -18,8 +18,9 @@ class SystemClock(Clock):
     """UTC, cut to milliseconds: the precision the API shows, so a time a client read back filters exactly."""
 
     def now(self) -> datetime:
-        moment = datetime.now(UTC)
-        return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+        # Whole milliseconds as a float of seconds are exact to well under a microsecond, the unit fromtimestamp
+        # rounds to, so the result is always a whole millisecond; half the work of now() and replace().
+        return datetime.fromtimestamp(time.time_ns() // 1_000_000 / 1000, UTC)
 
 
 class FixedClock(Clock):

@@ -113,6 +113,8 @@ def nesting_depth(value: object) -> int:
 
 
 def check_metadata(metadata: Mapping[str, Any], problems: list[FieldProblem]) -> dict[str, Any]:
+    if not metadata:  # most memories carry none: nothing to walk or serialise
+        return {}
     if nesting_depth(metadata) > MAX_METADATA_DEPTH:
         problems.append(FieldProblem("metadata",
                                      f"must not nest objects and arrays more than {MAX_METADATA_DEPTH} deep"))

@@ -3,8 +3,8 @@
 Memo's own records and every library's (uvicorn's start-up lines included) are stdlib `logging` records; structlog's
 `ProcessorFormatter` renders each as one JSON object, its `extra={...}` fields as top-level keys, and any field
 bound with `structlog.contextvars` (the request id, while a request is served) beside them. The access line, one
-per request, skips the stdlib record: a structlog logger renders it and hands the line to the same handler, at a
-third of the cost. Loggers of libraries that put request bodies or tokens in their debug lines are held at
+per request, skips the stdlib record and structlog: `AccessLogger` encodes it in the same shape and hands the line
+to the same handler. Loggers of libraries that put request bodies or tokens in their debug lines are held at
 WARNING whatever LOG_LEVEL says. docs/logging.md lists the loggers and their fields.
 """
 
@@ -14,11 +14,12 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import msgspec
 import structlog
-from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
+from structlog.typing import EventDict, Processor, WrappedLogger
 
 from memo.entrypoints.log_handlers import LineStreamHandler, SharedRotatingFileHandler
 from memo.entrypoints.settings import Settings
@@ -37,7 +38,7 @@ class _State:
     """What the last `configure_logging` installed: its handler, and the access logger (None when off)."""
 
     handler: logging.Handler | None = None
-    access: FilteringBoundLogger | None = None
+    access: AccessLogger | None = None
 
 
 def _without_leftovers(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
@@ -69,33 +70,32 @@ def json_formatter() -> structlog.stdlib.ProcessorFormatter:
                     structlog.processors.format_exc_info, _render()])
 
 
-def access_logger() -> FilteringBoundLogger | None:
+def access_logger() -> AccessLogger | None:
     """The logger of the access lines, or None when there are none to write (MEMO_ACCESS_LOG=false, or no
     `configure_logging` in this process)."""
     return _State.access
 
 
-class _HandlerSink:
-    """The end of the access logger's chain: the rendered line goes to the handler every other record goes to."""
+class AccessLogger:
+    """Writes the access line itself: the fields of one flat JSON object in a fixed order, then the time, level and
+    message as every other line has them, to the handler every other record goes to.
+
+    It does what a structlog chain of a time stamp, the level and a JSON renderer did, without the chain: the line
+    is one dict encoded by msgspec, a tenth of the work, on every request.
+    """
 
     def __init__(self, handler: logging.Handler) -> None:
         self._handler = handler
+        self._encode = msgspec.json.Encoder(enc_hook=str).encode
 
-    def msg(self, line: str) -> None:
+    def info(self, event: str, **fields: object) -> None:
+        moment = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         try:
+            line = self._encode({"logger": ACCESS_LOGGER, **fields, "time": moment, "level": "info",
+                                 "message": event}).decode()
             self._handler.write_line(line)  # type: ignore[attr-defined] # one of the two handlers below
         except Exception:  # noqa: BLE001 - as a handler does: report on stderr, never raise into the request
-            self._handler.handleError(logging.makeLogRecord({"name": ACCESS_LOGGER, "msg": line}))
-
-    info = msg
-
-
-def _access_logger(handler: logging.Handler) -> FilteringBoundLogger:
-    wrapped: FilteringBoundLogger = structlog.wrap_logger(
-        _HandlerSink(handler), wrapper_class=structlog.make_filtering_bound_logger(logging.INFO), context_class=dict,
-        processors=[_stamp(), structlog.processors.add_log_level, structlog.processors.EventRenamer("message"),
-                    _render()])
-    return wrapped.bind(logger=ACCESS_LOGGER)
+            self._handler.handleError(logging.makeLogRecord({"name": ACCESS_LOGGER, "msg": event}))
 
 
 def _configure_structlog() -> None:
@@ -121,7 +121,7 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> No
     handler.setFormatter(json_formatter())
     if _State.handler is not None:
         _State.handler.close()
-    _State.handler, _State.access = handler, _access_logger(handler) if settings.access_log else None
+    _State.handler, _State.access = handler, AccessLogger(handler) if settings.access_log else None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())

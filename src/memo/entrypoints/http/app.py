@@ -15,7 +15,7 @@ from memo.entrypoints.http.context import RequestContext
 from memo.entrypoints.http.cors import Cors
 from memo.entrypoints.http.errors import EXCEPTION_HANDLERS
 from memo.entrypoints.http.export import ExportController
-from memo.entrypoints.http.guards import BODY_BUDGET_STATE
+from memo.entrypoints.http.guards import BODY_BUDGET_STATE, keep_authenticate_request
 from memo.entrypoints.http.key_use_writer import KeyUseWriter
 from memo.entrypoints.http.memories import MemoryController
 from memo.entrypoints.http.metrics import METRICS_STATE, MetricsController, MetricsEndpoint, RequestMetrics
@@ -58,7 +58,8 @@ def create_app(settings: Settings | None = None, *overrides: Provider) -> Litest
         exception_handlers={**EXCEPTION_HANDLERS, **BODY_EXCEPTION_HANDLERS},  # type: ignore[dict-item]
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
-        on_startup=[freeze_startup_objects, key_uses.start, *([worker.start] if worker else [])],
+        on_startup=[freeze_startup_objects, keep_authenticate_request, key_uses.start,
+                    *([worker.start] if worker else [])],
         on_shutdown=[*([worker.stop] if worker else []), key_uses.stop, container.close],
         logging_config=None,
     )

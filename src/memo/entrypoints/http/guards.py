@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dishka import AsyncContainer
-from litestar import Request
+from litestar import Litestar, Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
@@ -22,6 +21,13 @@ from memo.entrypoints.http.body import BodyBudget
 from memo.entrypoints.http.context import RATE_STATE
 
 BODY_BUDGET_STATE = "body_budget"
+AUTHENTICATE_STATE = "authenticate_request"
+
+
+async def keep_authenticate_request(app: Litestar) -> None:
+    """Resolve the use case once, at start: it lives as long as the app (dishka's APP scope), and fetching it
+    through each request's container took a tenth of the whole guard."""
+    app.state[AUTHENTICATE_STATE] = await app.state.dishka_container.get(AuthenticateRequest)
 
 
 def all_headers(scope: Any) -> dict[str, str]:  # noqa: ANN401 - an ASGI scope
@@ -43,14 +49,16 @@ class UnauthenticatedBody:
     first (the declared length, or the route's whole cap for a chunked body) until `release()`."""
 
     def __init__(self, connection: ASGIConnection[Any, Any, Any, Any]) -> None:
-        self._scope: Any = connection.scope
-        self._receive = connection.receive
+        # The route's own Request when the guard has it (an HTTP route always passes one): its parsed headers and
+        # the body it reads are then the handler's too, instead of being parsed and read into a second object.
+        self._request: Request[Any, Any, Any] = (
+            connection if isinstance(connection, Request) else Request(connection.scope, connection.receive))
         self._budget: BodyBudget = connection.app.state[BODY_BUDGET_STATE]
         self._reserved = 0
 
     async def __call__(self) -> bytes:
-        request = Request[Any, Any, Any](self._scope, self._receive)
-        limit = self._scope["route_handler"].resolve_request_max_body_size() or self._budget.total
+        request = self._request
+        limit = request.route_handler.resolve_request_max_body_size() or self._budget.total
         declared = request.content_length  # an unreadable Content-Length is a 400 here, before any wait
         self._reserved = await self._budget.reserve(limit if declared is None else min(declared, limit))
         return await request.body()
@@ -61,8 +69,7 @@ class UnauthenticatedBody:
 
 
 async def require_signed_request(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    container: AsyncContainer = connection.state.dishka_container
-    authenticate = await container.get(AuthenticateRequest)
+    authenticate: AuthenticateRequest = connection.app.state[AUTHENTICATE_STATE]
     scope: Any = connection.scope
     body = UnauthenticatedBody(connection)
     # some ASGI clients (Litestar's test client among them) leave the query in raw_path; the path ends at '?'

@@ -25,7 +25,7 @@ Metadata = Annotated[dict[str, Any], msgspec.Meta(description="a JSON object of 
 
 def rfc3339(moment: datetime) -> str:
     """Millisecond RFC 3339 in UTC with a Z, as API.md writes times."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.isoformat(timespec="milliseconds")[:23] + "Z"  # the date and time, without any offset
 
 
 class CreateMemoryBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
