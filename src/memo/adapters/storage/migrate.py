@@ -68,14 +68,15 @@ SEARCH_ONLY_INDEXES = frozenset({"ix_memories_content_tsv"})
 # The vector indexes' own tables: SQLite's (migration 0007, written by memo.adapters.vectors.sqlite) and
 # pgvector's `memory_vectors_<dimensions>`, made by its adapter at first use; neither is in the ORM metadata.
 VECTOR_TABLE_PREFIX = "memory_vector"
+COUNT_TABLES = frozenset({"memory_counts"})  # migration 0012, SQLite only, kept by triggers
 
 
 def include_object(item: Any, name: str | None, type_: str,  # noqa: ANN401 - Alembic's hook, positional
                    reflected: bool, _compare_to: object) -> bool:  # noqa: FBT001
-    """Alembic's filter for autogenerate and compare_metadata: everything except the full-text and vector objects."""
+    """Alembic's filter for autogenerate and compare_metadata: all but the full-text, vector and count objects."""
     if not reflected or name is None:
         return True
-    if type_ == "table" and name.startswith(VECTOR_TABLE_PREFIX):
+    if type_ == "table" and (name.startswith(VECTOR_TABLE_PREFIX) or name in COUNT_TABLES):
         return False
     if type_ == "table":
         return not (name in SEARCH_ONLY_TABLES or (name.startswith("memories_fts_")

@@ -5,20 +5,29 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import cached_property
-from typing import Literal, cast
+from typing import Any, Literal, cast
 from uuid import UUID
 
 from advanced_alchemy.filters import LimitOffset, OrderBy
+from advanced_alchemy.types import GUID
 from sqlalchemy import (
     ColumnElement,
+    Integer,
+    Row,
+    Select,
     Table,
     and_,
+    asc,
+    bindparam,
+    column,
     delete,
+    desc,
     func,
     insert,
     literal_column,
     or_,
     select,
+    table,
     type_coerce,
     update,
 )
@@ -39,16 +48,37 @@ from memo.adapters.storage.orm import (
 )
 from memo.adapters.storage.queries import SORT_ATTRIBUTES, wanted_tags
 from memo.adapters.storage.rows import ROW_OPTIONS, IdempotencyRows, MemoryRows, affected, insert_for
-from memo.application.dto import MemoryQuery, Page, SortOrder
+from memo.application.dto import MemoryQuery, Page, SortField, SortOrder
 from memo.application.ports import IdempotencyRepository, MemoryRepository
 from memo.domain.idempotency import IDEMPOTENCY_TTL, IdempotencyRecord
-from memo.domain.memory import Memory
+from memo.domain.memory import Memory, MemoryType, Source
 from memo.domain.retrieval import Hit, SearchFilters
 
 # Built once: on the write path, constructing and coercing a statement per request costs more than SQLite's work.
 _INSERT_MEMORY = insert(cast("Table", MemoryRow.__table__))
 _INSERT_TAGS = insert(cast("Table", MemoryTagRow.__table__))
 _IDS_PER_STATEMENT = 500  # far under every backend's limit of bound parameters
+# Each owner's number of memories on SQLite, kept by the triggers of migration 0012 (not in the ORM's metadata).
+_COUNTS = table("memory_counts", column("owner_id", GUID()), column("total", Integer()))
+_TOTAL = select(_COUNTS.c.total).where(_COUNTS.c.owner_id == bindparam("owner_id"))
+
+
+def _counted_pages() -> dict[tuple[SortField, SortOrder], Select[Any]]:
+    """The unfiltered list on SQLite, one statement per order: the page, each row carrying the owner's count."""
+    memories = cast("Table", MemoryRow.__table__)
+    total = _TOTAL.scalar_subquery().label("total")
+    pages: dict[tuple[SortField, SortOrder], Select[Any]] = {}
+    for field, name in SORT_ATTRIBUTES.items():
+        for order in SortOrder:
+            direction = asc if order is SortOrder.ASC else desc
+            pages[field, order] = (
+                select(memories, total).where(memories.c.owner_id == bindparam("owner_id"))
+                .order_by(direction(memories.c[name]), direction(memories.c.id))
+                .limit(bindparam("limit")).offset(bindparam("offset")))
+    return pages
+
+
+_COUNTED_PAGES = _counted_pages()
 
 
 def memory_columns(memory: Memory) -> dict[str, object]:
@@ -80,15 +110,28 @@ class SqlAlchemyMemoryRepository(MemoryRepository):
 
     @translating
     async def find(self, owner_id: UUID, query: MemoryQuery) -> Page[Memory]:
+        dialect = self._session.get_bind().dialect.name
+        filters = _memory_filters(dialect, owner_id, query)
+        if dialect == "sqlite" and len(filters) == 1:  # the owner's alone: its count is kept, not counted
+            return await self._counted_page(owner_id, query)
         order: Literal["asc", "desc"] = "asc" if query.sort_order is SortOrder.ASC else "desc"
         rows, total = await self._rows.get_many_and_count(
-            *_memory_filters(self._session.get_bind().dialect.name, owner_id, query),
+            *filters,
             OrderBy(field_name=SORT_ATTRIBUTES[query.sort_by], sort_order=order),
             OrderBy(field_name="id", sort_order=order),
             LimitOffset(limit=query.limit, offset=query.offset),
         )
         return Page(items=[memory_to_domain(row) for row in rows], total=total, limit=query.limit,
                     offset=query.offset)
+
+    async def _counted_page(self, owner_id: UUID, query: MemoryQuery) -> Page[Memory]:
+        # One statement, so the page and its total are one snapshot; Core rows, since the ORM's cost more than SQLite
+        connection = await self._session.connection()
+        values = {"owner_id": owner_id, "limit": query.limit, "offset": query.offset}
+        rows = (await connection.execute(_COUNTED_PAGES[query.sort_by, query.sort_order], values)).all()
+        # no row to carry the count (past the last memory, or none at all): it is read on its own
+        total = rows[0].total if rows else (await connection.execute(_TOTAL, values)).scalar_one_or_none() or 0
+        return Page(items=[_memory_of(row) for row in rows], total=total, limit=query.limit, offset=query.offset)
 
     @translating
     async def replace(self, memory: Memory, *, expected_version: int) -> bool:
@@ -163,6 +206,13 @@ class SqlAlchemyMemoryRepository(MemoryRepository):
             delete(MemoryRow).where(MemoryRow.id == memory_id, MemoryRow.owner_id == owner_id)
             .execution_options(synchronize_session=False))
         return affected(result) > 0
+
+
+def _memory_of(row: Row[Any]) -> Memory:
+    """A memory from a Core row of `memories` (orm.memory_to_domain reads an ORM row, whose metadata is `meta`)."""
+    return Memory(id=row.id, owner_id=row.owner_id, content=row.content, type=MemoryType(row.type),
+                  tags=tuple(row.tags), metadata=dict(row.metadata), source=Source(row.source),
+                  created_at=row.created_at, updated_at=row.updated_at, version=row.version)
 
 
 def _unindexed_owner(dialect: str) -> ColumnElement[UUID]:
