@@ -7,7 +7,7 @@ Create Date: 2026-12-10 10:00:00
 `memory_counts` holds one row per owner that ever had a memory: `total` is how many it has now. Triggers on
 `memories` move it in the statement that inserts, deletes or re-owns a memory, so it commits or rolls back with
 that write, whatever wrote it (the repositories, the writer's driver inserts, a cascade from a deleted owner); the
-row goes with its owner. Counting at read time walked the owner's whole index: 0.4 ms of SQLite's own time per
+row goes with its owner. Counting at read time walked the owner's whole index: 0.34 ms of SQLite's own time per
 page at 10,000 memories, growing with every memory (docs/decisions.md, "Memories").
 
 PostgreSQL gets none of it: a counter row there is locked from an owner's insert until its commit, so concurrent
