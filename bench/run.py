@@ -10,12 +10,16 @@ first; its rate sizes the measured run's file of pre-signed requests (rate x dur
 refuses a replayed nonce and a wrapped file would measure refusals. Files are regenerated for every run, since
 their timestamps are only good for 300 s.
 
-Scenarios (`profile route`): create = POST /api/memories with a ~1 KiB body; list = GET /api/memories?limit=20
-over ~1000 seeded memories; get = GET /api/memories/{id} cycling through those ids; `create (unguarded)` is
-create with the authenticator swapped for a trusting one (bench/apps.py), so its gap to create is what the
-signature check costs; `create (no metrics or access log)` is create with MEMO_METRICS=false and
-MEMO_ACCESS_LOG=false, so its gap to create is what metrics and access lines cost. `--peer DIR` adds signed
-creates on the original Express design (v1 signatures).
+Scenarios (`profile route`): create = POST /api/memories with a ~1 KiB body; list = GET /api/memories?limit=20,
+a page of 20 with its `pagination.total`, over `--seed` memories (10,000 by default); get = GET
+/api/memories/{id} cycling through those ids; `create (unguarded)` is create with the authenticator swapped for a
+trusting one (bench/apps.py), so its gap to create is what the signature check costs; `create (no metrics or
+access log)` is create with MEMO_METRICS=false and MEMO_ACCESS_LOG=false, so its gap to create is what metrics and
+access lines cost. `--peer DIR` adds the original Express design: `peer create` (v1 signatures) and `peer list`
+(its GET is unsigned, so the v1 headers its requests carry are ignored; it answers `pagination.total` too), and
+the ratios `embedded/peer create` and `embedded/peer list`. Every list and get server, the peer's too, is seeded
+through its own signed POST, 32 in flight (the time it took is printed), so memories are stored as a client
+stores them; the preflight checks that the list's total is the number seeded.
 
 Servers: `uvicorn` (the default) is the server users run, `memo serve`'s own set-up (bench/serve.py:
 `serving.serve` with httptools, Memo's deadlines and `GracefulServer`, only the app factory swapped for one of
@@ -93,7 +97,9 @@ SCENARIOS = [Scenario("embedded", "create"), Scenario("embedded", "list"), Scena
              Scenario("test", "create", unguarded=True),
              Scenario("embedded", "create", quiet=True), Scenario("test", "create", quiet=True)]
 QUIET_ENV = {"MEMO_METRICS": "false", "MEMO_ACCESS_LOG": "false"}
-PEER = Scenario("peer", "create")
+PEER_CREATE, PEER_LIST = Scenario("peer", "create"), Scenario("peer", "list")
+PEERS = [PEER_CREATE, PEER_LIST]
+SEED_CONCURRENCY = 32  # concurrent creates while seeding: Memo's group commit shares a COMMIT between them
 
 
 @dataclass
@@ -377,7 +383,8 @@ def peer_dir(given: Path) -> Path:
     if (given / "node_modules").is_dir():
         return given
     place = given
-    if not os.access(given, os.W_OK):
+    # root passes os.access whatever the mode: a folder laid without write bits (shared/) is read-only all the same
+    if not os.access(given, os.W_OK) or not given.stat().st_mode & 0o222:
         lock = hashlib.sha256((given / "package-lock.json").read_bytes()).hexdigest()[:12]
         cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "memo-bench" / f"peer-{lock}"
         if (cache / "node_modules").is_dir():
@@ -392,12 +399,14 @@ def peer_dir(given: Path) -> Path:
     return place
 
 
-def start_peer(folder: Path, work: Path) -> Target:
+def start_peer(folder: Path, work: Path, scenario: Scenario) -> Target:
     secret = secrets.token_hex(32)
     port = free_port()
     # Only what server.js reads is set (its README's way of starting it); nothing else leaks in from the shell.
     env = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
     env.update(HOST=HOST, PORT=str(port), MEMO_SECRET=secret, RATE_LIMIT_MAX="1000000000")
+    if scenario.seeded:  # none of its own 100 preloaded memories: it holds exactly what _seed gives it, as Memo does
+        env["SEED_COUNT"] = "0"
     log = work / "server.log"
     proc = PROCS.start([*pinning("0"), "node", "server.js"], env=env, cwd=folder, log=log)
     target = Target(f"http://{HOST}:{port}", proc, log, "v1", "", secret)
@@ -420,10 +429,11 @@ def signed_headers(target: Target, method: str, path: str, body: bytes) -> dict[
                         secret=target.secret)
 
 
-async def _seed(target: Target, count: int, concurrency: int = 8) -> list[str]:
+async def _seed(target: Target, count: int, concurrency: int = SEED_CONCURRENCY) -> list[str]:
     ids: list[str] = []
     numbers = iter(range(count))
-    async with httpx.AsyncClient(base_url=target.base, timeout=10) as client:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=target.base, timeout=10, limits=limits) as client:
 
         async def worker() -> None:
             for index in numbers:
@@ -450,6 +460,8 @@ def preflight(target: Target, scenario: Scenario) -> None:
     response = httpx.request(method, target.base + path, content=body or None, headers=headers, timeout=10)
     if not response.is_success:
         raise RuntimeError(f"preflight {method} {path} got {response.status_code}: {response.text[:300]}")
+    if scenario.route == "list" and (total := response.json()["pagination"]["total"]) != len(target.ids):
+        raise RuntimeError(f"preflight list answers a total of {total}, not the {len(target.ids)} seeded")
     if scenario.unguarded:  # proof that the swap took: an unsigned request must pass too
         response = httpx.request(method, target.base + path, content=body or None,
                                  headers={"Content-Type": "application/json"}, timeout=10)
@@ -519,16 +531,19 @@ def measure(server: str, scenario: Scenario, round_no: int, args: argparse.Names
     target: Target | None = None
     try:
         if scenario.profile == "peer":
-            target = start_peer(args.peer_path, work)
+            target = start_peer(args.peer_path, work, scenario)
         else:
             run.src_digest = args.src_digest or src_digest(ROOT / "src")
             target = start_memo(server, scenario, work, args)
         if scenario.seeded:
+            started = time.monotonic()
             target.ids = asyncio.run(_seed(target, args.seed))
+            print(f"  seeded {len(target.ids):,} memories into {scenario.name} in {time.monotonic() - started:.1f} s",
+                  file=sys.stderr)
         preflight(target, scenario)
         load(target, scenario, run, args, work=work, estimates=estimates)
     except (RuntimeError, OSError, httpx.HTTPError, subprocess.SubprocessError, ValueError, KeyError) as error:
-        run.problem = str(error)
+        run.problem = f"{type(error).__name__}: {error}"
     finally:
         if target is not None:
             PROCS.stop(target.proc)
@@ -595,7 +610,7 @@ def summarise(runs: list[Run]) -> list[Summary]:
 
 def ratios(summaries: list[Summary], servers: list[str]) -> dict[str, float]:
     rps = {(s.scenario, s.server): s.rps for s in summaries}
-    peer = rps.get((PEER.name, "node"))
+    peer_create, peer_list = rps.get((PEER_CREATE.name, "node")), rps.get((PEER_LIST.name, "node"))
     out: dict[str, float] = {}
     for server in servers:
         for profile in ("embedded", "test"):
@@ -609,8 +624,11 @@ def ratios(summaries: list[Summary], servers: list[str]) -> dict[str, float]:
         embedded, test = rps.get(("embedded create", server)), rps.get(("test create", server))
         if embedded and test:
             out[f"test/embedded create, {server}"] = test / embedded
-        if embedded and peer:
-            out[f"embedded/peer create, {server}"] = embedded / peer
+        if embedded and peer_create:
+            out[f"embedded/peer create, {server}"] = embedded / peer_create
+        embedded_list = rps.get(("embedded list", server))
+        if embedded_list and peer_list:
+            out[f"embedded/peer list, {server}"] = embedded_list / peer_list
     return out
 
 
@@ -666,7 +684,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--repeat", type=int, default=1, help="rounds; the table shows medians")
-    parser.add_argument("--seed", type=int, default=1000, help="memories seeded before list/get")
+    parser.add_argument("--seed", type=int, default=10_000, help="memories seeded before list/get (peer too)")
     parser.add_argument("--body-bytes", type=int, default=1024)
     parser.add_argument("--guess-rps", type=float, default=15_000, help="sizes the warm-up file")
     parser.add_argument("--min-rps", type=float, default=5_000, help="floor of the rate that sizes a run's file")
@@ -745,10 +763,11 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[Run] = []
     estimates: dict[tuple[str, str], float] = {}
     try:
-        if args.peer and (not wanted or PEER.name in wanted):
+        peers = [peer for peer in PEERS if not wanted or peer.name in wanted]
+        if args.peer and peers:
             try:
                 args.peer_path = peer_dir(args.peer.resolve())
-                plan.append(("node", PEER))
+                plan.extend(("node", peer) for peer in peers)
             except (OSError, subprocess.SubprocessError) as error:
                 print(f"peer left out: {error}", file=sys.stderr)
         for round_no in range(1, args.repeat + 1):
