@@ -43,6 +43,7 @@ class SqliteUnitOfWork(SqlAlchemyUnitOfWork):
         super().__init__(AsyncSession(writer.engine, expire_on_commit=False, join_transaction_mode="rollback_only"))
         self._writer = writer
         self._turn: AbstractAsyncContextManager[AsyncConnection] | None = None
+        self._changes_at_commit = -1  # the driver's total_changes right after the last commit() of this block
 
     @cached_property
     def memories(self) -> SqliteMemoryRepository:  # type: ignore[override]
@@ -65,6 +66,7 @@ class SqliteUnitOfWork(SqlAlchemyUnitOfWork):
             raise
         self._turn = turn
         self._session.bind = connection  # the writer keeps one connection while busy, but may change it when idle
+        self._changes_at_commit = -1
         self._open = True
         self.committed = False
         return self
@@ -77,10 +79,13 @@ class SqliteUnitOfWork(SqlAlchemyUnitOfWork):
         try:
             driver = self._writer.driver
             # whatever was not committed goes: all of a block that failed or never committed, or what it did after
-            # its commit() (which released its work and opened this savepoint afresh)
-            await driver.execute(f"ROLLBACK TO {SAVEPOINT}")
+            # its commit() (which released its work and opened this savepoint afresh); a block that changed no
+            # row since its commit (total_changes counts its triggers' rows too) has nothing to roll back
+            if self._changes_at_commit != driver.total_changes:
+                await driver.execute(f"ROLLBACK TO {SAVEPOINT}")
             await driver.execute(f"RELEASE {SAVEPOINT}")
-            await self._session.close()  # forgets what it loaded; the group's transaction is not its to end
+            if self._session.in_transaction() or self._session.identity_map:
+                await self._session.close()  # forgets what it loaded; the group's transaction is not its to end
         except (SQLAlchemyError, sqlite3.Error, OSError) as error:
             closing = error
         self._session.bind = self._writer.engine
@@ -99,9 +104,12 @@ class SqliteUnitOfWork(SqlAlchemyUnitOfWork):
 
     @translating
     async def commit(self) -> None:
-        await self._session.flush()  # nothing is pending (no ORM writes), but a future repository may add some
+        session = self._session
+        if session.new or session.dirty or session.deleted:  # no repository writes through the ORM today
+            await session.flush()
         driver = self._writer.driver
         await driver.execute(f"RELEASE {SAVEPOINT}")
         await driver.execute(f"SAVEPOINT {SAVEPOINT}")  # for whatever the block does after committing
+        self._changes_at_commit = driver.total_changes
         self._writer.wrote()
         self.committed = True
