@@ -1,5 +1,10 @@
 """The signed-request guard: it hands the raw request to the AuthenticateRequest use case and keeps the answer.
 
+It runs as the signed routes' `before_request` hook (`signed_request`, `signed_json_request`), not as a Litestar
+`guards=` entry: Litestar hands every guard a copy of the route handler object, 10 to 16 microseconds a request on
+this machine, for nothing the guard reads. The hook runs at the same point, before any parameter is parsed or the
+handler's dependencies are built, and what it raises is answered by the same exception handlers.
+
 The guard knows no signing scheme and no header name: the scheme is whatever RequestAuthenticator adapter the
 container holds, and it reads the headers it needs from all of them. What the guard adds is the body budget:
 the bytes of a request not yet authenticated count against the process's budget until authentication ends.
@@ -12,7 +17,6 @@ from typing import Any
 from litestar import Litestar, Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException
-from litestar.handlers.base import BaseRouteHandler
 
 from memo.application.authenticate_request import AuthenticateRequest
 from memo.application.dto import IncomingRequest
@@ -68,7 +72,7 @@ class UnauthenticatedBody:
         self._reserved = 0
 
 
-async def require_signed_request(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def require_signed_request(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     authenticate: AuthenticateRequest = connection.app.state[AUTHENTICATE_STATE]
     scope: Any = connection.scope
     body = UnauthenticatedBody(connection)
@@ -94,3 +98,15 @@ async def require_json_body(request: Request[Any, Any, Any]) -> None:
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type != "application/json" and (media_type or await request.body()):
         raise HTTPException(status_code=415, detail="Send the body as application/json.")
+
+
+async def signed_request(request: Request[Any, Any, Any]) -> None:
+    """The `before_request` hook of signed routes that take no JSON body."""
+    await require_signed_request(request)
+
+
+async def signed_json_request(request: Request[Any, Any, Any]) -> None:
+    """The `before_request` hook of signed JSON routes: authenticated first, so an unsigned caller learns nothing
+    of what the route accepts."""
+    await require_signed_request(request)
+    await require_json_body(request)

@@ -21,7 +21,7 @@ from memo.domain.errors import ValidationFailed
 from memo.domain.idempotency import MAX_IDEMPOTENCY_KEY_CHARS
 from memo.domain.memory import Memory, MemoryType
 from memo.domain.owners import Principal
-from memo.entrypoints.http.guards import require_json_body, require_signed_request
+from memo.entrypoints.http.guards import signed_json_request
 from memo.entrypoints.http.openapi import JSON_BODY_ROUTE, SIGNED, SIGNED_ROUTE, failures, query_schema
 from memo.entrypoints.http.queries import MAX_LIMIT, MAX_OFFSET, MAX_SEARCH_CHARS, parse_memory_query
 from memo.entrypoints.http.schemas import (
@@ -93,8 +93,7 @@ def check_idempotency_key(raw: str | None) -> str | None:
 
 class MemoryController(Controller):
     path = "/api/memories"
-    guards = [require_signed_request]  # noqa: RUF012 - Litestar's declared shape
-    before_request = require_json_body  # type: ignore[assignment] # Litestar accepts an async hook
+    before_request = signed_json_request  # type: ignore[assignment] # the guard (guards.py); an async hook
     tags = ["Memories"]  # noqa: RUF012
     security = SIGNED
 

@@ -13,7 +13,7 @@ from litestar.params import Body
 from memo.application.ask_question import AskQuestion
 from memo.application.search_memories import SearchCommand, SearchMemories
 from memo.domain.owners import Principal
-from memo.entrypoints.http.guards import require_json_body, require_signed_request
+from memo.entrypoints.http.guards import signed_json_request
 from memo.entrypoints.http.openapi import JSON_BODY_ROUTE, SIGNED, failures
 from memo.entrypoints.http.schemas import Envelope
 from memo.entrypoints.http.search_schemas import AnswerOut, AskBody, SearchBody, SearchEnvelope
@@ -34,8 +34,7 @@ AskRequest = Annotated[AskBody, Body(media_type=RequestEncodingType.JSON, exampl
 
 class SearchController(Controller):
     path = "/api"
-    guards = [require_signed_request]  # noqa: RUF012 - Litestar's declared shape
-    before_request = require_json_body  # type: ignore[assignment] # Litestar accepts an async hook
+    before_request = signed_json_request  # type: ignore[assignment] # the guard (guards.py); an async hook
     tags = ["Search"]  # noqa: RUF012
     security = SIGNED
 

@@ -9,15 +9,14 @@ from litestar.params import JSONBody
 from memo.application.read_sync_status import ReadSyncStatus
 from memo.application.send_whatsapp_message import SendCommand, SendWhatsAppMessage
 from memo.domain.owners import Principal
-from memo.entrypoints.http.guards import require_json_body, require_signed_request
+from memo.entrypoints.http.guards import signed_json_request
 from memo.entrypoints.http.openapi import JSON_BODY_ROUTE, SIGNED, SIGNED_ROUTE, failures
 from memo.entrypoints.http.schemas import Envelope, SendMessageBody, SentOut, SyncStatusOut
 
 
 class WhatsAppMessagingController(Controller):
     path = "/api/whatsapp"
-    guards = [require_signed_request]  # noqa: RUF012 - Litestar's declared shape
-    before_request = require_json_body  # type: ignore[assignment] # Litestar accepts an async hook
+    before_request = signed_json_request  # type: ignore[assignment] # the guard (guards.py); an async hook
     tags = ["WhatsApp"]  # noqa: RUF012
     security = SIGNED
 
