@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from uuid import UUID
 
@@ -28,12 +28,19 @@ MEMORY = Memory.create(id=UUID("01930000-0000-7000-8000-0000000000aa"), owner_id
                        metadata={"where": "Calle Mayor 5", "n": 3, "nested": {"ok": True}}, source=Source.WHATSAPP,
                        now=WHEN)
 JOB = index_job(OWNER, [MEMORY.id], id=UUID("01930000-0000-7000-8000-0000000000bb"), now=WHEN)
+# an import keeps a memory's own times, in whatever zone they came: stored in UTC all the same
+ZONED = Memory.restored(id=UUID("01930000-0000-7000-8000-0000000000cc"), owner_id=OWNER, content="from an export",
+                        type=MemoryType.NOTE, tags=(), metadata={}, source=Source.IMPORT,
+                        created_at=datetime(999, 1, 2, 23, 30, 0, 7, tzinfo=timezone(timedelta(hours=-5))),
+                        updated_at=datetime(2026, 3, 29, 1, 59, 59, 999999, tzinfo=timezone(timedelta(hours=2))),
+                        version=4)
 
 
 async def write(uow: UnitOfWork, memory: Memory, job: Job) -> None:
     async with uow:
         await uow.owners.add(Owner.create(id=OWNER, name="anna", now=WHEN))
         await uow.memories.add(memory)
+        await uow.memories.add(ZONED)
         await uow.outbox.enqueue(job)
         await uow.commit()
 
@@ -64,4 +71,5 @@ async def test_the_drivers_inserts_store_what_core_stores(tmp_path: Path, sqlite
     stored = rows(by_driver)
     assert stored == rows(by_core)
     assert len(stored["memory_tags"]) == 2
+    assert ("0999-01-03 04:30:00.000007", "str") in stored["memories"][1]  # the zoned import, in UTC
     assert stored["memories_fts"]  # the full-text triggers ran for the driver's insert too

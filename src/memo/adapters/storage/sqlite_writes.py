@@ -14,8 +14,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
+from datetime import UTC, datetime
+from uuid import UUID
+
+from advanced_alchemy.types import GUID, DateTimeUTC
 from sqlalchemy import Table, insert
 from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeEngine
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memo.adapters.sqlite_writer import SqliteWriter
@@ -40,12 +45,31 @@ class DriverInsert:
         compiled = insert(table).compile(dialect=dialect)
         names = tuple(compiled.positiontup or ())
         return cls(sql=compiled.string, names=names,
-                   processors=tuple(table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-                                    for name in names))
+                   processors=tuple(_processor(table.c[name].type, dialect) for name in names))
 
     def row(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
         return tuple([values[name] if process is None else process(values[name])  # a list builds faster than a
                       for name, process in zip(self.names, self.processors, strict=True)])  # generator feeds
+
+
+def _processor(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """SQLAlchemy's bind processing of the column, or a shortcut to the very same value for the two types every
+    row carries: a UUID (GUID) as its 16 bytes, a time (DateTimeUTC) as SQLite's text of it in UTC. Anything the
+    shortcut does not expect goes through SQLAlchemy's own processor."""
+    general = column_type.dialect_impl(dialect).bind_processor(dialect)
+    if general is None or dialect.name != "sqlite":
+        return general
+    if isinstance(column_type, GUID) and column_type.binary:
+        def uuid_bytes(value: object) -> object:
+            return value.bytes if type(value) is UUID else general(value)
+        return uuid_bytes
+    if isinstance(column_type, DateTimeUTC):
+        def utc_text(value: object) -> object:
+            if type(value) is datetime and value.tzinfo is not None:
+                return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]  # as SQLite's DATETIME stores it
+            return general(value)
+        return utc_text
+    return general
 
 
 _BUILT: dict[tuple[str, int], DriverInsert] = {}
