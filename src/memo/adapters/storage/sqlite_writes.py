@@ -12,16 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
-
 from datetime import UTC, datetime
+from typing import Any, cast
 from uuid import UUID
 
 from advanced_alchemy.types import GUID, DateTimeUTC
 from sqlalchemy import Table, insert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeEngine
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 
 from memo.adapters.sqlite_writer import SqliteWriter
 from memo.adapters.storage.errors import translating
