@@ -363,19 +363,29 @@ class InMemoryUnitOfWork(UnitOfWork):
 
 
 class InMemoryKeyStore(KeyStore, SealedSecrets):
+    """Keeps each key's opened secret beside the stored key it was opened from: a stored key is a frozen object
+    that any change replaces, so the opened one is used again only while the very same object is stored."""
+
     def __init__(self, store: InMemoryStore, secret_box: SecretBox) -> None:
         self._store = store
         self._secret_box = secret_box
+        self._opened: dict[str, tuple[ApiKey, ActiveKey]] = {}  # only keys the store holds, active when opened
 
     async def find_active(self, key_id: str) -> ActiveKey | None:
         key = self._store.api_keys.get(key_id)
         if key is None or not key.active:
+            self._opened.pop(key_id, None)
             return None
+        kept = self._opened.get(key_id)
+        if kept is not None and kept[0] is key:
+            return kept[1]
         secret = self._secret_box.open(key.sealed_secret, key_id=key.key_id)
         previous = (None if key.previous_sealed_secret is None
                     else self._secret_box.open(key.previous_sealed_secret, key_id=key.key_id))
-        return ActiveKey(key_id=key.key_id, owner_id=key.owner_id, secret=secret, previous_secret=previous,
-                         previous_valid_until=key.previous_valid_until)
+        active = ActiveKey(key_id=key.key_id, owner_id=key.owner_id, secret=secret, previous_secret=previous,
+                           previous_valid_until=key.previous_valid_until)
+        self._opened[key_id] = (key, active)
+        return active
 
     async def owner_id_by_name(self, name: str) -> UUID | None:
         return next((owner.id for owner in self._store.owners.values() if owner.name == name), None)
