@@ -104,11 +104,8 @@ class SqlNonceStore(NonceStore):
                 result = await connection.execute(statement, parameters)
                 return result.scalar_one() if result.returns_rows else None
         async with writer.turn(savepoint=False):  # one statement: applied whole or not at all
-            cursor = await writer.driver.execute(statement.text, parameters)
-            try:
-                row = await cursor.fetchone()
-            finally:
-                await cursor.close()
+            rows = await writer.driver.execute_fetchall(statement.text, parameters)  # one call: its cursor closed
             writer.wrote()
+        row = next(iter(rows), None)
         await writer.durable()  # a claim counts once it is committed, with the group it joined
         return None if row is None else str(row[0])
