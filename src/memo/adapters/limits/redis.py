@@ -1,7 +1,8 @@
 """Replay and rate-limit state in Redis (REDIS_URL), shared by every API instance.
 
 Each operation is one round trip that Redis runs atomically (a short Lua script), so two instances racing on one
-nonce or one counter cannot both win or lose a count. Every call runs under a deadline on top of the
+nonce or one counter cannot both win or lose a count; a signed request's admission (address, nonce and key in one
+script) is in redis_admission.py, on the same keys. Every call runs under a deadline on top of the
 client's socket timeouts, so a dead or silent Redis costs a request at most `timeout_s`, never a hang. Faults are
 translated at this edge: the nonce store raises NonceStoreUnavailable (replay protection fails closed), the limiter
 raises RateLimiterUnavailable (the use case lets the request through and logs it). Error details never carry the
@@ -31,7 +32,7 @@ from memo.application.ports import HealthCheck, NonceStore, RateLimiter
 
 DEFAULT_PREFIX = "memo:"
 DEFAULT_TIMEOUT_S = 1.0
-_FAULTS = (RedisError, OSError, TimeoutError)  # OSError covers refused and unreachable sockets; TimeoutError, deadlines
+FAULTS = (RedisError, OSError, TimeoutError)  # OSError covers refused and unreachable sockets; TimeoutError, deadlines
 
 # Parts kept verbatim for readable keys; anything else becomes "~" + SHA-256. Neither ":" nor "~" is in these
 # alphabets, so no two inputs share a key and no hostile value grows one past ~150 bytes.
@@ -126,7 +127,7 @@ def redis_client(url: str, *, timeout_s: float, max_connections: int = 16,
     No retries on purpose: a retried nonce claim whose first reply was lost would report a fresh nonce as replayed,
     and a retried INCR counts twice. Stale pooled connections (a restarted Redis) are still replaced on checkout.
     """
-    _check_deadline(timeout_s)
+    check_deadline(timeout_s)
     if max_connections < 1:
         raise ValueError("max_connections must be positive")
     pool = _FairPool.from_url(
@@ -142,10 +143,18 @@ def _part(value: str, pattern: re.Pattern[str]) -> str:
     return "~" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _check_deadline(timeout_s: float) -> float:
+def check_deadline(timeout_s: float) -> float:
     if not (timeout_s > 0 and math.isfinite(timeout_s)):
         raise ValueError("timeout_s must be a finite number of seconds > 0")
     return timeout_s
+
+
+def nonce_key(prefix: str, scope: str, nonce: str) -> str:
+    return f"{prefix}nonce:{_part(scope, _NONCE_PART)}:{_part(nonce, _NONCE_PART)}"
+
+
+def counter_key(prefix: str, key: str) -> str:
+    return f"{prefix}rl:{_part(key, _LIMIT_KEY)}"
 
 
 class RedisNonceStore(NonceStore):
@@ -154,12 +163,12 @@ class RedisNonceStore(NonceStore):
     """
 
     def __init__(self, client: Redis, *, prefix: str = DEFAULT_PREFIX, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-        self._prefix = f"{prefix}nonce:"
-        self._timeout_s = _check_deadline(timeout_s)
+        self._prefix = prefix
+        self._timeout_s = check_deadline(timeout_s)
         self._remember = client.register_script(_REMEMBER)
 
     def key(self, scope: str, nonce: str) -> str:
-        return f"{self._prefix}{_part(scope, _NONCE_PART)}:{_part(nonce, _NONCE_PART)}"
+        return nonce_key(self._prefix, scope, nonce)
 
     async def remember(self, scope: str, nonce: str, ttl_s: int, *, shared: bool = False) -> bool:
         if ttl_s <= 0:
@@ -167,7 +176,7 @@ class RedisNonceStore(NonceStore):
         try:
             async with asyncio.timeout(self._timeout_s):
                 stored = await self._remember(keys=[self.key(scope, nonce)], args=["s" if shared else "x", ttl_s])
-        except _FAULTS as error:
+        except FAULTS as error:
             raise NonceStoreUnavailable from error
         return bool(stored)
 
@@ -181,42 +190,41 @@ class RedisRateLimiter(RateLimiter):
     """
 
     def __init__(self, client: Redis, *, prefix: str = DEFAULT_PREFIX, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-        self._prefix = f"{prefix}rl:"
-        self._timeout_s = _check_deadline(timeout_s)
+        self._prefix = prefix
+        self._timeout_s = check_deadline(timeout_s)
         self._hit = client.register_script(_HIT)
         self._peek = client.register_script(_PEEK)
 
     def key(self, key: str) -> str:
-        return self._prefix + _part(key, _LIMIT_KEY)
+        return counter_key(self._prefix, key)
 
     async def hit(self, key: str, *, limit: int, window_s: float) -> RateLimitDecision:
         """Count one request; `allowed` says whether this one is within the limit."""
-        window_ms = _window_ms(limit, window_s)
-        count, ttl_ms = await self._run(self._hit, key, window_ms)
-        return _decision(limit=limit, count=count, allowed=count <= limit, ttl_ms=ttl_ms, window_s=window_s)
+        count, ttl_ms = await self._run(self._hit, key, window_ms(limit, window_s))
+        return limit_decision(limit=limit, count=count, allowed=count <= limit, ttl_ms=ttl_ms, window_s=window_s)
 
     async def peek(self, key: str, *, limit: int, window_s: float) -> RateLimitDecision:
         """Count nothing; `allowed` says whether the next hit would be within the limit."""
-        _window_ms(limit, window_s)
+        window_ms(limit, window_s)
         count, ttl_ms = await self._run(self._peek, key)
-        return _decision(limit=limit, count=count, allowed=count < limit, ttl_ms=ttl_ms, window_s=window_s)
+        return limit_decision(limit=limit, count=count, allowed=count < limit, ttl_ms=ttl_ms, window_s=window_s)
 
     async def _run(self, script: AsyncScript, key: str, *args: int) -> tuple[int, int]:
         try:
             async with asyncio.timeout(self._timeout_s):
                 count, ttl_ms = await script(keys=[self.key(key)], args=args)
-        except _FAULTS as error:
+        except FAULTS as error:
             raise RateLimiterUnavailable from error
         return int(count), int(ttl_ms)
 
 
-def _window_ms(limit: int, window_s: float) -> int:
+def window_ms(limit: int, window_s: float) -> int:
     if limit < 0 or not (window_s > 0 and math.isfinite(window_s)):
         raise ValueError("a rate limit needs limit >= 0 and a finite window_s > 0")
     return max(1, math.ceil(window_s * 1000))
 
 
-def _decision(*, limit: int, count: int, allowed: bool, ttl_ms: int, window_s: float) -> RateLimitDecision:
+def limit_decision(*, limit: int, count: int, allowed: bool, ttl_ms: int, window_s: float) -> RateLimitDecision:
     reset_after_s = math.ceil(ttl_ms / 1000) if ttl_ms > 0 else math.ceil(window_s)  # no key yet: a whole window
     return RateLimitDecision(allowed=allowed, limit=limit, remaining=max(0, limit - count),
                              reset_after_s=reset_after_s)
@@ -229,7 +237,7 @@ class RedisHealthCheck(HealthCheck):
 
     def __init__(self, client: Redis, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self._client = client
-        self._timeout_s = _check_deadline(timeout_s)
+        self._timeout_s = check_deadline(timeout_s)
 
     async def check(self) -> CheckResult:
         started = time.perf_counter()
