@@ -57,6 +57,10 @@ async def test_redis_down_refuses_signed_requests_with_503_and_recovers(
     proxy.cut()
     with caplog.at_level(logging.WARNING, logger="memo.limits"):
         assert await call() == (503, "NONCE_STORE_UNAVAILABLE")
+        forged = {**sign_request(method="GET", url_or_path_and_query="/api/memories", body=b"", key_id=key_id,
+                                 secret=secret), "X-Memo-Signature": "v2=" + "0" * 64}
+        refused = await client.get("/api/memories", headers=forged)  # its failure cannot be counted: fails open
+        assert (refused.status_code, refused.json()["code"]) == (401, "INVALID_SIGNATURE")
     assert any("failing open" in record.getMessage() for record in caplog.records)
     health = await client.get("/health")
     assert health.status_code == 503

@@ -1,4 +1,5 @@
-"""The use case around the authenticator: audit every refusal, slow failing addresses, limit each key."""
+"""The use case around the authenticator: audit every refusal, slow failing addresses, limit each key, and admit a
+verified request (address, nonce, key) in one call of its admission port."""
 
 from __future__ import annotations
 
@@ -10,25 +11,29 @@ from uuid import UUID, uuid4
 import pytest
 
 from memo.adapters.audit import RecordingAuditLog
-from memo.adapters.limits.memory import InProcessRateLimiter
+from memo.adapters.limits.memory import InProcessNonceStore, InProcessRateLimiter
+from memo.adapters.limits.stepwise import StepwiseRequestAdmission
 from memo.adapters.signing.hmac import HmacRequestAuthenticator
 from memo.adapters.storage.memory import InMemoryStore
 from memo.adapters.storage.memory_key_uses import InMemoryKeyUses
 from memo.adapters.system import TEST_NOW, FixedClock
 from memo.application import counted_limits as module
+from memo.application.admission import Admission, Limit, ReplayClaim, VerifiedRequest
 from memo.application.authenticate_request import AuthenticateRequest, RateLimits
 from memo.application.dto import ActiveKey, IncomingRequest, RateLimitDecision, SignedRequest
 from memo.application.errors import AuthenticationFailed, NonceStoreUnavailable, RateLimited, RateLimiterUnavailable
 from memo.application.key_use import KeyUseTracker
-from memo.application.ports import KeyStore, NonceStore, RateLimiter
+from memo.application.ports import KeyStore, NonceStore, RateLimiter, RequestAdmission
 from memo.application.throttled_log import ThrottledWarning
-from memo.client import sign_request
+from memo.client import sign_request, sign_v1
 from memo.domain.owners import Principal
 
 SIGNATURE = "v2=" + "ab" * 32
 
 
 class ScriptedAuthenticator:
+    """Accepts or refuses as told; an accepted request claims its x-memo-nonce header, or a nonce of its own."""
+
     def __init__(self, *, accept: bool) -> None:
         self.accept = accept
         self.calls = 0
@@ -36,11 +41,15 @@ class ScriptedAuthenticator:
     def claimed_key_id(self, headers: Mapping[str, str]) -> str | None:
         return headers.get("x-memo-key-id")
 
-    async def authenticate(self, request: SignedRequest) -> Principal:
+    async def authenticate(self, request: SignedRequest) -> VerifiedRequest:
         self.calls += 1
         if not self.accept:
             raise AuthenticationFailed("INVALID_SIGNATURE", "The signature does not verify.")
-        return Principal(owner_id=uuid4(), key_id=request.headers["x-memo-key-id"])
+        key_id = request.headers["x-memo-key-id"]
+        nonce = request.headers.get("x-memo-nonce") or uuid4().hex
+        return VerifiedRequest(principal=Principal(owner_id=UUID(int=1), key_id=key_id),
+                               replay=ReplayClaim(scope=key_id, nonce=nonce, ttl_s=361, refusal="Seen.",
+                                                  refusal_details="Send a fresh nonce."))
 
 
 class Body:
@@ -61,9 +70,14 @@ def request(ip: str = "10.0.0.1", body: Body | None = None,
 
 
 def use_case(authenticator: ScriptedAuthenticator | HmacRequestAuthenticator, audit: RecordingAuditLog, *,
-             per_key: int = 100, per_ip: int = 100, limiter: RateLimiter | None = None) -> AuthenticateRequest:
-    return AuthenticateRequest(authenticator=authenticator, limiter=limiter or InProcessRateLimiter(FixedClock()),
-                               audit=audit, limits=RateLimits(window_s=900, per_key=per_key, per_ip=per_ip),
+             per_key: int = 100, per_ip: int = 100, limiter: RateLimiter | None = None,
+             nonces: NonceStore | None = None, admission: RequestAdmission | None = None) -> AuthenticateRequest:
+    """The in-process wiring of the `test` profile: one limiter counts failures and is read by the admission."""
+    limiter = InProcessRateLimiter(FixedClock()) if limiter is None else limiter  # an empty one is falsy (len 0)
+    nonces = InProcessNonceStore(FixedClock()) if nonces is None else nonces
+    admission = StepwiseRequestAdmission(nonces, limiter) if admission is None else admission
+    return AuthenticateRequest(authenticator=authenticator, admission=admission, limiter=limiter, audit=audit,
+                               limits=RateLimits(window_s=900, per_key=per_key, per_ip=per_ip),
                                key_uses=KeyUseTracker(uses=InMemoryKeyUses(InMemoryStore())), clock=FixedClock())
 
 
@@ -83,8 +97,34 @@ class DownLimiter(RateLimiter):
 
 
 class DownNonceStore(NonceStore):
-    async def remember(self, scope: str, nonce: str, ttl_s: int) -> bool:
+    async def remember(self, scope: str, nonce: str, ttl_s: int, *, shared: bool = False) -> bool:
         raise NonceStoreUnavailable
+
+
+class CountingAdmission(RequestAdmission):
+    """Passes every admission to the in-process one and keeps what it was asked."""
+
+    def __init__(self, inner: RequestAdmission) -> None:
+        self.inner = inner
+        self.calls: list[tuple[ReplayClaim, Limit, Limit]] = []
+
+    async def admit(self, replay: ReplayClaim, *, address: Limit, key: Limit) -> Admission:
+        self.calls.append((replay, address, key))
+        return await self.inner.admit(replay, address=address, key=key)
+
+
+class CountingLimiter(InProcessRateLimiter):
+    def __init__(self) -> None:
+        super().__init__(FixedClock())
+        self.calls: list[str] = []
+
+    async def hit(self, key: str, *, limit: int, window_s: float) -> RateLimitDecision:
+        self.calls.append(f"hit {key}")
+        return await super().hit(key, limit=limit, window_s=window_s)
+
+    async def peek(self, key: str, *, limit: int, window_s: float) -> RateLimitDecision:
+        self.calls.append(f"peek {key}")
+        return await super().peek(key, limit=limit, window_s=window_s)
 
 
 class OneKey(KeyStore):
@@ -128,19 +168,24 @@ async def test_refusal_is_audited_without_the_signature() -> None:
     assert SIGNATURE not in repr(audit.events)
 
 
-async def test_failing_address_is_refused_without_calling_the_authenticator() -> None:
+async def test_an_address_over_its_failure_limit_is_refused_429_whether_it_signs_or_not() -> None:
     authenticator, audit = ScriptedAuthenticator(accept=False), RecordingAuditLog()
-    authenticate = use_case(authenticator, audit, per_ip=2)
+    limiter = CountingLimiter()
+    authenticate = use_case(authenticator, audit, per_ip=2, limiter=limiter)
     for _ in range(2):
         with pytest.raises(AuthenticationFailed):
             await authenticate(request())
-    unread = Body(b'{"content": "held in memory"}')
-    with pytest.raises(RateLimited):
-        await authenticate(request(body=unread))
-    assert authenticator.calls == 2
-    assert unread.reads == 0  # a blocked address cannot make the server read, and hold, its body
+    with pytest.raises(RateLimited) as failing:  # the third failure is answered for the address
+        await authenticate(request())
+    assert failing.value.retry_after_s == 900
     authenticator.accept = True
-    assert (await authenticate(request(ip="10.0.0.2"))).principal.key_id == "mk_test_key"
+    signed = request(headers={"x-memo-key-id": "mk_test_key", "x-memo-nonce": "nonce-0123456789abcdef"})
+    with pytest.raises(RateLimited):  # a well-signed request from the blocked address too
+        await authenticate(signed)
+    assert [e.reason for e in audit.events] == ["INVALID_SIGNATURE"] * 2 + ["RATE_LIMITED_IP"] * 2
+    assert "hit key:mk_test_key" not in limiter.calls  # its key was not counted
+    other = request(ip="10.0.0.2", headers=dict(signed.headers))
+    assert (await authenticate(other)).rate.remaining == 99  # nor its nonce claimed: the same request passes
 
 
 async def test_successful_requests_never_count_against_the_address() -> None:
@@ -201,13 +246,13 @@ async def test_with_the_limiter_down_a_refusal_is_still_the_refusal(
 async def test_with_the_nonce_store_down_signed_requests_are_refused_not_let_through() -> None:
     audit = RecordingAuditLog()
     clock = FixedClock()
-    authenticator = HmacRequestAuthenticator(OneKey(), DownNonceStore(), clock)
+    authenticator = HmacRequestAuthenticator(OneKey(), clock)
     headers = sign_request(method="GET", url_or_path_and_query="/api/memories", body=b"", key_id="mk_test_key",
                            secret=OneKey.key.secret, timestamp=math.floor(TEST_NOW.timestamp()))
     signed = request(headers={name.lower(): value for name, value in headers.items()})
     limiter = InProcessRateLimiter(clock)
     with pytest.raises(NonceStoreUnavailable):
-        await use_case(authenticator, audit, limiter=limiter)(signed)
+        await use_case(authenticator, audit, limiter=limiter, nonces=DownNonceStore())(signed)
     assert audit.events == []  # not an authentication failure: nothing audited, the address not counted
     assert (await limiter.peek("auth-fail:10.0.0.1", limit=100, window_s=900)).remaining == 100
 
@@ -225,3 +270,66 @@ async def test_the_audited_key_id_is_the_one_the_scheme_reads() -> None:
         await use_case(OtherScheme(accept=False), audit)(request(headers={"authorization": "Key mk_other_key",
                                                                           "x-memo-key-id": "mk_test_key"}))
     assert [e.key_id for e in audit.events] == ["mk_other_key"]
+
+
+async def test_a_request_that_authenticates_is_admitted_in_one_call_and_counted_nowhere_else() -> None:
+    limiter = CountingLimiter()
+    admission = CountingAdmission(StepwiseRequestAdmission(InProcessNonceStore(FixedClock()), limiter))
+    authenticate = use_case(ScriptedAuthenticator(accept=True), RecordingAuditLog(), limiter=limiter,
+                            admission=admission)
+    limiter.calls.clear()
+    result = await authenticate(request(headers={"x-memo-key-id": "mk_test_key", "x-memo-nonce": "n" * 16}))
+    [(replay, address, key)] = admission.calls
+    assert (replay.scope, replay.nonce) == ("mk_test_key", "n" * 16)
+    assert (address.key, address.limit, address.window_s) == ("auth-fail:10.0.0.1", 100, 900)
+    assert (key.key, key.limit, key.window_s) == ("key:mk_test_key", 100, 900)
+    assert limiter.calls == ["peek auth-fail:10.0.0.1", "hit key:mk_test_key"]  # the admission's own two steps
+    assert result.rate.remaining == 99
+
+
+async def test_a_request_that_fails_to_verify_is_never_admitted() -> None:
+    admission = CountingAdmission(StepwiseRequestAdmission(InProcessNonceStore(FixedClock()), CountingLimiter()))
+    with pytest.raises(AuthenticationFailed):
+        await use_case(ScriptedAuthenticator(accept=False), RecordingAuditLog(), admission=admission)(request())
+    assert admission.calls == []  # nothing claimed: unsigned traffic cannot burn a nonce or fill the store
+
+
+async def test_a_replay_is_refused_and_counted_against_the_address_not_the_key() -> None:
+    audit, limiter = RecordingAuditLog(), CountingLimiter()
+    authenticate = use_case(ScriptedAuthenticator(accept=True), audit, per_ip=1, limiter=limiter)
+    same = request(headers={"x-memo-key-id": "mk_test_key", "x-memo-nonce": "nonce-0123456789abcdef"})
+    assert (await authenticate(same)).rate.remaining == 99
+    with pytest.raises(AuthenticationFailed) as replayed:
+        await authenticate(same)
+    assert (replayed.value.code, replayed.value.message) == ("REPLAYED_REQUEST", "Seen.")
+    assert [e.reason for e in audit.events] == ["REPLAYED_REQUEST"]
+    assert limiter.calls.count("hit key:mk_test_key") == 1
+    assert (await limiter.peek("key:mk_test_key", limit=100, window_s=900)).remaining == 99
+    with pytest.raises(RateLimited):  # the address's one failure is used up
+        await authenticate(request(headers={"x-memo-key-id": "mk_test_key", "x-memo-nonce": "n" * 16}))
+
+
+async def test_a_v1_write_replayed_is_refused_in_v1_words_and_v1_reads_may_repeat() -> None:
+    v1_secret = b"v1-shared-secret-of-the-original-frontend"
+    authenticator = HmacRequestAuthenticator(DefaultOwner(), FixedClock(), v1_secret=v1_secret)
+    authenticate = use_case(authenticator, RecordingAuditLog())
+    stamp = math.floor(TEST_NOW.timestamp())
+    body = b'{"content": "from the old frontend"}'
+    write = v1_request("POST", sign_v1(body=body, secret=v1_secret, timestamp=stamp), body)
+    assert (await authenticate(write)).principal.key_id == "v1"
+    with pytest.raises(AuthenticationFailed) as replayed:
+        await authenticate(write)
+    assert replayed.value.code == "REPLAYED_REQUEST"
+    assert "v1 signature" in (replayed.value.details or "")
+    read = v1_request("GET", sign_v1(body=b"", secret=v1_secret, timestamp=stamp), b"")
+    assert [(await authenticate(read)).rate.remaining for _ in range(2)] == [98, 97]
+
+
+class DefaultOwner(OneKey):
+    async def owner_id_by_name(self, name: str) -> UUID | None:
+        return UUID(int=1) if name == "default" else None
+
+
+def v1_request(method: str, headers: Mapping[str, str], body: bytes) -> IncomingRequest:
+    return IncomingRequest(method=method, path="/api/memories", query="", client_ip="10.0.0.1", read_body=Body(body),
+                           headers={name.lower(): value for name, value in headers.items()})

@@ -1,4 +1,8 @@
-"""HmacRequestAuthenticator against API.md 2.1-2.3: one test per refusal, the window edges, nonce and replay rules."""
+"""HmacRequestAuthenticator against API.md 2.1-2.3: one test per refusal, the window edges, nonce and replay rules.
+
+The authenticator verifies and names the replay claim; `World.authenticate` makes the claim on an in-process store
+as the use case's admission does, so the replay rules are pinned on what the authenticator asks to be claimed.
+"""
 
 from __future__ import annotations
 
@@ -75,10 +79,14 @@ class World:
 
     @property
     def authenticator(self) -> HmacRequestAuthenticator:
-        return HmacRequestAuthenticator(self.keys, self.nonces, self.clock, v1_secret=self.v1_secret)
+        return HmacRequestAuthenticator(self.keys, self.clock, v1_secret=self.v1_secret)
 
     async def authenticate(self, request: SignedRequest) -> Principal:
-        return await self.authenticator.authenticate(request)
+        verified = await self.authenticator.authenticate(request)
+        claim = verified.replay
+        if not await self.nonces.remember(claim.scope, claim.nonce, claim.ttl_s, shared=claim.shared):
+            raise claim.refused()
+        return verified.principal
 
     async def refusal(self, request: SignedRequest) -> AuthenticationFailed:
         with pytest.raises(AuthenticationFailed) as caught:
@@ -231,7 +239,7 @@ async def test_the_window_counts_whole_seconds_of_the_clock(world: World) -> Non
 
 
 async def test_the_window_is_configurable(world: World) -> None:
-    narrow = HmacRequestAuthenticator(world.keys, world.nonces, world.clock, max_age_s=10, max_skew_s=0)
+    narrow = HmacRequestAuthenticator(world.keys, world.clock, max_age_s=10, max_skew_s=0)
     with pytest.raises(AuthenticationFailed) as old:
         await narrow.authenticate(v2(timestamp=NOW_S - 11))
     with pytest.raises(AuthenticationFailed) as ahead:
@@ -349,9 +357,9 @@ async def test_v1_acts_for_the_default_owner_when_enabled(v1_world: World) -> No
 
 async def test_v1_maps_to_the_configured_owner_name(v1_world: World) -> None:
     v1_world.keys.owners["legacy"] = BOB
-    authenticator = HmacRequestAuthenticator(v1_world.keys, v1_world.nonces, v1_world.clock, v1_secret=V1_SECRET,
+    authenticator = HmacRequestAuthenticator(v1_world.keys, v1_world.clock, v1_secret=V1_SECRET,
                                              v1_owner_name="legacy")
-    assert (await authenticator.authenticate(v1())).owner_id == BOB
+    assert (await authenticator.authenticate(v1())).principal.owner_id == BOB
 
 
 async def test_v1_without_a_body_signs_timestamp_and_dot(v1_world: World) -> None:
@@ -497,13 +505,13 @@ async def test_refusals_never_reveal_the_expected_signature_secret_or_signed_str
 def test_the_window_bounds_must_not_be_negative() -> None:
     world = World()
     with pytest.raises(ValueError, match="negative"):
-        HmacRequestAuthenticator(world.keys, world.nonces, world.clock, max_age_s=-1)
+        HmacRequestAuthenticator(world.keys, world.clock, max_age_s=-1)
 
 
 def test_an_empty_v1_secret_is_refused_at_construction() -> None:
     world = World()
     with pytest.raises(ValueError, match="empty"):
-        HmacRequestAuthenticator(world.keys, world.nonces, world.clock, v1_secret=b"")
+        HmacRequestAuthenticator(world.keys, world.clock, v1_secret=b"")
 
 
 

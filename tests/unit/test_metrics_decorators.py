@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from uuid import UUID
 
 import pytest
 
 from memo.adapters.audit import RecordingAuditLog
 from memo.adapters.embedding.fake import HashingEmbedder
-from memo.adapters.limits.memory import InProcessRateLimiter
+from memo.adapters.limits.memory import InProcessNonceStore, InProcessRateLimiter
+from memo.adapters.limits.stepwise import StepwiseRequestAdmission
 from memo.adapters.messaging.memory import InMemoryMessageSender
 from memo.adapters.metrics.ai import MeteredEmbedder, MeteredVectorIndex
 from memo.adapters.metrics.messaging import MeteredMessageSender
 from memo.adapters.metrics.registry import PrometheusMetrics
-from memo.adapters.metrics.security import MeteredAuditLog, MeteredRateLimiter
+from memo.adapters.metrics.security import MeteredAuditLog, MeteredRateLimiter, MeteredRequestAdmission
 from memo.adapters.system import TEST_NOW, FixedClock
 from memo.adapters.vectors.memory import InMemoryVectorIndex
+from memo.application.admission import AddressBlocked, Admitted, Limit, ReplayClaim, Replayed
 from memo.application.dto import SecurityEvent
 from memo.application.errors import EmbedderUnavailable, UpstreamRateLimited
 from memo.domain.memory import MemoryType, Source
@@ -51,16 +54,44 @@ async def test_only_refusing_decisions_are_counted(metrics: PrometheusMetrics) -
     assert value(samples(metrics.exposition()), "memo_rate_limit_refusals_total", limit="key") == 1
 
 
-async def test_the_failure_counter_refuses_by_its_peek_and_its_hits_refuse_nothing(metrics: PrometheusMetrics) -> None:
+async def test_a_failure_counted_over_the_address_limit_is_a_refusal(metrics: PrometheusMetrics) -> None:
     limiter = MeteredRateLimiter(InProcessRateLimiter(FixedClock()), metrics)
-    for _ in range(3):  # failures already answered 401; the third goes over the limit
+    for _ in range(2):  # failures answered 401
         await limiter.hit("auth-fail:203.0.113.9", limit=2, window_s=60)
     assert value(samples(metrics.exposition()), "memo_rate_limit_refusals_total", limit="ip") is None
 
-    blocked = await limiter.peek("auth-fail:203.0.113.9", limit=2, window_s=60)  # the next request: a 429
+    over = await limiter.hit("auth-fail:203.0.113.9", limit=2, window_s=60)  # the third: answered 429
 
-    assert not blocked.allowed
+    assert not over.allowed
     assert value(samples(metrics.exposition()), "memo_rate_limit_refusals_total", limit="ip") == 1
+
+
+CLAIM = ReplayClaim(scope="k1", nonce="nonce-0123456789ab", ttl_s=60, refusal="Seen.", refusal_details="Fresh.")
+ADDRESS = Limit(key="auth-fail:203.0.113.9", limit=1, window_s=60)
+KEY = Limit(key="key:k1", limit=1, window_s=60)
+
+
+async def test_the_admission_counts_a_blocked_address_and_a_key_over_its_limit_once_each(
+        metrics: PrometheusMetrics) -> None:
+    counters = InProcessRateLimiter(FixedClock())
+    admission = MeteredRequestAdmission(StepwiseRequestAdmission(InProcessNonceStore(FixedClock()), counters),
+                                        metrics)
+
+    first = await admission.admit(CLAIM, address=ADDRESS, key=KEY)
+    replayed = await admission.admit(CLAIM, address=ADDRESS, key=KEY)
+    over = await admission.admit(replace(CLAIM, nonce="nonce-0123456789ac"), address=ADDRESS, key=KEY)
+    await counters.hit(ADDRESS.key, limit=1, window_s=60)  # a failure, counted by the use case
+    blocked = await admission.admit(replace(CLAIM, nonce="nonce-0123456789ad"), address=ADDRESS, key=KEY)
+
+    assert isinstance(first, Admitted)
+    assert first.rate.allowed
+    assert isinstance(replayed, Replayed)  # refused, but for no limit
+    assert isinstance(over, Admitted)
+    assert not over.rate.allowed
+    assert isinstance(blocked, AddressBlocked)
+    found = samples(metrics.exposition())
+    assert value(found, "memo_rate_limit_refusals_total", limit="key") == 1
+    assert value(found, "memo_rate_limit_refusals_total", limit="ip") == 1
 
 
 async def test_the_embedder_keeps_its_model_and_vectors_and_is_timed(metrics: PrometheusMetrics) -> None:

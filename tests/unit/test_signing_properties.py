@@ -13,7 +13,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from memo.adapters.limits.memory import InProcessNonceStore
 from memo.adapters.signing.hmac import HmacRequestAuthenticator
 from memo.adapters.signing.whatsapp import MetaWebhookVerifier
 from memo.adapters.system import TEST_NOW, FixedClock
@@ -45,8 +44,7 @@ class EveryKeyStore(KeyStore):
 
 def authenticator(*, v1: bool = False) -> HmacRequestAuthenticator:
     clock = FixedClock()
-    return HmacRequestAuthenticator(EveryKeyStore(), InProcessNonceStore(clock), clock,
-                                    v1_secret=SECRET if v1 else None)
+    return HmacRequestAuthenticator(EveryKeyStore(), clock, v1_secret=SECRET if v1 else None)
 
 
 wire_text = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters="?#"), max_size=40)

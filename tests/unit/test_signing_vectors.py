@@ -14,7 +14,6 @@ from uuid import UUID
 import httpx
 import pytest
 
-from memo.adapters.limits.memory import InProcessNonceStore
 from memo.adapters.signing.hmac import HmacRequestAuthenticator
 from memo.adapters.system import FixedClock
 from memo.application.dto import ActiveKey, SignedRequest
@@ -60,7 +59,7 @@ def authenticator_for(vector: dict[str, Any]) -> HmacRequestAuthenticator:
     secret = vector["secret"].encode()
     keys = OneKeyStore(vector["keyId"] or "unused-key", secret)
     v1_secret = secret if vector["scheme"] == "v1" else None
-    return HmacRequestAuthenticator(keys, InProcessNonceStore(clock), clock, v1_secret=v1_secret)
+    return HmacRequestAuthenticator(keys, clock, v1_secret=v1_secret)
 
 
 def request_for(vector: dict[str, Any], headers: dict[str, str]) -> SignedRequest:
@@ -125,8 +124,8 @@ def test_the_client_signs_the_v2_vector_from_an_absolute_url(vector: dict[str, A
 async def test_the_server_accepts_the_v2_vector(vector: dict[str, Any]) -> None:
     headers = {"x-memo-key-id": vector["keyId"], "x-memo-timestamp": vector["timestamp"],
                "x-memo-nonce": vector["nonce"], "x-memo-signature": vector["signature"]}
-    principal = await authenticator_for(vector).authenticate(request_for(vector, headers))
-    assert principal == Principal(owner_id=OWNER, key_id=vector["keyId"])
+    verified = await authenticator_for(vector).authenticate(request_for(vector, headers))
+    assert verified.principal == Principal(owner_id=OWNER, key_id=vector["keyId"])
 
 
 @named(V1)
@@ -147,8 +146,8 @@ def test_the_client_signs_the_v1_vector(vector: dict[str, Any]) -> None:
 @named(V1)
 async def test_the_server_accepts_the_v1_vector_when_v1_is_enabled(vector: dict[str, Any]) -> None:
     headers = {"x-memo-timestamp": vector["timestamp"], "x-memo-signature": vector["signature"]}
-    principal = await authenticator_for(vector).authenticate(request_for(vector, headers))
-    assert principal == Principal(owner_id=OWNER, key_id="v1")
+    verified = await authenticator_for(vector).authenticate(request_for(vector, headers))
+    assert verified.principal == Principal(owner_id=OWNER, key_id="v1")
 
 
 @pytest.mark.parametrize(("target", "expected"), [

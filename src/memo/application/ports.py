@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol, Self
 from uuid import UUID
 
+from memo.application.admission import Admission, Limit, ReplayClaim, VerifiedRequest
 from memo.application.dto import (
     ActiveKey,
     CheckResult,
@@ -23,7 +24,7 @@ from memo.domain.conversation import ConversationMessage
 from memo.domain.idempotency import IdempotencyRecord
 from memo.domain.jobs import Job, JobCounts, JobState
 from memo.domain.memory import Memory
-from memo.domain.owners import ApiKey, Owner, Principal
+from memo.domain.owners import ApiKey, Owner
 from memo.domain.retrieval import Answer, Hit, IndexState, SearchFilters, Transcript, VectorEntry
 from memo.domain.whatsapp import ParsedNotification, StatusUpdate
 
@@ -237,6 +238,8 @@ class SecretBox(Protocol):
 
 
 class NonceStore(Protocol):
+    """Replay keys, recorded once; RequestAdmission claims through it where nonces live apart from counters."""
+
     async def remember(self, scope: str, nonce: str, ttl_s: int, *, shared: bool = False) -> bool:
         """Record (scope, nonce) for ttl_s seconds, atomically; False when it was already recorded, unless this
         use and every earlier one are `shared`. A use that is not shared makes the record exclusive for good."""
@@ -248,9 +251,25 @@ class RateLimiter(Protocol):
     async def peek(self, key: str, *, limit: int, window_s: float) -> RateLimitDecision: ...
 
 
+class RequestAdmission(Protocol):
+    """Lets a verified request in: its address's failures, its replay claim and its key's count, in one call, so a
+    store that holds all three answers in one round trip."""
+
+    async def admit(self, replay: ReplayClaim, *, address: Limit, key: Limit) -> Admission:
+        """In this order, each step only if the one before let the request on: AddressBlocked when `address`
+        (failed authentications, counted elsewhere by RateLimiter.hit) has no count left; Replayed when `replay` was
+        claimed before (as NonceStore.remember refuses); else the claim is made and one count is added to `key`.
+
+        NonceStoreUnavailable when the claim cannot be made or is not known to be made: replay protection fails
+        closed. The limits fail open: a limiter that cannot answer lets the request through uncounted.
+        """
+        ...
+
+
 class RequestAuthenticator(Protocol):
-    async def authenticate(self, request: SignedRequest) -> Principal:
-        """Return who signed the request, or raise AuthenticationFailed with an API.md 2.3 code."""
+    async def authenticate(self, request: SignedRequest) -> VerifiedRequest:
+        """Who signed the request and the replay claim it still has to make (the authenticator claims nothing), or
+        AuthenticationFailed with an API.md 2.3 code."""
         ...
 
     def claimed_key_id(self, headers: Mapping[str, str]) -> str | None:

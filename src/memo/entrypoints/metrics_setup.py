@@ -27,8 +27,8 @@ from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, multiprocess, values
 from memo.adapters.metrics.ai import MeteredEmbedder, MeteredVectorIndex
 from memo.adapters.metrics.messaging import MeteredMessageSender
 from memo.adapters.metrics.registry import PrometheusMetrics
-from memo.adapters.metrics.security import MeteredAuditLog, MeteredRateLimiter
-from memo.application.ports import AuditLog, Embedder, RateLimiter, VectorIndex
+from memo.adapters.metrics.security import MeteredAuditLog, MeteredRateLimiter, MeteredRequestAdmission
+from memo.application.ports import AuditLog, Embedder, RateLimiter, RequestAdmission, VectorIndex
 from memo.application.whatsapp_access import WhatsAppAccess
 from memo.entrypoints.settings import Settings
 
@@ -99,6 +99,10 @@ class MetricsProvider(Provider):
     @decorate
     def limiter(self, inner: RateLimiter, metrics: PrometheusMetrics) -> RateLimiter:
         return MeteredRateLimiter(inner, metrics)
+
+    @decorate
+    def admission(self, inner: RequestAdmission, metrics: PrometheusMetrics) -> RequestAdmission:
+        return MeteredRequestAdmission(inner, metrics)
 
     @decorate
     def embedder(self, inner: Embedder, metrics: PrometheusMetrics) -> Embedder:

@@ -12,6 +12,8 @@ from memo.adapters.audit import LoggingAuditLog
 from memo.adapters.crypto.aesgcm import AesGcmSecretBox
 from memo.adapters.limits.memory import InProcessNonceStore, InProcessRateLimiter
 from memo.adapters.limits.redis import RedisHealthCheck, RedisNonceStore, RedisRateLimiter, redis_client
+from memo.adapters.limits.redis_admission import RedisRequestAdmission
+from memo.adapters.limits.stepwise import StepwiseRequestAdmission
 from memo.adapters.messaging.whatsapp_webhook import MetaNotificationParser
 from memo.adapters.signing.hmac import HmacRequestAuthenticator
 from memo.adapters.signing.whatsapp import UNSET_APP_SECRET, MetaWebhookVerifier
@@ -56,6 +58,7 @@ from memo.application.ports import (
     NonceStore,
     NotificationParser,
     RateLimiter,
+    RequestAdmission,
     RequestAuthenticator,
     SealedSecrets,
     SecretBox,
@@ -141,11 +144,10 @@ class CoreProvider(Provider):
                                previous_keys=[key.reveal() for key in settings.encryption_keys_previous])
 
     @provide(scope=Scope.APP)
-    def authenticator(self, keys: KeyStore, nonces: NonceStore, clock: Clock,
-                      settings: Settings) -> RequestAuthenticator:
+    def authenticator(self, keys: KeyStore, clock: Clock, settings: Settings) -> RequestAuthenticator:
         v1_secret = settings.api_secret_key.reveal().encode() if (
             settings.accept_v1_signatures and settings.api_secret_key) else None
-        return HmacRequestAuthenticator(keys, nonces, clock, max_age_s=settings.signature_max_age_s,
+        return HmacRequestAuthenticator(keys, clock, max_age_s=settings.signature_max_age_s,
                                         max_skew_s=settings.signature_max_skew_s, v1_secret=v1_secret)
 
     # Every adapter family adds its own HealthCheck; /health reports whatever the container holds.
@@ -171,7 +173,11 @@ class SystemProvider(Provider):
 
 
 class InProcessLimitsProvider(Provider):
-    """The test profile: nothing outlives the container, so nothing needs sharing."""
+    """The test profile: nothing outlives the container, so nothing needs sharing.
+
+    One set of counters, given twice: as the RateLimiter port (which metrics decorate) and, undecorated, to the
+    admission, whose own decorator counts its refusals; the failures the use case counts are the ones it reads.
+    """
 
     scope = Scope.APP
 
@@ -180,8 +186,16 @@ class InProcessLimitsProvider(Provider):
         return InProcessNonceStore(clock)
 
     @provide
-    def limiter(self, clock: Clock) -> RateLimiter:
+    def counters(self, clock: Clock) -> InProcessRateLimiter:
         return InProcessRateLimiter(clock)
+
+    @provide
+    def limiter(self, counters: InProcessRateLimiter) -> RateLimiter:
+        return counters
+
+    @provide
+    def admission(self, nonces: NonceStore, counters: InProcessRateLimiter) -> RequestAdmission:
+        return StepwiseRequestAdmission(nonces, counters)
 
     @provide(provides=HealthCheck)
     def health(self) -> HealthCheck:
@@ -206,8 +220,16 @@ class DatabaseNoncesProvider(Provider):
         await store.aclose()
 
     @provide
-    def limiter(self, clock: Clock) -> RateLimiter:
+    def counters(self, clock: Clock) -> InProcessRateLimiter:  # given twice, as in InProcessLimitsProvider
         return InProcessRateLimiter(clock)
+
+    @provide
+    def limiter(self, counters: InProcessRateLimiter) -> RateLimiter:
+        return counters
+
+    @provide
+    def admission(self, nonces: NonceStore, counters: InProcessRateLimiter) -> RequestAdmission:
+        return StepwiseRequestAdmission(nonces, counters)
 
     @provide(provides=HealthCheck)
     def health(self) -> HealthCheck:
@@ -235,6 +257,11 @@ class RedisLimitsProvider(Provider):
     @provide
     def limiter(self, client: Redis, settings: Settings) -> RateLimiter:
         return RedisRateLimiter(client, timeout_s=settings.redis_timeout_ms / 1000)
+
+    @provide
+    def admission(self, client: Redis, settings: Settings) -> RequestAdmission:
+        """A signed request's address, nonce and key in one script: one round trip when it authenticates."""
+        return RedisRequestAdmission(client, timeout_s=settings.redis_timeout_ms / 1000)
 
     @provide(provides=HealthCheck)
     def health(self, client: Redis, settings: Settings) -> HealthCheck:

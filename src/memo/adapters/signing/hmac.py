@@ -1,7 +1,8 @@
 """HMAC-SHA256 request authentication (API.md 2.1-2.3): scheme v2 always, the legacy v1 scheme only when configured.
 
 Checks run cheapest and least revealing first: header presence and syntax, then the window, then the key lookup,
-then the HMAC, and only then the nonce is recorded, so unsigned traffic can neither burn a nonce nor fill the store.
+then the HMAC. Only a request that verifies gets its replay claim (the v2 nonce, the v1 digest), which the caller
+makes after this returns (ports.RequestAdmission), so unsigned traffic can neither burn a nonce nor fill the store.
 Header values are untrusted text of any length or alphabet: each is matched against a strict ASCII pattern before
 it is used, so no value leads to anything but `AuthenticationFailed`. Refusals never carry a header value, the
 expected signature, a secret or a signed string.
@@ -17,9 +18,10 @@ import math
 import re
 from collections.abc import Mapping
 
+from memo.application.admission import ReplayClaim, VerifiedRequest
 from memo.application.dto import SignedRequest
 from memo.application.errors import AuthenticationFailed
-from memo.application.ports import Clock, KeyStore, NonceStore, RequestAuthenticator
+from memo.application.ports import Clock, KeyStore, RequestAuthenticator
 from memo.domain.owners import KEY_ID_PATTERN, Principal
 from memo.domain.signing import V2_PREFIX, same_signature, v1_signature, v2_signature, v2_signed_string
 
@@ -37,16 +39,20 @@ _V1_SIGNATURE = re.compile(r"(?:sha256=)?([0-9a-fA-F]{64})")  # the seed decoded
 _METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}")  # an ASCII token: no Unicode case folding into "POST"
 _V1_READS = frozenset({"GET", "HEAD"})
 _V2_FORMAT = "X-Memo-Signature must be 'v2=' followed by 64 lowercase hex characters."
+_V2_REPLAYED = ("This nonce was already used with this key.", "Send a fresh X-Memo-Nonce with every request.")
+_V1_REPLAYED = ("This signed request was already received.",
+                ("A v1 signature may be repeated by GET and HEAD requests only, never by or after a write; "
+                 "use v2 signatures."))
 
 
 class HmacRequestAuthenticator(RequestAuthenticator):
-    def __init__(self, keys: KeyStore, nonces: NonceStore, clock: Clock, *, max_age_s: int = 300,
-                 max_skew_s: int = 60, v1_secret: bytes | None = None, v1_owner_name: str = "default") -> None:
+    def __init__(self, keys: KeyStore, clock: Clock, *, max_age_s: int = 300, max_skew_s: int = 60,
+                 v1_secret: bytes | None = None, v1_owner_name: str = "default") -> None:
         if max_age_s < 0 or max_skew_s < 0:
             raise ValueError("the signature window bounds must not be negative")
         if v1_secret is not None and not v1_secret:
             raise ValueError("an empty v1 secret would let anyone sign")
-        self._keys, self._nonces, self._clock = keys, nonces, clock
+        self._keys, self._clock = keys, clock
         self._max_age_s, self._max_skew_s = max_age_s, max_skew_s
         self._v1_secret, self._v1_owner_name = v1_secret, v1_owner_name
         # A nonce must outlive every moment its timestamp is still accepted. A timestamp T is at most now + max_skew
@@ -57,7 +63,7 @@ class HmacRequestAuthenticator(RequestAuthenticator):
     def claimed_key_id(self, headers: Mapping[str, str]) -> str | None:
         return headers.get(KEY_ID_HEADER) or None
 
-    async def authenticate(self, request: SignedRequest) -> Principal:
+    async def authenticate(self, request: SignedRequest) -> VerifiedRequest:
         headers = request.headers
         signature = headers.get(SIGNATURE_HEADER) or ""
         timestamp = headers.get(TIMESTAMP_HEADER) or ""
@@ -76,7 +82,7 @@ class HmacRequestAuthenticator(RequestAuthenticator):
         return await self._v1(request, signature=signature, timestamp=timestamp)
 
     async def _v2(self, request: SignedRequest, *, signature: str, timestamp: str, key_id: str,
-                  nonce: str) -> Principal:
+                  nonce: str) -> VerifiedRequest:
         if not key_id:
             raise AuthenticationFailed("MISSING_KEY_ID", "X-Memo-Key-Id is missing.")
         if not nonce:
@@ -93,12 +99,11 @@ class HmacRequestAuthenticator(RequestAuthenticator):
             raise AuthenticationFailed("UNKNOWN_KEY", "No active API key has this id.")
         _verify_v2(request, signature=signature, timestamp=timestamp, key_id=key_id, nonce=nonce, secret=key.secret,
                    previous=key.previous_at(self._clock.now()))
-        if not await self._nonces.remember(key.key_id, nonce, self._replay_ttl_s):
-            raise AuthenticationFailed("REPLAYED_REQUEST", "This nonce was already used with this key.",
-                                       "Send a fresh X-Memo-Nonce with every request.")
-        return Principal(owner_id=key.owner_id, key_id=key.key_id)
+        replay = ReplayClaim(scope=key.key_id, nonce=nonce, ttl_s=self._replay_ttl_s, refusal=_V2_REPLAYED[0],
+                             refusal_details=_V2_REPLAYED[1])
+        return VerifiedRequest(principal=Principal(owner_id=key.owner_id, key_id=key.key_id), replay=replay)
 
-    async def _v1(self, request: SignedRequest, *, signature: str, timestamp: str) -> Principal:
+    async def _v1(self, request: SignedRequest, *, signature: str, timestamp: str) -> VerifiedRequest:
         if self._v1_secret is None:
             raise AuthenticationFailed("INVALID_SIGNATURE", "The request signature does not verify.",
                                        "Only v2 signatures are accepted: " + _V2_FORMAT)
@@ -117,12 +122,10 @@ class HmacRequestAuthenticator(RequestAuthenticator):
         # spelling of the route, the method or the signature makes a seen signature new. Reads may repeat one (two
         # reads in one second sign the same "<ts>."), but a write may not, and once a write has used a signature no
         # read may use it again. Exact case: only a true GET or HEAD is a read.
-        if not await self._nonces.remember(V1_KEY_ID, digest, self._replay_ttl_s,
-                                           shared=request.method in _V1_READS):
-            raise AuthenticationFailed("REPLAYED_REQUEST", "This signed request was already received.",
-                                       "A v1 signature may be repeated by GET and HEAD requests only, never by or "
-                                       "after a write; use v2 signatures.")
-        return Principal(owner_id=owner_id, key_id=V1_KEY_ID)
+        replay = ReplayClaim(scope=V1_KEY_ID, nonce=digest, ttl_s=self._replay_ttl_s,
+                             shared=request.method in _V1_READS, refusal=_V1_REPLAYED[0],
+                             refusal_details=_V1_REPLAYED[1])
+        return VerifiedRequest(principal=Principal(owner_id=owner_id, key_id=V1_KEY_ID), replay=replay)
 
     def _check_window(self, timestamp: str, *, old_code: str) -> None:
         """Whole seconds on both sides, so the edges are exact: now - max_age and now + max_skew are accepted."""
