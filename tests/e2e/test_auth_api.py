@@ -153,7 +153,7 @@ async def test_successful_requests_carry_rate_limit_headers(alice: Signer) -> No
     assert int(response.headers["ratelimit-remaining"]) < int(response.headers["ratelimit-limit"])
 
 
-async def test_an_address_that_keeps_failing_is_slowed_before_any_signature_work(world: World) -> None:
+async def test_an_address_that_keeps_failing_is_refused_429_once_over_its_limit(world: World) -> None:
     settings = settings_for_tests(rate_limit_ip_max_requests=2)
     app = create_app(settings, FixedClockProvider(world.clock))
     async with AsyncTestClient(app=app) as client:
