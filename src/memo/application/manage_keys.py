@@ -120,7 +120,8 @@ class RotateApiKey:
     """A new secret for the same key id, so a device keeps its id, its nonces' scope and its audit trail.
 
     The previous secret is still accepted for `grace_s` seconds, time to put the new one on the device; running
-    servers see the change at their next lookup, as they read the key on every request. Revoked keys stay revoked.
+    servers see the change at their next lookup: every request reads the key, or on SQLite a key kept since
+    the last commit anywhere, which this one is. Revoked keys stay revoked.
     """
 
     uow: UnitOfWork
