@@ -20,6 +20,7 @@ from memo.adapters.system import TEST_NOW, FixedClock
 from memo.application import counted_limits as module
 from memo.application.admission import Admission, Limit, ReplayClaim, VerifiedRequest
 from memo.application.authenticate_request import AuthenticateRequest, RateLimits
+from memo.application.blocked_addresses import BlockedAddresses
 from memo.application.dto import ActiveKey, IncomingRequest, RateLimitDecision, SignedRequest
 from memo.application.errors import AuthenticationFailed, NonceStoreUnavailable, RateLimited, RateLimiterUnavailable
 from memo.application.key_use import KeyUseTracker
@@ -71,14 +72,16 @@ def request(ip: str = "10.0.0.1", body: Body | None = None,
 
 def use_case(authenticator: ScriptedAuthenticator | HmacRequestAuthenticator, audit: RecordingAuditLog, *,
              per_key: int = 100, per_ip: int = 100, limiter: RateLimiter | None = None,
-             nonces: NonceStore | None = None, admission: RequestAdmission | None = None) -> AuthenticateRequest:
+             nonces: NonceStore | None = None, admission: RequestAdmission | None = None,
+             clock: FixedClock | None = None) -> AuthenticateRequest:
     """The in-process wiring of the `test` profile: one limiter counts failures and is read by the admission."""
     limiter = InProcessRateLimiter(FixedClock()) if limiter is None else limiter  # an empty one is falsy (len 0)
     nonces = InProcessNonceStore(FixedClock()) if nonces is None else nonces
     admission = StepwiseRequestAdmission(nonces, limiter) if admission is None else admission
     return AuthenticateRequest(authenticator=authenticator, admission=admission, limiter=limiter, audit=audit,
                                limits=RateLimits(window_s=900, per_key=per_key, per_ip=per_ip),
-                               key_uses=KeyUseTracker(uses=InMemoryKeyUses(InMemoryStore())), clock=FixedClock())
+                               key_uses=KeyUseTracker(uses=InMemoryKeyUses(InMemoryStore())),
+                               clock=clock or FixedClock(), blocked=BlockedAddresses())
 
 
 class DownLimiter(RateLimiter):
@@ -333,3 +336,39 @@ class DefaultOwner(OneKey):
 def v1_request(method: str, headers: Mapping[str, str], body: bytes) -> IncomingRequest:
     return IncomingRequest(method=method, path="/api/memories", query="", client_ip="10.0.0.1", read_body=Body(body),
                            headers={name.lower(): value for name, value in headers.items()})
+
+
+async def test_once_refused_for_its_address_a_request_is_refused_before_its_body_or_any_hmac_work() -> None:
+    authenticator, clock = ScriptedAuthenticator(accept=False), FixedClock()
+    authenticate = use_case(authenticator, RecordingAuditLog(), per_ip=1, clock=clock)
+    with pytest.raises(AuthenticationFailed):
+        await authenticate(request())
+    with pytest.raises(RateLimited):  # the failure over the limit: read and verified, then refused
+        await authenticate(request())
+    calls, body = authenticator.calls, Body(b"{}")
+
+    with pytest.raises(RateLimited) as refused:
+        await authenticate(request(body=body))
+
+    assert (authenticator.calls, body.reads) == (calls, 0)
+    assert refused.value.retry_after_s == 900
+    clock.advance(seconds=600)
+    with pytest.raises(RateLimited) as later:
+        await authenticate(request())
+    assert later.value.retry_after_s == 300  # the same window's end, counted from now
+
+
+async def test_a_remembered_refusal_ends_with_the_window_the_counters_named() -> None:
+    authenticator, clock = ScriptedAuthenticator(accept=False), FixedClock()
+    authenticate = use_case(authenticator, RecordingAuditLog(), per_ip=1, clock=clock,
+                            limiter=InProcessRateLimiter(clock), nonces=InProcessNonceStore(clock))
+    for _ in range(2):
+        with pytest.raises((AuthenticationFailed, RateLimited)):
+            await authenticate(request())
+    calls = authenticator.calls
+
+    clock.advance(seconds=900)
+    authenticator.accept = True
+    await authenticate(request())
+
+    assert authenticator.calls == calls + 1  # asked again: the address is only refused while the counters say so

@@ -4,8 +4,9 @@ The request is verified first; its admission then checks the address, claims the
 one call (RequestAdmission), which on Redis is one round trip for a request that authenticates. Only failed
 authentications count against an address: once it has used up its limit, every request from it is refused `429`,
 a well-signed one at its admission (before its nonce is claimed or its key counted) and a failing one when its
-failure is counted. So the body of a blocked address's request is read, within the body budget of requests not yet
-authenticated, and verified before it is refused (docs/decisions.md, "Rate limits"). A caller that authenticates is
+failure is counted. Each such refusal is remembered in process until its window ends (BlockedAddresses), so from
+then on a request from that address is refused before its body is read or any key or HMAC work is done; only the
+request that found it blocked was read and verified (docs/decisions.md, "Rate limits"). A caller that authenticates is
 limited per key instead, and its address is never counted.
 
 When the limiter cannot be reached the limits fail open: a request is let through uncounted and a throttled warning
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from memo.application.admission import AddressBlocked, Limit, Replayed
+from memo.application.blocked_addresses import BlockedAddresses
 from memo.application.counted_limits import count
 from memo.application.dto import IncomingRequest, RateLimitDecision, SecurityEvent, SignedRequest
 from memo.application.errors import AuthenticationFailed, RateLimited
@@ -51,8 +53,13 @@ class AuthenticateRequest:
     limits: RateLimits
     key_uses: KeyUseTracker  # notes the key in memory; written in the background, never here
     clock: Clock
+    blocked: BlockedAddresses  # refusals the counters gave, so the next is refused before any work
 
     async def __call__(self, incoming: IncomingRequest) -> Authenticated:
+        held = self.blocked.refusal(incoming.client_ip, now_s=self.clock.now().timestamp())
+        if held is not None:  # refused by the counters already: no body read, no key lookup, no HMAC
+            self._audit(RATE_LIMITED_IP, incoming)
+            raise RateLimited(limit=held.limit, retry_after_s=held.reset_after_s)
         request = SignedRequest(method=incoming.method, path=incoming.path, query=incoming.query,
                                 headers=incoming.headers, body=await incoming.read_body(),
                                 client_ip=incoming.client_ip)
@@ -70,6 +77,7 @@ class AuthenticateRequest:
         if isinstance(admission, AddressBlocked):
             self._audit(RATE_LIMITED_IP, request)
             blocked = admission.decision
+            self.blocked.remember(request.client_ip, blocked, now_s=self.clock.now().timestamp())
             raise RateLimited(limit=blocked.limit, retry_after_s=blocked.reset_after_s)
         if isinstance(admission, Replayed):
             await self._refuse(verified.replay.refused(), request)
@@ -86,11 +94,12 @@ class AuthenticateRequest:
                               window_s=self.limits.window_s)
         if not counted.allowed:
             self._audit(RATE_LIMITED_IP, request)
+            self.blocked.remember(request.client_ip, counted, now_s=self.clock.now().timestamp())
             raise RateLimited(limit=counted.limit, retry_after_s=counted.reset_after_s) from failure
         self._audit(failure.code, request)
         raise failure
 
-    def _audit(self, reason: str, request: SignedRequest) -> None:
+    def _audit(self, reason: str, request: IncomingRequest | SignedRequest) -> None:
         key_id = self.authenticator.claimed_key_id(request.headers)
         self.audit.security_event(SecurityEvent(reason=reason, key_id=key_id[:64] if key_id else None,
                                                 client_ip=request.client_ip, path=request.path[:512]))

@@ -32,6 +32,7 @@ from memo.adapters.storage.sqlite_unit_of_work import SqliteUnitOfWork
 from memo.adapters.storage.whatsapp import SqlSyncStatusReader
 from memo.adapters.system import SystemClock, UuidV7Ids
 from memo.application.authenticate_request import AuthenticateRequest, RateLimits
+from memo.application.blocked_addresses import BlockedAddresses
 from memo.application.check_health import CheckHealth
 from memo.application.create_memory import CreateMemory
 from memo.application.delete_memory import DeleteMemory
@@ -90,6 +91,7 @@ class CoreProvider(Provider):
     import_memories = provide(ImportMemories)
     # built once: authentication runs on every request and holds no per-request state
     authenticate_request = provide(AuthenticateRequest, scope=Scope.APP)
+    blocked_addresses = provide(BlockedAddresses, scope=Scope.APP)
 
     @provide(scope=Scope.APP)
     def key_use_tracker(self, uses: KeyUses) -> KeyUseTracker:
