@@ -23,6 +23,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
+from memo.adapters.limits.redis import DEFAULT_PREFIX, counter_key, nonce_key
 from memo.adapters.storage.migrate import upgrade
 from memo.client import sign_request
 from memo.entrypoints.http.app import create_app
@@ -115,17 +116,25 @@ async def test_an_address_over_its_failure_limit_is_refused_429_signed_or_not(tm
         forged = {**caller.signed("GET", "/api/memories"), "X-Memo-Signature": "v2=" + "0" * 64}
         failures = [await caller.send("GET", {**forged, "X-Memo-Nonce": f"forged-nonce-{i:08d}"}) for i in range(3)]
         assert [answer.status_code for answer in failures] == [401, 401, 429]
-        good = caller.signed("GET", "/api/memories")
-        blocked = await caller.send("GET", good)
+        blocked = await caller.send("GET", caller.signed("GET", "/api/memories"))
         assert (blocked.status_code, blocked.json()["code"]) == (429, "RATE_LIMIT_EXCEEDED")
         assert int(blocked.headers["retry-after"]) > 0
+
+
+async def test_an_address_blocked_by_another_instances_counts_is_refused_at_admission_with_nothing_claimed(
+        tmp_path: Path) -> None:
+    async with serving(tmp_path, rate_limit_ip_max_requests=2, rate_limit_max_requests=100) as caller:
         redis = Redis.from_url(REDIS_URL or "")
         try:
-            await redis.delete(TEST_CLIENT_FAILURES)  # the address's window ends
+            await redis.set(TEST_CLIENT_FAILURES, 2, px=60_000)  # two failures another instance counted
+            good = caller.signed("GET", "/api/memories")
+            blocked = await caller.send("GET", good)
+            assert (blocked.status_code, blocked.json()["code"]) == (429, "RATE_LIMIT_EXCEEDED")
+            assert 0 < int(blocked.headers["retry-after"]) <= 60
+            nonce = nonce_key(DEFAULT_PREFIX, caller.key_id, good["X-Memo-Nonce"])
+            assert await redis.exists(nonce, counter_key(DEFAULT_PREFIX, f"key:{caller.key_id}")) == 0
         finally:
             await redis.aclose()
-        again = await caller.send("GET", good)  # the very same request: its nonce was not claimed
-        assert (again.status_code, again.headers["ratelimit-remaining"]) == (200, "99")  # nor its key counted
 
 
 async def test_v1_writes_are_replay_checked_and_v1_reads_may_repeat(tmp_path: Path) -> None:
