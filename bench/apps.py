@@ -24,9 +24,20 @@ from uuid import UUID
 from dishka import AsyncContainer, Provider, Scope, provide
 from litestar import Litestar
 
+from memo.adapters.limits.stepwise import StepwiseRequestAdmission
 from memo.adapters.storage.migrate import upgrade
+from memo.application.admission import ReplayClaim, VerifiedRequest
 from memo.application.dto import SignedRequest
-from memo.application.ports import Clock, IdGenerator, RequestAuthenticator, SecretBox, UnitOfWork
+from memo.application.ports import (
+    Clock,
+    IdGenerator,
+    NonceStore,
+    RateLimiter,
+    RequestAdmission,
+    RequestAuthenticator,
+    SecretBox,
+    UnitOfWork,
+)
 from memo.domain.owners import ApiKey, Owner, Principal
 from memo.entrypoints.http.app import create_app
 from memo.entrypoints.logs import configure_logging
@@ -37,7 +48,7 @@ TRUSTED_KEY_ID = "bench-unguarded"  # rate limiting still counts per key id; thi
 
 
 class TrustingAuthenticator(RequestAuthenticator):
-    """Accepts any request as the bench owner: no HMAC, key lookup or nonce work. Filled in at startup."""
+    """Accepts any request as the bench owner: no HMAC or key lookup. Filled in at startup."""
 
     def __init__(self) -> None:
         self.principal: Principal | None = None
@@ -45,14 +56,23 @@ class TrustingAuthenticator(RequestAuthenticator):
     def claimed_key_id(self, headers: Mapping[str, str]) -> str | None:  # noqa: ARG002 - trusts it by design
         return None
 
-    async def authenticate(self, request: SignedRequest) -> Principal:  # noqa: ARG002 - trusts it by design
+    async def authenticate(self, request: SignedRequest) -> VerifiedRequest:  # noqa: ARG002 - trusts it by design
         if self.principal is None:
             raise RuntimeError("the trusting authenticator was not seeded (startup hook did not run)")
-        return self.principal
+        return VerifiedRequest(principal=self.principal, replay=ReplayClaim(
+            scope=TRUSTED_KEY_ID, nonce="unclaimed-by-the-bench", ttl_s=1, refusal="", refusal_details=""))
+
+
+class NothingSeen(NonceStore):
+    """Every replay key is new and nothing is stored: the trusting apps claim no nonce."""
+
+    async def remember(self, scope: str, nonce: str, ttl_s: int, *, shared: bool = False) -> bool:  # noqa: ARG002
+        return True
 
 
 class TrustingProvider(Provider):
-    """Overrides the HMAC authenticator in the same APP scope, so only the authenticator's own work differs."""
+    """Overrides the HMAC authenticator and the admission in the same APP scope: the HMAC, key lookup and nonce claim
+    are gone, the limits stay."""
 
     scope = Scope.APP  # as the real authenticator: built once
 
@@ -63,6 +83,11 @@ class TrustingProvider(Provider):
     @provide(override=True)
     def authenticator(self) -> RequestAuthenticator:
         return self._authenticator
+
+    @provide(override=True)
+    def admission(self, limiter: RateLimiter) -> RequestAdmission:
+        """The address and the key still counted, as every app counts them; no nonce claimed."""
+        return StepwiseRequestAdmission(NothingSeen(), limiter)
 
 
 async def ensure_owner(container: AsyncContainer, name: str) -> UUID:
