@@ -372,3 +372,17 @@ async def test_a_remembered_refusal_ends_with_the_window_the_counters_named() ->
     await authenticate(request())
 
     assert authenticator.calls == calls + 1  # asked again: the address is only refused while the counters say so
+
+
+async def test_the_failure_that_uses_the_last_count_makes_the_next_request_refused_before_its_body() -> None:
+    authenticator = ScriptedAuthenticator(accept=False)
+    authenticate = use_case(authenticator, RecordingAuditLog(), per_ip=2)
+    for _ in range(2):  # both answered 401; the second leaves the address no count
+        with pytest.raises(AuthenticationFailed):
+            await authenticate(request())
+    calls, body = authenticator.calls, Body(b"{}")
+
+    with pytest.raises(RateLimited):
+        await authenticate(request(body=body))
+
+    assert (authenticator.calls, body.reads) == (calls, 0)

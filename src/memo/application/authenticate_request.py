@@ -15,7 +15,7 @@ on "memo.limits" says so. Replay protection does not: the admission's NonceStore
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NoReturn
 
 from memo.application.admission import AddressBlocked, Limit, Replayed
@@ -96,6 +96,9 @@ class AuthenticateRequest:
             self._audit(RATE_LIMITED_IP, request)
             self.blocked.remember(request.client_ip, counted, now_s=self.clock.now().timestamp())
             raise RateLimited(limit=counted.limit, retry_after_s=counted.reset_after_s) from failure
+        if counted.remaining == 0:  # this failure used the last count: the counters refuse the next request
+            self.blocked.remember(request.client_ip, replace(counted, allowed=False),
+                                  now_s=self.clock.now().timestamp())
         self._audit(failure.code, request)
         raise failure
 
