@@ -1,4 +1,5 @@
-"""The create's inserts on the SQLite writer's driver store exactly the bytes SQLAlchemy Core would store."""
+"""The create's inserts on the SQLite writer's driver store exactly the bytes SQLAlchemy Core would store, and the
+list's and get's reads on it answer exactly what Core's would."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from memo.adapters.sqlite_writer import writer_of
 from memo.adapters.storage.engine import create_engine
 from memo.adapters.storage.sqlalchemy import SqlAlchemyUnitOfWork
 from memo.adapters.storage.sqlite_unit_of_work import SqliteUnitOfWork
+from memo.application.dto import MemoryQuery, Page, SortField, SortOrder
 from memo.application.ports import UnitOfWork
 from memo.domain.jobs import Job
 from memo.domain.memory import Memory, MemoryType, Source
@@ -73,3 +75,43 @@ async def test_the_drivers_inserts_store_what_core_stores(tmp_path: Path, sqlite
     assert len(stored["memory_tags"]) == 2
     assert ("0999-01-03 04:30:00.000007", "str") in stored["memories"][1]  # the zoned import, in UTC
     assert stored["memories_fts"]  # the full-text triggers ran for the driver's insert too
+
+
+async def read(uow: UnitOfWork) -> list[object]:
+    """A memory by id, one absent, and pages in every order, one of them past the last memory."""
+    async with uow:
+        found: list[object] = [await uow.memories.get(OWNER, MEMORY.id), await uow.memories.get(OWNER, ZONED.id),
+                               await uow.memories.get(UUID(int=7), MEMORY.id)]
+        for sort_by in SortField:
+            for order in SortOrder:
+                found.append(await uow.memories.find(OWNER, MemoryQuery(sort_by=sort_by, sort_order=order)))
+        found.append(await uow.memories.find(OWNER, MemoryQuery(limit=1, offset=1)))
+        found.append(await uow.memories.find(OWNER, MemoryQuery(offset=5)))
+        found.append(await uow.memories.find(UUID(int=7), MemoryQuery()))
+    return found
+
+
+async def test_the_drivers_reads_answer_what_core_reads(tmp_path: Path, sqlite_template: Path) -> None:
+    path = tmp_path / "memo.db"
+    shutil.copyfile(sqlite_template, path)
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        writer = writer_of(engine)
+        assert writer is not None
+        await write(SqliteUnitOfWork(writer), MEMORY, JOB)
+        by_driver = await read(SqliteUnitOfWork(writer))
+        await writer.aclose()
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            by_core = await read(SqlAlchemyUnitOfWork(session))
+    finally:
+        await engine.dispose()
+    assert by_driver == by_core
+    assert by_driver[0] == MEMORY
+    assert by_driver[2] is None
+    assert by_driver[-2] == Page(items=[], total=2, limit=20, offset=5)  # past the last: the total read on its own
+    assert by_driver[-1] == Page(items=[], total=0, limit=20, offset=0)
+    zoned = by_driver[1]
+    assert isinstance(zoned, Memory)
+    assert zoned.created_at == ZONED.created_at
+    assert zoned.created_at.tzinfo is UTC
+    assert type(zoned.id) is UUID

@@ -60,13 +60,13 @@ _INSERT_TAGS = insert(cast("Table", MemoryTagRow.__table__))
 _IDS_PER_STATEMENT = 500  # far under every backend's limit of bound parameters
 # Each owner's number of memories on SQLite, kept by the triggers of migration 0012 (not in the ORM's metadata).
 _COUNTS = table("memory_counts", column("owner_id", GUID()), column("total", Integer()))
-_TOTAL = select(_COUNTS.c.total).where(_COUNTS.c.owner_id == bindparam("owner_id"))
+OWNER_TOTAL = select(_COUNTS.c.total).where(_COUNTS.c.owner_id == bindparam("owner_id"))
 
 
 def _counted_pages() -> dict[tuple[SortField, SortOrder], Select[Any]]:
     """The unfiltered list on SQLite, one statement per order: the page, each row carrying the owner's count."""
     memories = cast("Table", MemoryRow.__table__)
-    total = _TOTAL.scalar_subquery().label("total")
+    total = OWNER_TOTAL.scalar_subquery().label("total")
     pages: dict[tuple[SortField, SortOrder], Select[Any]] = {}
     for field, name in SORT_ATTRIBUTES.items():
         for order in SortOrder:
@@ -78,7 +78,7 @@ def _counted_pages() -> dict[tuple[SortField, SortOrder], Select[Any]]:
     return pages
 
 
-_COUNTED_PAGES = _counted_pages()
+COUNTED_PAGES = _counted_pages()
 
 
 def memory_columns(memory: Memory) -> dict[str, object]:
@@ -128,9 +128,9 @@ class SqlAlchemyMemoryRepository(MemoryRepository):
         # One statement, so the page and its total are one snapshot; Core rows, since the ORM's cost more than SQLite
         connection = await self._session.connection()
         values = {"owner_id": owner_id, "limit": query.limit, "offset": query.offset}
-        rows = (await connection.execute(_COUNTED_PAGES[query.sort_by, query.sort_order], values)).all()
+        rows = (await connection.execute(COUNTED_PAGES[query.sort_by, query.sort_order], values)).all()
         # no row to carry the count (past the last memory, or none at all): it is read on its own
-        total = rows[0].total if rows else (await connection.execute(_TOTAL, values)).scalar_one_or_none() or 0
+        total = rows[0].total if rows else (await connection.execute(OWNER_TOTAL, values)).scalar_one_or_none() or 0
         return Page(items=[_memory_of(row) for row in rows], total=total, limit=query.limit, offset=query.offset)
 
     @translating

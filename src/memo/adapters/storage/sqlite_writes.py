@@ -12,21 +12,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID
 
-from advanced_alchemy.types import GUID, DateTimeUTC
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.types import TypeEngine
 
 from memo.adapters.sqlite_writer import SqliteWriter
 from memo.adapters.storage.errors import translating
 from memo.adapters.storage.jobs import SqlAlchemyOutbox, job_values
 from memo.adapters.storage.orm import JobRow, MemoryRow, MemoryTagRow, tag_rows
-from memo.adapters.storage.repositories import SqlAlchemyMemoryRepository, memory_columns
+from memo.adapters.storage.repositories import (
+    COUNTED_PAGES,
+    OWNER_TOTAL,
+    SqlAlchemyMemoryRepository,
+    memory_columns,
+)
+from memo.adapters.storage.sqlite_reads import DriverSelect, memory_of
+from memo.adapters.storage.sqlite_values import bind_processor
+from memo.application.dto import MemoryQuery, Page, SortField, SortOrder
 from memo.domain.jobs import Job
 from memo.domain.memory import Memory
 
@@ -44,31 +49,11 @@ class DriverInsert:
         compiled = insert(table).compile(dialect=dialect)
         names = tuple(compiled.positiontup or ())
         return cls(sql=compiled.string, names=names,
-                   processors=tuple(_processor(table.c[name].type, dialect) for name in names))
+                   processors=tuple(bind_processor(table.c[name].type, dialect) for name in names))
 
     def row(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
         return tuple([values[name] if process is None else process(values[name])  # a list builds faster than a
                       for name, process in zip(self.names, self.processors, strict=True)])  # generator feeds
-
-
-def _processor(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
-    """SQLAlchemy's bind processing of the column, or a shortcut to the very same value for the two types every
-    row carries: a UUID (GUID) as its 16 bytes, a time (DateTimeUTC) as SQLite's text of it in UTC. Anything the
-    shortcut does not expect goes through SQLAlchemy's own processor."""
-    general = column_type.dialect_impl(dialect).bind_processor(dialect)
-    if general is None or dialect.name != "sqlite":
-        return general
-    if isinstance(column_type, GUID) and column_type.binary:
-        def uuid_bytes(value: object) -> object:
-            return value.bytes if type(value) is UUID else general(value)
-        return uuid_bytes
-    if isinstance(column_type, DateTimeUTC):
-        def utc_text(value: object) -> object:
-            if type(value) is datetime and value.tzinfo is not None:
-                return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]  # as SQLite's DATETIME stores it
-            return general(value)
-        return utc_text
-    return general
 
 
 _BUILT: dict[tuple[str, int], DriverInsert] = {}
@@ -82,6 +67,32 @@ def driver_insert(table: Table, dialect: Dialect) -> DriverInsert:
     return built
 
 
+@dataclass(frozen=True, slots=True)
+class DriverReads:
+    """The reads a signed list and a signed get make, compiled for one dialect."""
+
+    pages: dict[tuple[SortField, SortOrder], DriverSelect]
+    total: DriverSelect
+    one: DriverSelect
+
+    @classmethod
+    def of(cls, dialect: Dialect) -> DriverReads:
+        memories = cast("Table", MemoryRow.__table__)
+        one = select(memories).where(memories.c.id == bindparam("id"), memories.c.owner_id == bindparam("owner_id"))
+        return cls(pages={order: DriverSelect.of(page, dialect) for order, page in COUNTED_PAGES.items()},
+                   total=DriverSelect.of(OWNER_TOTAL, dialect), one=DriverSelect.of(one, dialect))
+
+
+_READS: dict[int, DriverReads] = {}
+
+
+def driver_reads(dialect: Dialect) -> DriverReads:
+    built = _READS.get(id(dialect))
+    if built is None:
+        built = _READS[id(dialect)] = DriverReads.of(dialect)
+    return built
+
+
 class SqliteMemoryRepository(SqlAlchemyMemoryRepository):
     def __init__(self, session: AsyncSession, writer: SqliteWriter) -> None:
         super().__init__(session)
@@ -89,6 +100,23 @@ class SqliteMemoryRepository(SqlAlchemyMemoryRepository):
         dialect = writer.engine.dialect
         self._memory = driver_insert(cast("Table", MemoryRow.__table__), dialect)
         self._tags = driver_insert(cast("Table", MemoryTagRow.__table__), dialect)
+        self._reads = driver_reads(dialect)
+
+    @translating
+    async def get(self, owner_id: UUID, memory_id: UUID) -> Memory | None:
+        rows = await self._reads.one.rows(self._writer.driver, {"id": memory_id, "owner_id": owner_id})
+        return memory_of(rows[0]) if rows else None
+
+    async def _counted_page(self, owner_id: UUID, query: MemoryQuery) -> Page[Memory]:
+        # One statement, so the page and its total are one snapshot; the total rides on every row of the page
+        driver, values = self._writer.driver, {"owner_id": owner_id, "limit": query.limit, "offset": query.offset}
+        rows = await self._reads.pages[query.sort_by, query.sort_order].rows(driver, values)
+        if rows:
+            total = rows[0][-1]
+        else:  # no row to carry the count (past the last memory, or none at all): it is read on its own
+            counted = await self._reads.total.rows(driver, values)
+            total = counted[0][0] if counted else 0
+        return Page(items=[memory_of(row) for row in rows], total=total, limit=query.limit, offset=query.offset)
 
     @translating
     async def add(self, memory: Memory) -> None:
