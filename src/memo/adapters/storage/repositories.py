@@ -111,9 +111,9 @@ class SqlAlchemyMemoryRepository(MemoryRepository):
     @translating
     async def find(self, owner_id: UUID, query: MemoryQuery) -> Page[Memory]:
         dialect = self._session.get_bind().dialect.name
-        filters = _memory_filters(dialect, owner_id, query)
-        if dialect == "sqlite" and len(filters) == 1:  # the owner's alone: its count is kept, not counted
+        if dialect == "sqlite" and _unfiltered(query):  # the owner's alone: its count is kept, not counted
             return await self._counted_page(owner_id, query)
+        filters = _memory_filters(dialect, owner_id, query)
         order: Literal["asc", "desc"] = "asc" if query.sort_order is SortOrder.ASC else "desc"
         rows, total = await self._rows.get_many_and_count(
             *filters,
@@ -224,6 +224,12 @@ def _unindexed_owner(dialect: str) -> ColumnElement[UUID]:
     if dialect != "sqlite":
         return MemoryRow.owner_id.expression
     return type_coerce(literal_column(f"+{MemoryRow.__tablename__}.owner_id"), MemoryRow.owner_id.type)
+
+
+def _unfiltered(query: MemoryQuery) -> bool:
+    """True when the query asks for nothing but the owner: no filter `_memory_filters` would add."""
+    return (not query.search and query.type is None and not wanted_tags(query) and query.created_after is None
+            and query.created_before is None)
 
 
 def _memory_filters(dialect: str, owner_id: UUID, query: MemoryQuery) -> list[ColumnElement[bool]]:

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import msgspec
 from advanced_alchemy.types import GUID, DateTimeUTC
 from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.types import JSON, TypeEngine
 
 Process = Callable[[Any], Any]
 UUID_BYTES = 16
@@ -18,9 +19,10 @@ SQLITE_TIME_CHARS = 26  # "YYYY-MM-DD HH:MM:SS.ffffff", as SQLite's DATETIME sto
 
 
 def result_processor(column_type: TypeEngine[Any], dialect: Dialect) -> Process | None:
-    """SQLAlchemy's result processing of the column, or a shortcut to the very same value for the two types every
-    row carries: a UUID (GUID) from its 16 bytes, a time (DateTimeUTC) from SQLite's text of it, in UTC. Anything
-    the shortcut does not expect goes through SQLAlchemy's own processor."""
+    """SQLAlchemy's result processing of the column, or a shortcut to the very same value for the types every row
+    carries: a UUID (GUID) from its 16 bytes, a time (DateTimeUTC) from SQLite's text of it, in UTC, a JSON document
+    by msgspec where SQLAlchemy would use `json.loads`. Anything the shortcut does not expect, or a document msgspec
+    refuses (NaN, a lone surrogate), goes through SQLAlchemy's own processor."""
     general = column_type.dialect_impl(dialect).result_processor(dialect, None)
     if general is None or dialect.name != "sqlite":
         return general
@@ -34,6 +36,13 @@ def result_processor(column_type: TypeEngine[Any], dialect: Dialect) -> Process 
                 return datetime.fromisoformat(value).replace(tzinfo=UTC)
             return general(value)
         return utc_time
+    if isinstance(column_type, JSON) and getattr(dialect, "_json_deserializer", None) is None:
+        def document(value: object) -> object:
+            try:
+                return msgspec.json.decode(value) if type(value) is str else general(value)
+            except msgspec.DecodeError:
+                return general(value)
+        return document
     return general
 
 
