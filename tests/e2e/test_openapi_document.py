@@ -120,8 +120,10 @@ def test_the_document_is_valid_openapi_3_1(document: dict[str, Any]) -> None:
 
 
 def test_every_route_of_the_app_is_in_the_document(documented: World, document: dict[str, Any]) -> None:
+    page = {"/", "/app/{name:path}"}  # the browser page and its files (entrypoints/web): not the API's
     served = {(method, route.path_format) for route in documented.app.routes if isinstance(route, HTTPRoute)
-              and not route.path.startswith("/schema") for method in route.methods if method != "OPTIONS"}
+              and not route.path.startswith("/schema") and route.path not in page
+              for method in route.methods if method != "OPTIONS"}
     listed = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
     assert served - listed == set()
     assert listed - served == set()

@@ -28,6 +28,7 @@ from memo.entrypoints.http.whatsapp_messaging import WhatsAppMessagingController
 from memo.entrypoints.local_secrets import with_local_secrets
 from memo.entrypoints.metrics_setup import MetricsAllowList, metrics_providers, process_metrics
 from memo.entrypoints.settings import Environment, Settings
+from memo.entrypoints.web.routes import page_router
 from memo.entrypoints.worker import InProcessWorker
 
 log = logging.getLogger("memo")
@@ -54,7 +55,8 @@ def create_app(settings: Settings | None = None, *overrides: Provider) -> Litest
     key_uses = KeyUseWriter(container)
     app = Litestar(
         route_handlers=[MemoryController, SearchController, OpsController, WhatsAppController,
-                        WhatsAppMessagingController, ExportController, *([MetricsController] if metrics else [])],
+                        WhatsAppMessagingController, ExportController, page_router(),
+                        *([MetricsController] if metrics else [])],
         exception_handlers={**EXCEPTION_HANDLERS, **BODY_EXCEPTION_HANDLERS},  # type: ignore[dict-item]
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,

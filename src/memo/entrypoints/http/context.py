@@ -27,6 +27,8 @@ log = logging.getLogger("memo.http")
 
 SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:@-]{1,128}")
 API_CSP = b"default-src 'none'; frame-ancestors 'none'"
+# The page at / (entrypoints/web): its own files only, nothing inline, no plugin, no <base>, forms to itself alone.
+PAGE_CSP = b"default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 DOCS_CSP = (b"default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
             b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
             b"font-src 'self' https://fonts.gstatic.com; img-src 'self' data: https:; frame-ancestors 'none'")
@@ -65,9 +67,15 @@ class RequestContext:
             self._fixed.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
         self._api = (*self._fixed, (b"content-security-policy", API_CSP))
         self._docs = (*self._fixed, (b"content-security-policy", DOCS_CSP))
+        self._page = (*self._fixed, (b"content-security-policy", PAGE_CSP))
 
     def _headers_for(self, path: str, request_id: str) -> list[tuple[bytes, bytes]]:
-        fixed = self._docs if path.startswith("/schema") and not path.endswith(".json") else self._api
+        if path.startswith("/api/"):  # the signed routes, decided by the first test
+            fixed = self._api
+        elif path == "/" or path.startswith("/app/"):
+            fixed = self._page
+        else:
+            fixed = self._docs if path.startswith("/schema") and not path.endswith(".json") else self._api
         return [*fixed, (b"x-request-id", request_id.encode())]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -1,0 +1,54 @@
+// @ts-check
+/**
+ * The key form: the pasted secret is imported at once as a non-extractable key and every field is emptied right
+ * after, so the secret is in no input, no variable of the page and no storage but the CryptoKey in IndexedDB.
+ */
+
+import { announce, byId, whileBusy } from './dom.js';
+import { KeyInputError, forgetDevice, parseKeyInput, saveDevice } from './device.js';
+import { needsKey } from './messages.js';
+
+/** @param {import('./main.js').Page} page */
+export function setupKeyForm(page) {
+  const form = /** @type {HTMLFormElement} */ (byId('setup-form'));
+  const keyId = /** @type {HTMLInputElement} */ (byId('setup-key-id'));
+  const secret = /** @type {HTMLInputElement} */ (byId('setup-secret'));
+  const json = /** @type {HTMLTextAreaElement} */ (byId('setup-json'));
+
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    void whileBusy(form, async () => {
+      let device;
+      try {
+        const pasted = parseKeyInput({ keyId: keyId.value, secret: secret.value, json: json.value });
+        secret.value = '';
+        json.value = '';
+        device = await saveDevice(pasted);
+        keyId.value = '';
+      } catch (error) {
+        secret.value = '';
+        json.value = '';
+        if (error instanceof KeyInputError) announce(error.message, { kind: 'error' });
+        else page.report(error);
+        return;
+      }
+      page.useDevice(device);
+      try {
+        await page.signed.listMemories({ limit: 1 }); // does Memo know this key?
+      } catch (error) {
+        if (needsKey(error)) {
+          await forgetDevice();
+          page.dropDevice();
+          page.report(error);
+          page.show('setup');
+          return;
+        }
+        page.report(error); // Memo unreachable, say: the key is kept, and the list tries again
+        page.go('#memories');
+        return;
+      }
+      announce(`This device is set up: it signs with the key ${device.keyId}.`);
+      page.go('#memories');
+    });
+  });
+}
