@@ -5,14 +5,17 @@ unchanged one costs a 304."""
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 from litestar import Request, Response, Router, get
 from litestar.exceptions import NotFoundException
+from litestar.params import PathParameter
 
 from memo.entrypoints.web.assets import INDEX, Asset, load_assets
 
 ASSET_PREFIX = "/app"
+FileName = Annotated[Path, PathParameter(description="A file of the page, such as main.js or signer/index.js")]
 
 
 def _answer(asset: Asset, request: Request[Any, Any, Any]) -> Response[bytes]:
@@ -33,8 +36,8 @@ def page_router() -> Router:
         return _answer(index, request)
 
     @get(f"{ASSET_PREFIX}/{{name:path}}", include_in_schema=False, sync_to_thread=False)
-    def asset(name: str, request: Request[Any, Any, Any]) -> Response[bytes]:
-        found = files.get(name.removeprefix("/"))
+    def asset(name: FileName, request: Request[Any, Any, Any]) -> Response[bytes]:
+        found = files.get(name.as_posix().removeprefix("/"))
         if found is None:
             raise NotFoundException
         return _answer(found, request)

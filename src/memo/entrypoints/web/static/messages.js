@@ -8,6 +8,10 @@
 export const SENTENCES = Object.freeze({
   // the envelope and the framework (API.md 1)
   BAD_REQUEST: 'Memo could not read that request.',
+  CLIENT_ERROR: 'Memo refused that request.',
+  CLIENT_DISCONNECTED: 'The request did not reach Memo in full; try again.',
+  REQUEST_HEADERS_TOO_LARGE: 'The request\'s headers were too large for Memo.',
+  HTTP_VERSION_NOT_SUPPORTED: 'Memo speaks HTTP/1.1; something in between sent another version.',
   NOT_FOUND: 'Memo has no such address.',
   METHOD_NOT_ALLOWED: 'Memo does not accept that action there.',
   PAYLOAD_TOO_LARGE: 'That is too large for Memo to accept; make it shorter.',
@@ -28,7 +32,11 @@ export const SENTENCES = Object.freeze({
   RATE_LIMIT_EXCEEDED: 'Too many requests for now.',
   RATE_LIMITER_UNAVAILABLE: 'Memo cannot check its request limits right now; try again in a moment.',
   NONCE_STORE_UNAVAILABLE: 'Memo cannot check for repeated requests right now; try again in a moment.',
-  FORBIDDEN: 'This key may not do that.',
+  FORBIDDEN: 'Memo refused that: it is not allowed from here.',
+  METRICS_NOT_ALLOWED: 'Memo\'s metrics are not open to this address.',
+  OWNER_NOT_FOUND: 'Memo has no such owner.',
+  OWNER_EXISTS: 'An owner of that name already exists.',
+  KEY_NOT_FOUND: 'Memo has no such key.',
   // memories (API.md 3)
   MEMORY_NOT_FOUND: 'That memory is gone: it was deleted, or it was never yours.',
   VERSION_CONFLICT: 'This memory was changed elsewhere since you opened it.',
@@ -104,15 +112,16 @@ export function detailSentence(details) {
  * @returns {string}
  */
 export function sentenceFor(error, nowMs = Date.now()) {
-  const failure = /** @type {{ code?: unknown, message?: unknown, details?: unknown, retryAfter?: unknown }} */ (
-    error ?? {});
+  const failure = /** @type {{ code?: unknown, message?: unknown, details?: unknown, retryAfter?: unknown,
+                                status?: any, requestId?: unknown }} */ (error ?? {});
   if (typeof failure.code !== 'string') {
     return 'Memo could not be reached: check the connection, or whether Memo is running.';
   }
   const known = SENTENCES[failure.code];
   let sentence = known ?? (typeof failure.message === 'string' && failure.message ? failure.message : failure.code);
   const details = failure.code === 'VALIDATION_ERROR' || !known ? detailSentence(failure.details) : '';
-  if (details) sentence = `${sentence} ${capitalised(details)}.`;
+  if (details) sentence = `${sentence} ${capitalised(details.replace(/\.$/, ''))}.`;
+  if (failure.status >= 500 && failure.requestId) sentence = `${sentence} (Request id ${failure.requestId}.)`;
   if (WAITS.has(failure.code)) {
     const seconds = waitSeconds(typeof failure.retryAfter === 'string' ? failure.retryAfter : null, nowMs);
     sentence = `${sentence} ${seconds === undefined ? 'Try again later.' : waitSentence(seconds)}`;
