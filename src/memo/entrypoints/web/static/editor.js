@@ -132,7 +132,7 @@ export function setupEditor(page) {
   return {
     openAdd() {
       if (editing) fill(undefined);
-      page.show('editor');
+      page.show('editor', { link: 'editor' });
     },
 
     /** @param {Memory} memory as the list showed it */
@@ -151,7 +151,7 @@ export function setupEditor(page) {
           return;
         }
       }
-      page.show('editor');
+      page.show('editor', { link: 'memories' });
     },
 
     /** @param {Memory} memory */
@@ -175,6 +175,7 @@ export function setupEditor(page) {
       page.memoriesChanged();
       announce('The memory was deleted.');
       if (!byId('view-memory').hidden) page.go('#memories');
+      else page.refocus();
     },
   };
 }

@@ -78,19 +78,30 @@ export class Page {
   }
 
   /**
-   * Show one view, mark its link as the current one, and move the focus to its heading.
+   * Show one view, mark its link as the current one, name the window after it, and move the focus to its heading.
    * @param {string} view
-   * @param {{ focus?: boolean }} [options]
+   * @param {{ focus?: boolean, link?: string }} [options] `link`: the navigation's view to mark, when not `view`
    */
-  show(view, { focus = this.focusViews } = {}) {
+  show(view, { focus = this.focusViews, link } = {}) {
     for (const name of VIEWS) byId(`view-${name}`).hidden = name !== view;
-    const current = NAV_VIEW[view] ?? view;
+    const current = link ?? NAV_VIEW[view] ?? view;
     for (const link of document.querySelectorAll('#nav a')) {
       if (/** @type {HTMLElement} */ (link).dataset.view === current) link.setAttribute('aria-current', 'page');
       else link.removeAttribute('aria-current');
     }
     const heading = document.querySelector(`#view-${view} h2`);
-    if (focus && heading instanceof HTMLElement) heading.focus();
+    if (heading instanceof HTMLElement) {
+      document.title = `${heading.textContent} · Memo`;
+      if (focus) heading.focus();
+    }
+  }
+
+  /** After what had the focus went away (a deleted memory's button), put it on the view's heading. */
+  refocus() {
+    const active = document.activeElement;
+    if (active && active !== document.body && active.isConnected) return;
+    const heading = document.querySelector('.view:not([hidden]) h2');
+    if (heading instanceof HTMLElement) heading.focus();
   }
 
   /**
@@ -144,6 +155,18 @@ async function start() {
     export: () => page.show('export'),
     device: () => others.openDevice(),
   };
+  byId('nav').addEventListener('click', (event) => {
+    const link = /** @type {Element} */ (event.target).closest('a');
+    if (link && link.hash === location.hash) { // no hashchange comes: the view is shown again all the same
+      event.preventDefault();
+      clearMessages();
+      void page.route();
+    }
+  });
+  document.querySelector('.skip')?.addEventListener('click', (event) => {
+    event.preventDefault(); // not a view: the fragment stays as it is
+    byId('main').focus();
+  });
   window.addEventListener('hashchange', () => {
     if (!page.keepMessages) clearMessages();
     page.keepMessages = false;

@@ -8,6 +8,8 @@ import { memoryCard } from './cards.js';
 import { announce, byId, whileBusy } from './dom.js';
 import { PAGE_SIZE, dayBounds, splitTags } from './memo-api.js';
 
+const MAX_PAGE = 100; // the largest limit Memo takes
+
 /** @typedef {import('./cards.js').Memory} Memory */
 
 /** @param {HTMLFormElement} form */
@@ -52,14 +54,16 @@ export function setupMemories(page) {
   });
 
   /**
-   * The first page again, or the next one after those shown.
-   * @param {{ append?: boolean, say?: boolean }} [options]
+   * The first page again, or the next one after those shown; `keep` reads again as many as were shown (up to
+   * the largest page), so a delete deep in the list leaves the reader where they were.
+   * @param {{ append?: boolean, say?: boolean, keep?: boolean }} [options]
    */
-  async function load({ append = false, say = false } = {}) {
+  async function load({ append = false, say = false, keep = false } = {}) {
     const offset = append ? shown : 0;
+    const limit = keep ? Math.min(MAX_PAGE, Math.max(PAGE_SIZE, shown)) : PAGE_SIZE;
     let answer;
     try {
-      answer = await page.signed.listMemories({ ...filters, offset, limit: PAGE_SIZE });
+      answer = await page.signed.listMemories({ ...filters, offset, limit });
     } catch (error) {
       page.report(error);
       return;
@@ -101,7 +105,7 @@ export function setupMemories(page) {
   });
   page.onMemoriesChanged.push(() => {
     if (byId('view-memories').hidden) stale = true;
-    else void load(); // a delete from the list itself: the counts and the next page move
+    else void load({ keep: true }); // a delete from the list itself: the counts and the next page move
   });
 
   return {

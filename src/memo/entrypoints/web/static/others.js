@@ -16,7 +16,8 @@ function countList(title, counts) {
   return el('div', { class: 'counts' },
     el('h3', {}, title),
     entries.length
-      ? el('dl', {}, ...entries.flatMap(([name, value]) => [el('dt', {}, name), el('dd', {}, String(value))]))
+      ? el('dl', {}, ...entries.flatMap(([name, value]) => [
+        el('dt', {}, name.charAt(0).toUpperCase() + name.slice(1)), el('dd', {}, String(value))]))
       : el('p', {}, 'None yet.'));
 }
 

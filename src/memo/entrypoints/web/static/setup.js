@@ -6,7 +6,7 @@
 
 import { announce, byId, whileBusy } from './dom.js';
 import { KeyInputError, forgetDevice, parseKeyInput, saveDevice } from './device.js';
-import { needsKey } from './messages.js';
+import { needsKey, sentenceFor } from './messages.js';
 
 /** @param {import('./main.js').Page} page */
 export function setupKeyForm(page) {
@@ -39,8 +39,8 @@ export function setupKeyForm(page) {
         if (needsKey(error)) {
           await forgetDevice();
           page.dropDevice();
-          page.report(error);
           page.show('setup');
+          announce(`${sentenceFor(error)} Check the key id and secret, then save them again.`, { kind: 'error' });
           return;
         }
         page.report(error); // Memo unreachable, say: the key is kept, and the list tries again
