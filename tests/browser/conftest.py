@@ -73,7 +73,8 @@ def memo(tmp_path_factory: pytest.TempPathFactory, server_env: dict[str, str],
 
 @pytest.fixture
 def watch(browser: Browser, memo: LiveMemo) -> Iterator[PageWatch]:
-    context = browser.new_context(base_url=memo.url, viewport=DESKTOP, accept_downloads=True)
+    context = browser.new_context(base_url=memo.url, viewport=DESKTOP, accept_downloads=True, locale="en-US",
+                                  timezone_id="UTC")
     context.set_default_timeout(WAIT_MS)
     watched = PageWatch.attach(context.new_page())
     try:

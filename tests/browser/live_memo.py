@@ -38,6 +38,16 @@ class LiveMemo:
         with self.api() as client:
             return client.request(method, path, json=body, headers=headers)
 
+    def create_memories(self, *bodies: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """POST each body on one connection; the created memories, in order."""
+        created = []
+        with self.api() as client:
+            for body in bodies:
+                answer = client.post("/api/memories", json=body)
+                assert answer.status_code == 201, answer.text  # Created
+                created.append(answer.json()["data"])
+        return created
+
     def cli(self, *args: str) -> str:
         """`memo ARGS` on this server's data dir, as its operator would run it; stdout, or a failed test."""
         clean = {k: v for k, v in os.environ.items() if not k.startswith(("MEMO_", "DATABASE_URL", "REDIS_URL"))}
