@@ -167,3 +167,22 @@ console.log(JSON.stringify({ listed, offset, conflict, limited, sent }));
     assert seen["conflict"] == "VERSION_CONFLICT"
     assert status["url"] == "http://memo.test/api/whatsapp/sync-status"
     assert seen["limited"] == "Too many requests for now. Wait 42 seconds and try again."
+
+
+def test_every_page_module_parses_and_links_as_the_browser_would_load_it() -> None:
+    """Each file is checked as an ES module, then imported, so a name imported that its module does not export
+    fails here too (main.js starts the page on import: its lack of a DOM is expected and ignored)."""
+    scripts = sorted(path for path in STATIC_DIR.glob("*.js"))
+    for script in scripts:
+        done = subprocess.run([node(), "--input-type=module", "--check"], input=script.read_text(encoding="utf-8"),  # noqa: S603
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, (script.name, done.stderr[-2_000:])
+    linked = run_module_script(f"""
+process.on('unhandledRejection', () => {{}}); // main.js's start() finds no document
+const failed = [];
+for (const name of {json.dumps([script.name for script in scripts])}) {{
+  try {{ await import('./' + name); }} catch (error) {{ failed.push(`${{name}}: ${{error}}`); }}
+}}
+console.log(JSON.stringify(failed));
+""".replace("import('./", f"import('{STATIC_DIR.as_uri()}/"))
+    assert linked == []

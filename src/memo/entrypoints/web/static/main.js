@@ -85,9 +85,9 @@ export class Page {
   show(view, { focus = this.focusViews, link } = {}) {
     for (const name of VIEWS) byId(`view-${name}`).hidden = name !== view;
     const current = link ?? NAV_VIEW[view] ?? view;
-    for (const link of document.querySelectorAll('#nav a')) {
-      if (/** @type {HTMLElement} */ (link).dataset.view === current) link.setAttribute('aria-current', 'page');
-      else link.removeAttribute('aria-current');
+    for (const anchor of document.querySelectorAll('#nav a')) {
+      if (/** @type {HTMLElement} */ (anchor).dataset.view === current) anchor.setAttribute('aria-current', 'page');
+      else anchor.removeAttribute('aria-current');
     }
     const heading = document.querySelector(`#view-${view} h2`);
     if (heading instanceof HTMLElement) {
@@ -125,13 +125,22 @@ export class Page {
       return;
     }
     const [name, id] = location.hash.replace(/^#/, '').split('/', 2);
-    const view = this.views[name] ?? this.views.memories;
+    const view = Object.hasOwn(this.views, name) ? this.views[name] : this.views.memories;
     this.focusViews = focus;
     try {
-      await view(id ? decodeURIComponent(id) : undefined);
+      await view(id ? decodedId(id) : undefined);
     } finally {
       this.focusViews = true;
     }
+  }
+}
+
+/** An id from the fragment; a malformed escape is no id. @param {string} raw */
+function decodedId(raw) {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
   }
 }
 
