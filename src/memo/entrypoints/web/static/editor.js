@@ -108,6 +108,12 @@ export function setupEditor(page) {
     event.preventDefault();
     void whileBusy(form, save);
   });
+  content.addEventListener('keydown', (event) => { // Enter is a new line in the content; Ctrl+Enter saves
+    if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
   cancel.addEventListener('click', () => {
     fill(undefined);
     page.go('#memories');
