@@ -47,6 +47,7 @@ console.log(JSON.stringify({
   newerCode: sentenceFor(error(418, 'A_CODE_FROM_A_NEWER_MEMO', { details: 'with its details' })),
   internal: sentenceFor(error(500, 'INTERNAL_ERROR', { requestId: 'req-1' })),
   unreachable: sentenceFor(new TypeError('Failed to fetch')),
+  browserRefused: sentenceFor(new DOMException('The operation is insecure.', 'SecurityError')),
   waitOfDate: waitSeconds('Wed, 04 Mar 2026 10:01:00 GMT', now),
   waitOfNothing: waitSeconds(null, now) ?? 'none',
 }));
@@ -64,6 +65,7 @@ console.log(JSON.stringify({
     assert said["internal"] == ("Something went wrong inside Memo; it has been logged. Try again in a moment. "
                                 "(Request id req-1.)")
     assert said["unreachable"] == "Memo could not be reached: check the connection, or whether Memo is running."
+    assert said["browserRefused"] == "Something went wrong in this page: The operation is insecure."
     assert said["waitOfDate"] == 60
     assert said["waitOfNothing"] == "none"
 

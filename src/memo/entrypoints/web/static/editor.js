@@ -162,6 +162,7 @@ export function setupEditor(page) {
 
     /** @param {Memory} memory */
     async confirmDelete(memory) {
+      if (dialog.open) return; // a second click while it asks
       const preview = memory.content.length > 80 ? `${memory.content.slice(0, 80)}…` : memory.content;
       dialogText.replaceChildren('“', preview, '” will be deleted for good.');
       dialog.returnValue = '';

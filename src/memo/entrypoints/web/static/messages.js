@@ -105,8 +105,8 @@ export function detailSentence(details) {
 }
 
 /**
- * The sentence for any failure: a MemoApiError (or anything shaped like one), or fetch's own TypeError when Memo
- * was not reached at all.
+ * The sentence for any failure: a MemoApiError (or anything shaped like one), fetch's own TypeError when Memo
+ * was not reached at all, or what the browser itself refused (IndexedDB in a private window, say).
  * @param {unknown} error
  * @param {number} [nowMs]
  * @returns {string}
@@ -115,6 +115,9 @@ export function sentenceFor(error, nowMs = Date.now()) {
   const failure = /** @type {{ code?: unknown, message?: unknown, details?: unknown, retryAfter?: unknown,
                                 status?: any, requestId?: unknown }} */ (error ?? {});
   if (typeof failure.code !== 'string') {
+    if (error instanceof Error && error.name !== 'TypeError') {
+      return `Something went wrong in this page: ${error.message || error.name}.`.replace(/\.\.$/, '.');
+    }
     return 'Memo could not be reached: check the connection, or whether Memo is running.';
   }
   const known = SENTENCES[failure.code];
