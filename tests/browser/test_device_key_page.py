@@ -120,7 +120,7 @@ def test_a_revoked_key_is_met_with_the_offer_to_set_the_key_again(watch: PageWat
 
 
 def test_at_360_px_wide_no_view_scrolls_sideways(page: Page, memo: LiveMemo) -> None:
-    long_link = "https://example.org/" + "a-long-path-without-spaces-" * 6
+    long_link = "https://example.org/" + "a_long_path_with_no_place_to_break_" * 5
     memo.request("POST", "/api/memories", {"content": f"Read later: {long_link}", "type": "reminder",
                                            "tags": ["reading", "a-rather-long-tag-name", "links", "later"]})
     page.set_viewport_size(NARROW)
