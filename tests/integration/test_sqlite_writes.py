@@ -82,9 +82,8 @@ async def read(uow: UnitOfWork) -> list[object]:
     async with uow:
         found: list[object] = [await uow.memories.get(OWNER, MEMORY.id), await uow.memories.get(OWNER, ZONED.id),
                                await uow.memories.get(UUID(int=7), MEMORY.id)]
-        for sort_by in SortField:
-            for order in SortOrder:
-                found.append(await uow.memories.find(OWNER, MemoryQuery(sort_by=sort_by, sort_order=order)))
+        found.extend([await uow.memories.find(OWNER, MemoryQuery(sort_by=sort_by, sort_order=order))
+                      for sort_by in SortField for order in SortOrder])
         found.append(await uow.memories.find(OWNER, MemoryQuery(limit=1, offset=1)))
         found.append(await uow.memories.find(OWNER, MemoryQuery(offset=5)))
         found.append(await uow.memories.find(UUID(int=7), MemoryQuery()))

@@ -38,6 +38,11 @@ def is_unavailable(error: BaseException) -> bool:
     return _transient_dbapi(error)
 
 
+def transient_sqlstate(sqlstate: object) -> bool:
+    """A SQLSTATE a retry can cure: for errors raised by a driver itself, past SQLAlchemy."""
+    return isinstance(sqlstate, str) and sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES
+
+
 def _transient_dbapi(error: BaseException) -> bool:
     if not isinstance(error, DBAPIError):
         return False

@@ -68,7 +68,8 @@ SEARCH_ONLY_INDEXES = frozenset({"ix_memories_content_tsv"})
 # The vector indexes' own tables: SQLite's (migration 0007, written by memo.adapters.vectors.sqlite) and
 # pgvector's `memory_vectors_<dimensions>`, made by its adapter at first use; neither is in the ORM metadata.
 VECTOR_TABLE_PREFIX = "memory_vector"
-COUNT_TABLES = frozenset({"memory_counts"})  # migration 0012, SQLite only, kept by triggers
+# kept by triggers: migration 0012 (SQLite only) and 0013 (PostgreSQL only)
+COUNT_TABLES = frozenset({"memory_counts", "api_key_changes"})
 
 
 def include_object(item: Any, name: str | None, type_: str,  # noqa: ANN401 - Alembic's hook, positional

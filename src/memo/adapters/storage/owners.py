@@ -22,6 +22,7 @@ from memo.adapters.sqlite_writer import writing
 from memo.adapters.storage.engine import sqlite_file
 from memo.adapters.storage.errors import translating
 from memo.adapters.storage.key_cache import ActiveKeyCache
+from memo.adapters.storage.key_version import PostgresKeyVersion
 from memo.adapters.storage.orm import (
     ApiKeyRow,
     OwnerRow,
@@ -153,8 +154,8 @@ class SqlAlchemyKeyStore(KeyStore, SealedSecrets):
     requests can be inside it at once, and it skips a pool checkout and reset per request (about 40 instead of
     150 microseconds). On a SQLite file, that connection's `PRAGMA data_version` also says whether anything was
     committed since the last request, so the keys read before are answered from memory until it moves
-    (`key_cache.py`). PostgreSQL takes a pooled connection per lookup and caches nothing: its reads are network
-    round trips, and checking whether anything changed would be one too.
+    (`key_cache.py`). PostgreSQL takes a pooled connection per lookup; there the keys read are kept while the
+    count of key changes, read first on every request from a held connection, stands (`key_version.py`).
     """
 
     def __init__(self, engine: AsyncEngine, secret_box: SecretBox) -> None:
@@ -163,13 +164,15 @@ class SqlAlchemyKeyStore(KeyStore, SealedSecrets):
         self._held: AsyncConnection | None = None
         self._driver: aiosqlite.Connection | None = None  # the held connection's own, for the pragma
         self._opening = asyncio.Lock()
-        self._cache = ActiveKeyCache() if _sees_every_commit(engine) else None
+        self._key_version = PostgresKeyVersion(engine) if _counts_key_changes(engine) else None
+        self._cache = ActiveKeyCache() if self._key_version is not None or _sees_every_commit(engine) else None
 
     @translating
     async def find_active(self, key_id: str) -> ActiveKey | None:
         if self._cache is None:
             return await self._look_up(key_id)
-        version = await self._data_version()  # before the row is read: a commit after it moves the next one
+        # before the row is read: a commit after it moves the next one
+        version = await self._data_version() if self._key_version is None else await self._version_read()
         self._cache.at(version)
         key = self._cache.get(key_id)
         if key is None:
@@ -217,9 +220,20 @@ class SqlAlchemyKeyStore(KeyStore, SealedSecrets):
     async def aclose(self) -> None:
         if self._cache is not None:
             self._cache.forget()
+        if self._key_version is not None:
+            await self._key_version.aclose()
         if self._held is not None:
             held, self._held, self._driver = self._held, None, None
             await held.close()
+
+    async def _version_read(self) -> int:
+        assert self._key_version is not None  # noqa: S101 - only called on PostgreSQL
+        assert self._cache is not None  # noqa: S101
+        try:
+            return await self._key_version.read()
+        except BaseException:
+            self._cache.forget()  # a new connection's versions say nothing about what was kept
+            raise
 
     async def _data_version(self) -> int:
         """The held connection's `PRAGMA data_version`, on the driver: SQLAlchemy's execute would cost more than
@@ -259,6 +273,11 @@ class SqlAlchemyKeyStore(KeyStore, SealedSecrets):
                     raise
                 self._held, self._driver = held, driver  # together: the pragma asks the connection the rows come from
             return self._held
+
+
+def _counts_key_changes(engine: AsyncEngine) -> bool:
+    """PostgreSQL through asyncpg, where migration 0013 counts key changes (`key_version.py`)."""
+    return engine.dialect.name == "postgresql" and engine.dialect.driver == "asyncpg"
 
 
 def _sees_every_commit(engine: AsyncEngine) -> bool:
