@@ -3,6 +3,9 @@ forgetting the device, a revoked key, the page's CSP, and the narrow screen."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
 import pytest
 from playwright.sync_api import Locator, Page, ViewportSize, expect
 
@@ -12,6 +15,14 @@ from tests.browser.live_memo import LiveMemo
 from tests.browser.page_watch import PageWatch
 
 NARROW: ViewportSize = {"width": 360, "height": 780}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def laptop_key(memo: LiveMemo) -> Iterator[Future[dict[str, str]]]:
+    """A second key of the same owner, for the test that revokes it; `memo keys create` takes seconds to start,
+    so it runs beside the first tests."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        yield pool.submit(memo.create_key, "browser test laptop")
 
 
 def tab_to(page: Page, field: Locator, *, presses: int = 25) -> None:
@@ -99,10 +110,11 @@ def test_forgetting_the_device_asks_for_a_key_again_after_reload(page: Page, mem
     assert page.evaluate(STORED_KEYS, memo.key["secret"])["keys"] == []
 
 
-def test_a_revoked_key_is_met_with_the_offer_to_set_the_key_again(watch: PageWatch, memo: LiveMemo) -> None:
+def test_a_revoked_key_is_met_with_the_offer_to_set_the_key_again(watch: PageWatch, memo: LiveMemo,
+                                                                  laptop_key: Future[dict[str, str]]) -> None:
     page = watch.page
     watch.expect_status(401)
-    laptop = memo.create_key("browser test laptop")
+    laptop = laptop_key.result(timeout=60)
     memo_page.set_key_by_json(page, laptop)
     expect(memo_page.memory_list(page)).to_be_attached()
 
