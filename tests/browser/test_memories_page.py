@@ -1,11 +1,12 @@
 """Memories in the page: add, the list newest first, its filters and paging, an edit over a newer version,
-delete, and the export download."""
+delete, the export download, and the WhatsApp sync status beside them."""
 
 from __future__ import annotations
 
 import json
 import re
 import secrets
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -93,6 +94,20 @@ def test_the_filters_narrow_the_list_by_type_tags_and_words(signed_in: Page, mem
     expect(items(page).filter(has_text="a memory without the word")).to_have_count(1)
 
 
+def test_the_date_filters_include_both_days_they_name(signed_in: Page, memo: LiveMemo, word: str) -> None:
+    page = signed_in
+    created = create(memo, f"dated memory {word}")
+    day = date.fromisoformat(created["createdAt"][:10])  # its UTC day; the browser context runs in UTC
+    after, before = "Created on or after", "Created on or before"
+
+    filter_by(page, **{"Containing the words": word, after: day.isoformat(), before: day.isoformat()})
+    expect(items(page)).to_have_count(1)
+    filter_by(page, **{after: (day + timedelta(days=1)).isoformat(), before: ""})
+    expect(items(page)).to_have_count(0)
+    filter_by(page, **{after: "", before: (day - timedelta(days=1)).isoformat()})
+    expect(items(page)).to_have_count(0)
+
+
 def test_the_list_pages_on_while_the_server_says_there_is_more(signed_in: Page, memo: LiveMemo, word: str) -> None:
     page, total = signed_in, 45
     memo.create_memories(*({"content": f"paged memory {number} {word}"} for number in range(total)))
@@ -171,3 +186,12 @@ def test_the_export_downloads_every_memory_one_json_line_each(signed_in: Page, m
     with page.expect_download() as started:
         page.get_by_role("button", name="Download Markdown", exact=True).click()
     assert f"exported with its tags {word}" in started.value.path().read_text()
+
+
+def test_the_whatsapp_view_shows_the_sync_status_the_api_reports(signed_in: Page, memo: LiveMemo) -> None:
+    page = signed_in
+    status = memo.request("GET", "/api/whatsapp/sync-status").json()["data"]
+    memo_page.go_to(page, "WhatsApp")
+    region = page.get_by_role("region", name="Sync status", exact=True)
+    expect(region).to_contain_text(f"{status['received']} received, {status['sent']} sent.")
+    expect(region).to_contain_text("No background job has failed.")
