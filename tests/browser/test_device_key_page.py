@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.sync_api import Locator, Page, ViewportSize, expect
@@ -129,6 +130,21 @@ def test_a_revoked_key_is_met_with_the_offer_to_set_the_key_again(watch: PageWat
     page.reload()  # the new key is the one kept
     expect(memo_page.memory_list(page)).to_be_attached()
     expect(memo_page.messages(page).get_by_role("button", name="Set the key again", exact=True)).to_have_count(0)
+
+
+def test_a_device_clock_ten_minutes_fast_is_corrected_from_the_servers_date(watch: PageWatch, memo: LiveMemo) -> None:
+    page = watch.page
+    watch.expect_status(401)  # the first signed request's EXPIRED_TIMESTAMP, before the signer learns the offset
+    page.clock.set_system_time(datetime.now(UTC) + timedelta(minutes=10))
+    memo_page.set_key_by_json(page, memo.key)
+    expect(memo_page.memory_list(page)).to_be_attached()
+    memo_page.add_memory(page, "written from a device whose clock runs fast")
+    expect(memo_page.memory_item(page, "written from a device whose clock runs fast")).to_be_visible()
+    expect(memo_page.messages(page)).to_have_text("The memory was saved.")
+    stamps = [int(sent.headers["x-memo-timestamp"]) for sent in watch.requests if "x-memo-timestamp" in sent.headers]
+    now = datetime.now(UTC).timestamp()
+    assert stamps[0] > now + 500, "the first request should carry the fast clock's time"
+    assert abs(stamps[-1] - now) < 60, "later requests should carry the server's time"
 
 
 def test_at_360_px_wide_no_view_scrolls_sideways(page: Page, memo: LiveMemo) -> None:
