@@ -6,6 +6,7 @@ keys from a session of their own, as `memo keys` or another server would, and ki
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from uuid import UUID
 
@@ -133,3 +134,14 @@ async def test_a_lost_held_connection_is_unavailable_once_and_replaced_and_nothi
     await other_session.execute("UPDATE api_keys SET revoked_at = now() WHERE key_id = $1", KEY_ID)
 
     assert await keys.find_active(KEY_ID) is None
+
+
+async def test_concurrent_lookups_queue_on_the_one_session_and_each_sees_a_revocation_made_before_it(
+        postgres: SqlStorage, other_session: asyncpg.Connection) -> None:
+    keys = postgres.key_store(BOX)
+    kept = await asyncio.gather(*(keys.find_active(KEY_ID) for _ in range(64)))
+    assert all(key is not None and key.secret == SECRET for key in kept)
+
+    await other_session.execute("UPDATE api_keys SET revoked_at = now() WHERE key_id = $1", KEY_ID)
+
+    assert await asyncio.gather(*(keys.find_active(KEY_ID) for _ in range(64))) == [None] * 64

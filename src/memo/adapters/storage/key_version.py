@@ -34,10 +34,28 @@ class PostgresKeyVersion:
         self._held: AsyncConnection | None = None
         self._driver: asyncpg.Connection | None = None
         self._opening = asyncio.Lock()
+        self._reading = asyncio.Lock()
+        self._sent = 0  # reads sent so far
+        self._answered = 0  # the number of the last read that answered, and its answer
+        self._last = 0
 
     async def read(self) -> int:
-        """The version as committed now. A failed read closes the held connection (the next read opens another)
-        and raises, so the caller answers StorageUnavailable rather than trust what it kept."""
+        """The version as committed now: read by a statement sent after the call began, this caller's own or one
+        that another caller sent later and that has answered since (one session runs one statement at a time, so
+        concurrent requests queue here and share the read that follows their arrival). A failed read closes the
+        held connection (the next read opens another) and raises, so the caller answers StorageUnavailable rather
+        than trust what it kept."""
+        asked = self._sent
+        async with self._reading:
+            if self._answered > asked:  # a read sent after this call began has answered
+                return self._last
+            self._sent += 1
+            sent = self._sent
+            self._last = await self._fetch()
+            self._answered = sent
+            return self._last
+
+    async def _fetch(self) -> int:
         driver = self._driver or await self._open()
         try:
             version = await driver.fetchval(READ_VERSION)
