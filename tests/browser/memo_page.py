@@ -20,6 +20,13 @@ def paste_key(page: Page, key: Mapping[str, str]) -> None:
     setup = key_form(page)
     setup.get_by_label("Key JSON", exact=True).fill(json.dumps(dict(key)))
     setup.get_by_role("button", name="Save the key", exact=True).click()
+    expect_set_up(page, key["keyId"])
+
+
+def expect_set_up(page: Page, key_id: str) -> None:
+    """The page has checked the key with Memo and moved to the list (the navigation shows before that check
+    answers: a view chosen in between would be left for the list)."""
+    expect(messages(page)).to_have_text(f"This device is set up: it signs with the key {key_id}.")
     expect(views(page)).to_be_visible()
 
 

@@ -41,7 +41,7 @@ def set_key_by_fields(page: Page, key_id: str, secret: str) -> None:
     form.get_by_label("Key id", exact=True).fill(key_id)
     form.get_by_label("Secret", exact=True).fill(secret)
     form.get_by_role("button", name="Save the key", exact=True).click()
-    expect(memo_page.views(page)).to_be_visible()
+    memo_page.expect_set_up(page, key_id)
 
 
 def test_the_page_is_served_with_its_own_csp_and_the_apis_security_headers(page: Page) -> None:
@@ -68,7 +68,7 @@ def test_the_key_form_is_filled_and_submitted_with_the_keyboard_alone(page: Page
     tab_to(page, form.get_by_label("Secret", exact=True))
     page.keyboard.type(memo.key["secret"])
     page.keyboard.press("Enter")
-    expect(memo_page.views(page)).to_be_visible()
+    memo_page.expect_set_up(page, memo.key["keyId"])
     expect(page.get_by_role("heading", name="Memories", exact=True)).to_be_visible()
     expect(memo_page.key_form(page)).to_be_hidden()
 
@@ -101,6 +101,7 @@ def test_forgetting_the_device_asks_for_a_key_again_after_reload(page: Page, mem
     memo_page.set_key_by_json(page, memo.key)
     page.reload()
     expect(memo_page.views(page)).to_be_visible()  # kept across a reload until forgotten
+    expect(page.get_by_role("heading", name="Memories", exact=True)).to_be_visible()
 
     memo_page.go_to(page, "This device")
     expect(page.get_by_text(f"This device signs with the key {memo.key['keyId']}.")).to_be_visible()
