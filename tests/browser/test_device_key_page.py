@@ -1,5 +1,5 @@
 """Setting up a device in the page: the key form, where the secret goes (nowhere a script can read it back),
-forgetting the device, a revoked key, the page's CSP, and the narrow screen."""
+forgetting the device, a revoked key, a device clock running fast, the page's CSP, and the narrow screen."""
 
 from __future__ import annotations
 
