@@ -3,12 +3,13 @@ forgetting the device, a revoked key, a device clock running fast, the page's CS
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from playwright.sync_api import Locator, Page, ViewportSize, expect
+from playwright.sync_api import Locator, Page, Route, ViewportSize, expect
 
 from tests.browser import memo_page
 from tests.browser.device_secrets import READABLE_PLACES, STORED_KEYS
@@ -73,6 +74,30 @@ def test_the_key_form_is_filled_and_submitted_with_the_keyboard_alone(page: Page
     expect(memo_page.key_form(page)).to_be_hidden()
 
 
+def test_a_view_chosen_while_the_new_key_is_being_checked_is_kept(page: Page, memo: LiveMemo) -> None:
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:  # the key's check waits until the test lets it go
+        held.append(route)
+
+    page.route(lambda url: "/api/memories?limit=1&" in url, hold)
+    page.goto("/")
+    memo_page.key_form(page).get_by_label("Key JSON", exact=True).fill(json.dumps(memo.key))
+    memo_page.key_form(page).get_by_role("button", name="Save the key", exact=True).click()
+    memo_page.go_to(page, "Ask")  # the navigation shows before the check answers
+    expect(page.get_by_role("heading", name="Ask", exact=True)).to_be_visible()
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the page never checked the key"
+
+    held[0].continue_()
+
+    expect(memo_page.messages(page)).to_have_text(f"This device is set up: it signs with the key {memo.key['keyId']}.")
+    expect(page.get_by_role("heading", name="Ask", exact=True)).to_be_visible()
+
+
 @pytest.mark.parametrize("way", ["pasted JSON", "key id and secret"])
 def test_after_setup_the_secret_is_nowhere_the_pages_scripts_can_read_it(watch: PageWatch, memo: LiveMemo,
                                                                          way: str) -> None:
@@ -106,6 +131,9 @@ def test_forgetting_the_device_asks_for_a_key_again_after_reload(page: Page, mem
     memo_page.go_to(page, "This device")
     expect(page.get_by_text(f"This device signs with the key {memo.key['keyId']}.")).to_be_visible()
     page.get_by_role("button", name="Forget this device", exact=True).click()
+    # the record is gone once the page says so: a reload before that could come back to the key
+    expect(memo_page.messages(page)).to_have_text(
+        "This device has forgotten its key. Paste a key to use Memo here again.")
     page.reload()
     expect(memo_page.key_form(page)).to_be_visible()
     expect(memo_page.views(page)).to_be_hidden()

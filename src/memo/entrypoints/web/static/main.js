@@ -92,7 +92,10 @@ export class Page {
     const heading = document.querySelector(`#view-${view} h2`);
     if (heading instanceof HTMLElement) {
       document.title = `${heading.textContent} · Memo`;
-      if (focus) heading.focus();
+      if (focus) {
+        heading.focus({ preventScroll: true }); // a scroll to the heading would hide the navigation at 360 px
+        window.scrollTo(0, 0);
+      }
     }
   }
 

@@ -32,7 +32,10 @@ export function setupKeyForm(page) {
         else page.report(error);
         return;
       }
+      const shownAtSave = location.hash;
       page.useDevice(device);
+      // the navigation shows at once: a view chosen before the check answers is left as it is
+      const open = () => { if (location.hash === shownAtSave) page.go('#memories'); };
       try {
         await page.signed.listMemories({ limit: 1 }); // does Memo know this key?
       } catch (error) {
@@ -44,11 +47,11 @@ export function setupKeyForm(page) {
           return;
         }
         page.report(error); // Memo unreachable, say: the key is kept, and the list tries again
-        page.go('#memories');
+        open();
         return;
       }
       announce(`This device is set up: it signs with the key ${device.keyId}.`);
-      page.go('#memories');
+      open();
     });
   });
 }
