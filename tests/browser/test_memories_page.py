@@ -6,7 +6,11 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import sqlite3
+import uuid
+from contextlib import closing
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -186,6 +190,26 @@ def test_the_export_downloads_every_memory_one_json_line_each(signed_in: Page, m
     with page.expect_download() as started:
         page.get_by_role("button", name="Download Markdown", exact=True).click()
     assert f"exported with its tags {word}" in started.value.path().read_text()
+
+
+def test_the_whatsapp_view_tells_of_a_background_job_that_failed(signed_in: Page, memo: LiveMemo) -> None:
+    page, job_id = signed_in, uuid.uuid4().bytes
+    with closing(sqlite3.connect(Path(memo.env["MEMO_DATA_DIR"]) / "memo.db")) as database, database:
+        owner_id = database.execute("SELECT owner_id FROM api_keys WHERE key_id = ?",
+                                    (memo.key["keyId"],)).fetchone()[0]
+        database.execute(  # parked after its last attempt, as the worker leaves a job that keeps failing
+            "INSERT INTO jobs (id, kind, owner_id, payload, state, attempts, run_after, last_error, created_at, "
+            "updated_at) VALUES (?, 'whatsapp.media', ?, '{}', 'failed', 5, '2026-12-01 10:00:00.000000', "
+            "'media gone', '2026-12-01 09:00:00.000000', '2026-12-01 10:00:00.000000')", (job_id, owner_id))
+    try:
+        assert memo.request("GET", "/api/whatsapp/sync-status").json()["data"]["jobs"]["failed"] == 1
+        memo_page.go_to(page, "WhatsApp")
+        region = page.get_by_role("region", name="Sync status", exact=True)
+        expect(region).to_contain_text("One background job failed and stopped retrying")
+        expect(region).to_contain_text("memo jobs retry")
+    finally:
+        with closing(sqlite3.connect(Path(memo.env["MEMO_DATA_DIR"]) / "memo.db")) as database, database:
+            database.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
 
 def test_the_whatsapp_view_shows_the_sync_status_the_api_reports(signed_in: Page, memo: LiveMemo) -> None:
