@@ -1,7 +1,8 @@
 """Signed requests straight into Memo's ASGI app, in process: the app's own cost per request, no socket, no parser.
 
-Run: `uv run python bench/asgi_calls.py [--profile test|embedded] [--route create|get|list] [--count 5000]
-[--concurrency 32] [--quiet] [--unguarded] [--cprofile FILE] [--callgrind] [--app MODULE:ATTR]`
+Run: `uv run python bench/asgi_calls.py [--profile test|embedded] [--route create|get|list|search] [--count 5000]
+[--concurrency 32] [--seed 200] [--search TEXT] [--quiet] [--unguarded] [--cprofile FILE] [--callgrind]
+[--app MODULE:ATTR]`
 
 Why: wrk through a server measures the whole stack, and on a shared machine its figures move by a quarter from
 one minute to the next. This drives the very app `memo serve` runs (bench/apps.py's factories, so middleware,
@@ -11,6 +12,8 @@ machine's load (the two CPUs here are threads of one core); instructions do not:
 --instr-atstart=no .venv/bin/python bench/asgi_calls.py --callgrind --count 300` counts those of the measured
 requests only (divide the total by the count), the same to a few parts in ten thousand from run to run.
 `--cprofile FILE` writes a cProfile of the measured part for `python -m pstats`. Access lines go to /dev/null.
+`--route search` is the list with `search=` (`--search`, by default a word every seeded memory holds) over the
+`--seed` memories the get, list and search routes first create, `--concurrency` at a time as clients would.
 
 Figures printed: requests, status counts, CPU µs/request of the event loop's thread and of the whole process,
 wall µs/request, requests/s of wall time.
@@ -33,6 +36,7 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import quote
 
 from litestar import Litestar
 from litestar.types import ASGIApp
@@ -82,13 +86,16 @@ async def _call(app: ASGIApp, scope: dict[str, Any], body: bytes) -> int:
     return status
 
 
-def _requests(route: str, count: int, secret: str, ids: list[str]) -> list[tuple[dict[str, Any], bytes]]:
+def _requests(route: str, count: int, secret: str, ids: list[str],
+              search: str = "") -> list[tuple[dict[str, Any], bytes]]:
     out = []
     for index in range(count):
         if route == "create":
             method, target, body = "POST", "/api/memories", create_body(index)
         elif route == "get":
             method, target, body = "GET", f"/api/memories/{ids[index % len(ids)]}", b""
+        elif route == "search":
+            method, target, body = "GET", f"/api/memories?limit=20&search={quote(search)}", b""
         else:
             method, target, body = "GET", "/api/memories?limit=20", b""
         headers = sign_request(method=method, url_or_path_and_query=target, body=body, key_id=KEY_ID,
@@ -109,20 +116,25 @@ async def _drive(app: ASGIApp, calls: list[tuple[dict[str, Any], bytes]], concur
     return statuses
 
 
-async def _seed_ids(app: ASGIApp, secret: str, count: int) -> list[str]:
+async def _seed_ids(app: ASGIApp, secret: str, count: int, concurrency: int) -> list[str]:
     ids = []
-    for scope, body in _requests("create", count, secret, []):
-        captured: list[bytes] = []
+    queue = iter(_requests("create", count, secret, []))
 
-        async def send(message: dict[str, Any], captured: list[bytes] = captured) -> None:
-            if message["type"] == "http.response.body":
-                captured.append(message.get("body", b""))
+    async def lane() -> None:
+        for scope, body in queue:
+            captured: list[bytes] = []
 
-        async def receive(body: bytes = body) -> dict[str, Any]:
-            return {"type": "http.request", "body": body, "more_body": False}
+            async def send(message: dict[str, Any], captured: list[bytes] = captured) -> None:
+                if message["type"] == "http.response.body":
+                    captured.append(message.get("body", b""))
 
-        await app(scope, receive, send)
-        ids.append(json.loads(b"".join(captured))["data"]["id"])
+            async def receive(body: bytes = body) -> dict[str, Any]:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            await app(scope, receive, send)
+            ids.append(json.loads(b"".join(captured))["data"]["id"])
+
+    await asyncio.gather(*(lane() for _ in range(concurrency)))
     return ids
 
 
@@ -149,9 +161,9 @@ async def _build(args: argparse.Namespace, data: str, devnull: TextIO) -> Any:  
 
 async def _measure(args: argparse.Namespace, app: Any, secret: str) -> tuple[Counter[int], float, float, float]:  # noqa: ANN401
     """Statuses, and loop CPU, process CPU and wall seconds of `--count` requests after a warm-up."""
-    ids = await _seed_ids(app, secret, 200) if args.route != "create" else []
-    await _drive(app, _requests(args.route, min(500, args.count), secret, ids), args.concurrency)
-    calls = _requests(args.route, args.count, secret, ids)
+    ids = await _seed_ids(app, secret, args.seed, args.concurrency) if args.route != "create" else []
+    await _drive(app, _requests(args.route, min(500, args.count), secret, ids, args.search), args.concurrency)
+    calls = _requests(args.route, args.count, secret, ids, args.search)
     profiler = cProfile.Profile() if args.cprofile else None
     if args.callgrind:
         _callgrind("on")
@@ -201,9 +213,12 @@ def _callgrind(state: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=("test", "embedded"), default="test")
-    parser.add_argument("--route", choices=("create", "get", "list"), default="create")
+    parser.add_argument("--route", choices=("create", "get", "list", "search"), default="create")
     parser.add_argument("--count", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=200, help="memories created first for get, list and search")
+    parser.add_argument("--search", default="birthday", help="the search route's text (every seeded memory has "
+                                                              "'birthday'; 'memo 4242' finds one)")
     parser.add_argument("--app", default="", help="module:attribute of another ASGI app to drive instead (a floor "
                                                    "to compare with); the module is looked up on sys.path")
     parser.add_argument("--quiet", action="store_true", help="metrics and access log off")
