@@ -19,13 +19,6 @@ something else in the middle, and none of Memo's do.
 
 After a commit the connection stays with the writer while turns are queued, and goes back to the pool once none
 are, so nothing is held while the server idles or when the engine is disposed (`aclose()` first).
-
-A group of more than one turn writes the full-text entries of the memories it inserts once, just before its COMMIT
-(migration 0014), where FTS5 would write each memory out as a segment of its own: a turn that starts while others
-wait, or after another in the same transaction, puts the deferral row in the transaction, outside every turn's
-savepoint, and the commit deletes it, which writes the entries of every memory inserted since, in the same
-transaction. A group of one turn does not defer: its memory is one segment either way, and the two statements
-would cost it more than they save. SQLite refuses to COMMIT while the row is there, so no commit can skip the flush.
 """
 
 from __future__ import annotations
@@ -51,10 +44,6 @@ SQLITE_BUSY_TIMEOUT_MS = 5_000  # every connection's wait for a lock (engine.py)
 BUSY_FIRST_PAUSE_S = 0.001
 BUSY_LAST_PAUSE_S = 0.05
 
-# Migration 0014's deferral: memories inserted while the row is in the transaction are indexed by its delete.
-DEFER_INDEXING = "INSERT OR IGNORE INTO memories_fts_deferral (id) VALUES (1)"  # a stray row is flushed too
-INDEX_DEFERRED = "DELETE FROM memories_fts_deferral"
-
 
 class GroupCommitFailed(StorageUnavailable):
     """The group's COMMIT did not happen: none of the turns in it were committed."""
@@ -71,9 +60,6 @@ class SqliteWriter:
         self._written = False  # the open transaction holds a turn's writes
         self._waiting: list[asyncio.Future[None]] = []
         self._flushing: asyncio.Task[None] | None = None
-        self._group_turns = 0  # turns begun in the open transaction
-        self._deferring = False  # the open transaction holds the full-text deferral row
-        self._can_defer = True  # until the file is found to predate migration 0014
         self.commits = 0  # group commits so far, and the turns they held: for tests and docs/benchmarks.md
         self.turns = 0
 
@@ -89,12 +75,8 @@ class SqliteWriter:
         try:
             async with self._turn:
                 connection = await self._begin()
-                nested = None
+                nested = await connection.begin_nested() if savepoint else None
                 try:
-                    if not self._deferring and (self._group_turns or self._queued > 1) and self._can_defer:
-                        await self._defer_indexing()
-                    self._group_turns += 1
-                    nested = await connection.begin_nested() if savepoint else None
                     yield connection
                     if nested is not None:
                         await nested.commit()
@@ -169,19 +151,7 @@ class SqliteWriter:
         except BaseException:
             await self._release(invalidate=True)
             raise
-        self._group_turns, self._deferring = 0, False
         return self._connection
-
-    async def _defer_indexing(self) -> None:
-        assert self._driver is not None  # noqa: S101 - called in a turn
-        try:
-            await self._driver.execute(DEFER_INDEXING)
-        except sqlite3.OperationalError as error:
-            if "no such table" not in str(error):
-                raise
-            self._can_defer = False  # a file before migration 0014: its triggers index every row at once
-            return
-        self._deferring = True
 
     async def _undo(self, nested: AsyncTransaction | None) -> None:
         try:
@@ -219,12 +189,8 @@ class SqliteWriter:
         if transaction is None:
             return GroupCommitFailed() if written else None
         try:
-            if self._deferring:  # the deferred full-text entries, in the transaction they belong to
-                self._deferring = False
-                assert self._driver is not None  # noqa: S101 - held with the transaction
-                await self._driver.execute(INDEX_DEFERRED)
             await transaction.commit()
-        except (SQLAlchemyError, sqlite3.Error, OSError) as error:
+        except (SQLAlchemyError, OSError) as error:
             logger.warning("the SQLite group commit failed: %s", type(error).__name__)
             await self._release(invalidate=True)
             failed = GroupCommitFailed()
@@ -243,7 +209,6 @@ class SqliteWriter:
     async def _release(self, *, invalidate: bool = False) -> None:
         connection, driver = self._connection, self._driver
         self._connection, self._transaction, self._driver = None, None, None
-        self._deferring = False  # a transaction not committed took the deferral row with it
         if connection is None:
             return
         try:

@@ -60,9 +60,8 @@ def compare_type(context: MigrationContext, _inspected_column: object, _metadata
 # Full-text objects of migration 0002 that are not in the ORM metadata, because they exist on one dialect only
 # and no query goes through the ORM to them: PostgreSQL's generated `memories.content_tsv` and its GIN index;
 # SQLite's FTS5 table `memories_fts` (with the shadow tables FTS5 creates for it) and its key table
-# `memory_rowids`, with 0014's `memories_fts_pending` and `memories_fts_deferral` (the group commit's one flush).
-# Schema comparisons leave them out; tests/integration/test_migrations.py checks them itself.
-SEARCH_ONLY_TABLES = frozenset({"memory_rowids", "memories_fts", "memories_fts_pending", "memories_fts_deferral"})
+# `memory_rowids`. Schema comparisons leave them out; tests/integration/test_migrations.py checks them itself.
+SEARCH_ONLY_TABLES = frozenset({"memory_rowids", "memories_fts"})
 SEARCH_ONLY_SHADOW_SUFFIXES = ("_data", "_idx", "_content", "_docsize", "_config")
 SEARCH_ONLY_COLUMNS = frozenset({("memories", "content_tsv")})
 SEARCH_ONLY_INDEXES = frozenset({"ix_memories_content_tsv"})
