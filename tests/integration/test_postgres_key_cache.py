@@ -14,32 +14,23 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy import make_url
 
-from memo.adapters.crypto.aesgcm import AesGcmSecretBox, generate_encryption_key
 from memo.adapters.storage.key_version import READ_VERSION
 from memo.adapters.storage.sqlalchemy import create_engine
-from memo.adapters.system import TEST_NOW
 from memo.application.errors import StorageUnavailable
-from memo.domain.owners import ApiKey, Owner
 from tests.integration.conftest import SqlStorage
-from tests.integration.test_sqlite_key_cache import key_reads
+from tests.integration.test_sqlite_key_cache import BOX, SECRET, add_owner_with_key, key_reads
 
 pytestmark = pytest.mark.postgres
 
 ALICE = UUID(int=0x0190_0000_0000_7000_8000_0000_0000_A11D)
 KEY_ID = "key_cached_pg_01"
-SECRET = b"the secret in use"
-BOX = AesGcmSecretBox(generate_encryption_key())
 
 
 @pytest.fixture
 async def postgres(postgres_url: str) -> AsyncIterator[SqlStorage]:
     """The migrated test database holding ALICE and her one active key, KEY_ID."""
     storage = SqlStorage("postgresql", create_engine(postgres_url))
-    async with storage.uow() as uow:
-        await uow.owners.add(Owner.create(id=ALICE, name="alice-pg", now=TEST_NOW))
-        await uow.api_keys.add(ApiKey(key_id=KEY_ID, owner_id=ALICE, label=None, created_at=TEST_NOW,
-                                      sealed_secret=BOX.seal(SECRET, key_id=KEY_ID)))
-        await uow.commit()
+    await add_owner_with_key(storage, ALICE, "alice-pg", KEY_ID)
     try:
         yield storage
     finally:

@@ -49,17 +49,22 @@ def key_reads(engine: AsyncEngine) -> list[str]:
     return reads
 
 
+async def add_owner_with_key(storage: SqlStorage, owner_id: UUID, name: str, key_id: str) -> None:
+    """The owner and one active key of hers, sealed with BOX around SECRET."""
+    async with storage.uow() as uow:
+        await uow.owners.add(Owner.create(id=owner_id, name=name, now=TEST_NOW))
+        await uow.api_keys.add(ApiKey(key_id=key_id, owner_id=owner_id, label=None, created_at=TEST_NOW,
+                                      sealed_secret=BOX.seal(SECRET, key_id=key_id)))
+        await uow.commit()
+
+
 @pytest.fixture
 async def sqlite(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[SqlStorage]:
     """A migrated SQLite file holding ALICE and her one active key, KEY_ID."""
     path = tmp_path / "memo.db"
     shutil.copyfile(sqlite_template, path)
     storage = SqlStorage("sqlite", create_engine(f"sqlite+aiosqlite:///{path}"))
-    async with storage.uow() as uow:
-        await uow.owners.add(Owner.create(id=ALICE, name="alice", now=TEST_NOW))
-        await uow.api_keys.add(ApiKey(key_id=KEY_ID, owner_id=ALICE, label=None, created_at=TEST_NOW,
-                                      sealed_secret=BOX.seal(SECRET, key_id=KEY_ID)))
-        await uow.commit()
+    await add_owner_with_key(storage, ALICE, "alice", KEY_ID)
     try:
         yield storage
     finally:
