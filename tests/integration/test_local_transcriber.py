@@ -15,10 +15,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import av
 import numpy as np
 import pytest
+from faster_whisper.transcribe import Segment, get_compression_ratio
 
 from memo.adapters.speech.memory import InMemoryTranscriber
 from memo.adapters.speech.whisper import (
@@ -135,12 +137,41 @@ async def test_without_its_filters_tiny_en_invents_english_for_spanish() -> None
     assert not {"leche", "pan", "mañana", "tarde"} & set(spoken_words(transcript.text))
 
 
-@RUNS_THE_MODEL
-async def test_a_decoding_caught_in_a_repetition_loop_is_dropped(models_dir: Path) -> None:
-    # greedy base loops on this note ("con el agua, con el agua, ..."), and confidently (-0.15)
-    looping = WhisperTranscriber(cache_dir=models_dir, beam_size=1, min_avg_logprob=None)
+class _DecodedSegments:
+    """Stands in for a loaded WhisperModel that decodes into the given texts, each segment scored as faster-whisper
+    scores it (its own compression ratio), at a confident log-probability: whether greedy base actually loops on a
+    note depends on the CPU (it did on one machine, not on another), so the loop is given, not hoped for."""
+
+    def __init__(self, *texts: str) -> None:
+        self.model = SimpleNamespace(is_multilingual=True)
+        self._texts = texts
+
+    def transcribe(self, _samples: object, **_options: object) -> tuple[Iterator[Segment], SimpleNamespace]:
+        segments = (Segment(id=number, seek=0, start=float(number), end=float(number + 1), text=text, tokens=[],
+                            avg_logprob=-0.15, compression_ratio=get_compression_ratio(text), no_speech_prob=0.0,
+                            words=None, temperature=0.0) for number, text in enumerate(self._texts))
+        return segments, SimpleNamespace(language="es")
+
+
+def test_a_segment_caught_in_a_repetition_loop_is_dropped_and_the_rest_kept() -> None:
+    # what greedy base decoded from the Spanish note on one CPU: "con el agua, con el agua, ..." at -0.15
+    model = _DecodedSegments(" Recuérdame comprar leche y pan.", " con el agua," * 30)
+    filtered, unfiltered = WhisperTranscriber(), WhisperTranscriber(max_compression_ratio=None)
     try:
-        transcript = await looping.transcribe(SPANISH, mime_type=OGG)
+        kept = filtered._transcribe(model, SPANISH)  # the filter itself
+        everything = unfiltered._transcribe(model, SPANISH)
+    finally:
+        filtered.close()
+        unfiltered.close()
+
+    assert kept == Transcript(text="Recuérdame comprar leche y pan.", language="es")
+    assert everything.text.count("con el agua") == 30
+
+
+def test_a_note_whose_every_segment_loops_has_no_transcript() -> None:
+    looping = WhisperTranscriber()
+    try:
+        transcript = looping._transcribe(_DecodedSegments(" con el agua," * 30), SPANISH)
     finally:
         looping.close()
 
