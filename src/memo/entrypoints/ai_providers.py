@@ -1,5 +1,8 @@
 """dishka providers of the AI side: the use cases, and the embedder, vector index, answerer and transcriber
-each profile runs on (chosen from the settings: OpenAI and Pinecone when configured, local parts otherwise)."""
+each profile runs on (chosen from the settings: OpenAI and Pinecone when configured, local parts otherwise).
+
+The OpenAI and Pinecone adapters are imported where they are chosen: their SDKs take about two seconds and tens of
+MB to import, which every `memo` command and every embedded server would otherwise pay for parts it never uses."""
 
 from __future__ import annotations
 
@@ -11,14 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from memo.adapters.answering.extractive import ExtractiveAnswerer
 from memo.adapters.embedding.fake import HashingEmbedder
 from memo.adapters.embedding.local import LocalEmbedder
-from memo.adapters.openai.answerer import OpenAIAnswerer
-from memo.adapters.openai.embedder import OpenAIEmbedder
-from memo.adapters.openai.transcriber import OpenAITranscriber
 from memo.adapters.speech.memory import InMemoryTranscriber
 from memo.adapters.speech.whisper import WhisperTranscriber
 from memo.adapters.vectors.memory import InMemoryVectorIndex
 from memo.adapters.vectors.pgvector import PgVectorIndex
-from memo.adapters.vectors.pinecone import PineconeVectorIndex
 from memo.adapters.vectors.sqlite import SqliteVectorIndex
 from memo.application.answer_on_whatsapp import AnswerOnWhatsApp
 from memo.application.ask_question import AskQuestion
@@ -81,6 +80,8 @@ class ConfiguredAiProvider(Provider):
             yield local
             local.close()  # its inference thread
             return
+        from memo.adapters.openai.embedder import OpenAIEmbedder  # noqa: PLC0415 - see the module's docstring
+
         embedder = OpenAIEmbedder(api_key=settings.openai_api_key.reveal(), base_url=settings.openai_base_url,
                                   model=settings.openai_embedding_model,
                                   dimensions=settings.openai_embedding_dimensions,
@@ -96,6 +97,8 @@ class ConfiguredAiProvider(Provider):
             if settings.pinecone_api_key is None or settings.pinecone_index_host is None:
                 msg = "MEMO_VECTOR_INDEX=pinecone needs PINECONE_API_KEY and PINECONE_INDEX_HOST"
                 raise RuntimeError(msg)
+            from memo.adapters.vectors.pinecone import PineconeVectorIndex  # noqa: PLC0415
+
             pinecone = PineconeVectorIndex(api_key=settings.pinecone_api_key.reveal(),
                                            host=settings.pinecone_index_host, dimensions=embedder.dimensions,
                                            timeout_s=settings.pinecone_timeout_s)
@@ -111,6 +114,8 @@ class ConfiguredAiProvider(Provider):
         if settings.openai_api_key is None:
             yield ExtractiveAnswerer()
             return
+        from memo.adapters.openai.answerer import OpenAIAnswerer  # noqa: PLC0415
+
         model = OpenAIAnswerer(api_key=settings.openai_api_key.reveal(), base_url=settings.openai_base_url,
                                model=settings.openai_chat_model, timeout_s=settings.openai_timeout_s,
                                max_retries=settings.openai_max_retries)
@@ -124,6 +129,8 @@ class ConfiguredAiProvider(Provider):
             yield whisper
             whisper.close()  # its transcription thread
             return
+        from memo.adapters.openai.transcriber import OpenAITranscriber  # noqa: PLC0415
+
         model = OpenAITranscriber(api_key=settings.openai_api_key.reveal(), base_url=settings.openai_base_url,
                                   model=settings.openai_transcription_model,
                                   timeout_s=settings.openai_transcription_timeout_s,
