@@ -34,7 +34,7 @@ from tests.support.postgres import POSTGRES_ADMIN_URL, throwaway_database
 
 T = TypeVar("T")
 
-HEAD = "0013"
+HEAD = "0014"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

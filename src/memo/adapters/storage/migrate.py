@@ -68,8 +68,8 @@ SEARCH_ONLY_INDEXES = frozenset({"ix_memories_content_tsv"})
 # The vector indexes' own tables: SQLite's (migration 0007, written by memo.adapters.vectors.sqlite) and
 # pgvector's `memory_vectors_<dimensions>`, made by its adapter at first use; neither is in the ORM metadata.
 VECTOR_TABLE_PREFIX = "memory_vector"
-# kept by triggers: migration 0012 (SQLite only) and 0013 (PostgreSQL only)
-COUNT_TABLES = frozenset({"memory_counts", "api_key_changes"})
+# kept by triggers: migration 0012 (SQLite only), 0013 and 0014 (PostgreSQL only)
+COUNT_TABLES = frozenset({"memory_counts", "api_key_changes", "memory_count_deltas"})
 
 
 def include_object(item: Any, name: str | None, type_: str,  # noqa: ANN401 - Alembic's hook, positional
