@@ -5,7 +5,8 @@ Run: `uv run python bench/postgres.py [--admin-url postgresql+asyncpg://postgres
 
 It makes a throwaway database, migrates it with `memo db upgrade`, makes a key with the CLI, loads the memories
 straight into the tables (one owner; words drawn so that `plumber` is in about 1 % of them and `garden` in about
-10 %), then starts `memo serve` on it and drives signed requests with wrk. The same run measures signed creates
+10 %; one scenario sends a different `garden -miss<n>` query every request, so per-filter caches miss), then
+starts `memo serve` on it and drives signed requests with wrk. The same run measures signed creates
 on the embedded default (SQLite), so the PostgreSQL/embedded ratio compares like with like. One worker runs
 pinned to CPU 0 with wrk on CPU 1; two workers share both CPUs with wrk and PostgreSQL, as on a real 2-core box.
 Everything it starts is stopped at the end; the database is dropped. Prints figures, asserts nothing.
@@ -47,6 +48,9 @@ SCENARIOS = (
     ("list search=plumber (rare)", "GET", "/api/memories?search=plumber&limit=20"),
     ("list search=garden (common)", "GET", "/api/memories?search=garden&limit=20"),
     ('list search="paint fence" -car', "GET", "/api/memories?search=%22paint%20fence%22%20-car&limit=20"),
+    # `{query}` takes a different query every request (`garden -miss<n>`, n unique; the excluded word is in no
+    # memory, so the matches are garden's), so a cache of totals per (owner, filter) misses on every one.
+    ("list search=garden -<unique> (each new)", "GET", "/api/memories?search={query}&limit=20"),
     ("list newest 20", "GET", "/api/memories?limit=20"),
     ("get by id", "GET", "/api/memories/{id}"),
 )
@@ -93,6 +97,11 @@ async def load(url: str, owner_name: str, count: int) -> list[str]:
     return ids
 
 
+def distinct_queries(count: int) -> list[str]:
+    """`garden -miss<n>`, URL-encoded: same matches as `garden`, but no two requests share a filter."""
+    return [f"garden%20-miss{n}" for n in range(count)]
+
+
 def measure(env: dict[str, str], work: Path, key: dict[str, str], *, workers: int, name: str, method: str,
             target: str, ids: list[str], args: argparse.Namespace) -> dict[str, Any]:
     port = free_port()
@@ -106,6 +115,8 @@ def measure(env: dict[str, str], work: Path, key: dict[str, str], *, workers: in
         wrk_args = SimpleNamespace(threads=1, connections=args.connections)
         file = work / "requests.tsv"
         lines = int(min(args.max_requests, max(args.duration * 6000, 20_000)))
+        if "{query}" in target:
+            target, ids = target.replace("{query}", "{id}"), distinct_queries(lines)
         write_requests(file, count=lines, method=method, target=target, key_id=key["keyId"], secret=key["secret"],
                        ids=ids or None)
         run_wrk(f"http://127.0.0.1:{port}", file, 2, wrk_args, log=work / "warmup.log", server_pgid=server.pid)
@@ -159,7 +170,7 @@ def main() -> int:
                                         method=method, target=target, ids=ids if "{id}" in target else [],
                                         args=args))
             light = argparse.Namespace(**{**vars(args), "connections": 4})
-            for label, method, target in SCENARIOS[1:4]:  # latency when the server is not saturated
+            for label, method, target in SCENARIOS[1:5]:  # latency when the server is not saturated
                 rows.append(measure(pg_env, work, key, workers=1, name=f"postgresql {label} -c4", method=method,
                                     target=target, ids=[], args=light))
             sqlite_env = {**base, **common, "MEMO_DATA_DIR": str(work / "sqlite")}
