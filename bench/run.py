@@ -21,6 +21,12 @@ the ratios `embedded/peer create` and `embedded/peer list`. Every list and get s
 through its own signed POST, 32 in flight (the time it took is printed), so memories are stored as a client
 stores them; the preflight checks that the list's total is the number seeded.
 
+At the end it prints issue 11's aims table: each aim, its figure, the goal and met / not met ("not measured" when
+its scenarios did not run). The PostgreSQL aims need a database loaded with 100,000 memories and an open-loop
+webhook driver, so they come from the `--json` of runs of their own, given here: `--postgres-json` (a
+`bench/postgres.py --redis-url ...` run, which measures the embedded create it divides by in the same run) and
+`--webhook-json` (a `bench/webhook.py --postgres` run).
+
 Servers: `uvicorn` (the default) is the server users run, `memo serve`'s own set-up (bench/serve.py:
 `serving.serve` with httptools, Memo's deadlines and `GracefulServer`, only the app factory swapped for one of
 bench/apps.py); `granian` is the alternative, for comparison.
@@ -639,10 +645,69 @@ def ratios(summaries: list[Summary], servers: list[str]) -> dict[str, float]:
             out[f"test/embedded create, {server}"] = test / embedded
         if embedded and peer_create:
             out[f"embedded/peer create, {server}"] = embedded / peer_create
+        if test and peer_create:
+            out[f"test/peer create, {server}"] = test / peer_create
         embedded_list = rps.get(("embedded list", server))
         if embedded_list and peer_list:
             out[f"embedded/peer list, {server}"] = embedded_list / peer_list
     return out
+
+
+@dataclass(frozen=True)
+class Aim:
+    name: str
+    measured: float | None
+    goal: str  # ">= 1.0", "< 10 %", "< 50 ms"
+    met: bool | None
+    source: str  # where the figure comes from
+
+
+def _aim(name: str, measured: float | None, goal: float, *, above: bool, unit: str, source: str) -> Aim:
+    shown = f"{'>=' if above else '<'} {goal:g}{unit}"
+    met = None if measured is None else (measured >= goal if above else measured < goal)
+    return Aim(name, measured, shown, met, source)
+
+
+def aims(found: dict[str, float], server: str, postgres: dict[str, Any] | None,
+         webhook: dict[str, Any] | None) -> list[Aim]:
+    """Issue 11's table: this run's ratios, and the PostgreSQL figures of `bench/postgres.py` and `bench/webhook.py`
+    runs given as JSON (those need a database loaded with 100,000 memories and an open-loop driver of their own;
+    postgres.py measures the embedded create it divides by in its own run, side by side)."""
+    run = f"bench/run.py ({server})"
+    guard = [found[k] * 100 for k in (f"guard cost, embedded, {server}", f"guard cost, test, {server}") if k in found]
+    rows = [
+        _aim("embedded create / peer create", found.get(f"embedded/peer create, {server}"), 1.0, above=True, unit="",
+             source=run),
+        _aim("test create / peer create", found.get(f"test/peer create, {server}"), 1.5, above=True, unit="",
+             source=run),
+        _aim("embedded list / peer list", found.get(f"embedded/peer list, {server}"), 1.0, above=True, unit="",
+             source=run),
+        _aim("guard share of a signed create (the larger of embedded and test)", max(guard) if guard else None, 10,
+             above=False, unit=" %", source=run),
+    ]
+    pg_rows = {(r["scenario"], r["workers"]): r for r in (postgres or {}).get("rows", [])}
+    pg_create, sqlite_create = pg_rows.get(("postgresql create", 1)), pg_rows.get(("embedded (sqlite) create", 1))
+    redis = bool((postgres or {}).get("redis"))
+    rows.append(_aim("PostgreSQL + Redis create / embedded create",
+                     pg_create["rps"] / sqlite_create["rps"] if pg_create and sqlite_create and redis else None, 0.8,
+                     above=True, unit="", source="bench/postgres.py --redis-url" + ("" if redis else " (not given)")))
+    for label in ("list search=garden (common)", "list search=garden -<unique> (each new)"):
+        row = pg_rows.get((f"postgresql {label}", 1))
+        rows.append(_aim(f"PostgreSQL {label}, 100,000 memories, 32 connections, p99 ms",
+                         row["p99_ms"] if row else None, 50, above=False, unit=" ms", source="bench/postgres.py"))
+    acks = [r for r in (webhook or {}).get("results", []) if r["store"] != "embedded" and r["batch"] == 1]
+    rows.append(_aim("webhook ack p99 at 200 notifications/s, PostgreSQL, ms", acks[0]["p99_ms"] if acks else None,
+                     50, above=False, unit=" ms", source="bench/webhook.py --postgres"))
+    return rows
+
+
+def aims_table(rows: list[Aim]) -> str:
+    out = ["| aim | measured | goal | verdict | from |", "|---|---:|---|---|---|"]
+    for a in rows:
+        measured = "not measured" if a.measured is None else f"{a.measured:.2f}"
+        verdict = "-" if a.met is None else ("met" if a.met else "not met")
+        out.append(f"| {a.name} | {measured} | {a.goal} | {verdict} | {a.source} |")
+    return "\n".join(out)
 
 
 def percent(value: float | None) -> str:
@@ -704,6 +769,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-requests", type=int, default=500_000, help="cap on lines per signed file")
     parser.add_argument("--peer", type=Path, help="the Express reference peer (e.g. ../shared/bench/express-seed)")
     parser.add_argument("--json", type=Path, help="write every run, the medians and the ratios here")
+    parser.add_argument("--postgres-json", type=Path,
+                        help="the --json of a bench/postgres.py run (with --redis-url): its aims go in the table")
+    parser.add_argument("--webhook-json", type=Path,
+                        help="the --json of a bench/webhook.py --postgres run: its ack p99 goes in the table")
     parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                         help="an extra setting for the Memo servers (repeatable), e.g. MEMO_SQLITE_SYNCHRONOUS=FULL")
     parser.add_argument("--max-noise", type=float, default=10.0,
@@ -747,6 +816,11 @@ def report(runs: list[Run], args: argparse.Namespace, info: dict[str, Any]) -> N
               "machine and the row is noisy.\n")
         for name, value in found.items():
             print(f"{name}: {value:.0%}" if name.startswith("guard") else f"{name}: {value:.2f}")
+    postgres = json.loads(args.postgres_json.read_text()) if args.postgres_json else None
+    webhook = json.loads(args.webhook_json.read_text()) if args.webhook_json else None
+    targets = {server: aims(found, server, postgres, webhook) for server in args.server_list}
+    for server, rows in targets.items():
+        print(f"\nIssue 11's aims ({server}):\n\n{aims_table(rows)}")
     digests = sorted({r.src_digest for r in runs if r.src_digest})
     if len(digests) > 1:
         print(f"WARNING: src/ changed during the run (digests {', '.join(digests)}): rounds measured different code",
@@ -754,7 +828,9 @@ def report(runs: list[Run], args: argparse.Namespace, info: dict[str, Any]) -> N
     if args.json:
         args.json.write_text(json.dumps({"machine": info, "args": {k: str(v) for k, v in vars(args).items()},
                                          "runs": [asdict(r) for r in runs],
-                                         "summary": [asdict(s) for s in summaries], "ratios": found}, indent=2))
+                                         "summary": [asdict(s) for s in summaries], "ratios": found,
+                                         "aims": {k: [asdict(a) for a in v] for k, v in targets.items()}},
+                                        indent=2))
 
 
 def main(argv: list[str] | None = None) -> int:
