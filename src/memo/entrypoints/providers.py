@@ -21,6 +21,7 @@ from memo.adapters.sqlite_writer import writer_of
 from memo.adapters.storage.engine import create_engine
 from memo.adapters.storage.jobs import SqlJobQueue
 from memo.adapters.storage.key_uses import SqlKeyUses
+from memo.adapters.storage.list_totals import ListTotals
 from memo.adapters.storage.memory import InMemoryHealthCheck, InMemoryKeyStore, InMemoryStore, InMemoryUnitOfWork
 from memo.adapters.storage.memory_jobs import InMemoryJobQueue
 from memo.adapters.storage.memory_key_uses import InMemoryKeyUses
@@ -284,8 +285,15 @@ class SqlStorageProvider(Provider):
             await writer.aclose()  # what is open commits; its connection goes back before the pool closes
         await engine.dispose()
 
+    @provide(scope=Scope.APP)
+    async def list_totals(self, engine: AsyncEngine) -> AsyncIterator[ListTotals]:
+        """PostgreSQL's kept list totals, one per process (storage/list_totals.py); unused on SQLite."""
+        totals = ListTotals(engine)
+        yield totals
+        await totals.aclose()
+
     @provide(scope=Scope.REQUEST)
-    async def uow(self, engine: AsyncEngine) -> AsyncIterator[UnitOfWork]:
+    async def uow(self, engine: AsyncEngine, list_totals: ListTotals) -> AsyncIterator[UnitOfWork]:
         """On a SQLite file, blocks are turns of the one writer, committed in groups (sqlite_writer.py); on
         PostgreSQL, each request has a session of its own on the pool."""
         writer = writer_of(engine)
@@ -293,7 +301,7 @@ class SqlStorageProvider(Provider):
             yield SqliteUnitOfWork(writer)
             return
         async with AsyncSession(engine, expire_on_commit=False) as session:
-            yield SqlAlchemyUnitOfWork(session)
+            yield SqlAlchemyUnitOfWork(session, list_totals=list_totals)
 
     job_queue = provide(SqlJobQueue, scope=Scope.APP, provides=JobQueue)
     sync_status = provide(SqlSyncStatusReader, scope=Scope.APP, provides=SyncStatusReader)

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from memo.adapters.storage.errors import translating
 from memo.adapters.storage.fulltext import search_filter
 from memo.adapters.storage.keyword_rank import rank
+from memo.adapters.storage.list_totals import Listing, ListTotals, filter_key, filtered_page, unfiltered_page
 from memo.adapters.storage.orm import (
     IdempotencyKeyRow,
     MemoryRow,
@@ -88,8 +89,10 @@ def memory_columns(memory: Memory) -> dict[str, object]:
 
 
 class SqlAlchemyMemoryRepository(MemoryRepository):
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, *, list_totals: ListTotals | None = None) -> None:
+        """`list_totals`: the process's one on PostgreSQL (the container's); without it every filtered list counts."""
         self._session = session
+        self._totals = list_totals
 
     @cached_property
     def _rows(self) -> MemoryRows:
@@ -114,6 +117,8 @@ class SqlAlchemyMemoryRepository(MemoryRepository):
         if dialect == "sqlite" and _unfiltered(query):  # the owner's alone: its count is kept, not counted
             return await self._counted_page(owner_id, query)
         filters = _memory_filters(dialect, owner_id, query)
+        if dialect == "postgresql":
+            return await self._postgres_page(owner_id, query, filters)
         order: Literal["asc", "desc"] = "asc" if query.sort_order is SortOrder.ASC else "desc"
         rows, total = await self._rows.get_many_and_count(
             *filters,
@@ -131,6 +136,20 @@ class SqlAlchemyMemoryRepository(MemoryRepository):
         rows = (await connection.execute(COUNTED_PAGES[query.sort_by, query.sort_order], values)).all()
         # no row to carry the count (past the last memory, or none at all): it is read on its own
         total = rows[0].total if rows else (await connection.execute(OWNER_TOTAL, values)).scalar_one_or_none() or 0
+        return Page(items=[_memory_of(row) for row in rows], total=total, limit=query.limit, offset=query.offset)
+
+    async def _postgres_page(self, owner_id: UUID, query: MemoryQuery,
+                             filters: list[ColumnElement[bool]]) -> Page[Memory]:
+        """The page with its owner's count deltas in one statement; see list_totals.py for why a total is exact."""
+        memories = cast("Table", MemoryRow.__table__)
+        direction = asc if query.sort_order is SortOrder.ASC else desc
+        listing = Listing(owner_id=owner_id, filters=filters, limit=query.limit, offset=query.offset,
+                          order_by=(direction(memories.c[SORT_ATTRIBUTES[query.sort_by]]), direction(memories.c.id)))
+        connection = await self._session.connection()
+        if _unfiltered(query):
+            rows, total = await unfiltered_page(connection, listing, self._totals)
+        else:
+            rows, total = await filtered_page(connection, listing, filter_key(owner_id, query), self._totals)
         return Page(items=[_memory_of(row) for row in rows], total=total, limit=query.limit, offset=query.offset)
 
     @translating

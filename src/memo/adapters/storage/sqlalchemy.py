@@ -20,6 +20,7 @@ from memo.adapters.storage.engine import create_engine
 from memo.adapters.storage.errors import is_unavailable, translating
 from memo.adapters.storage.index_states import SqlAlchemyIndexStateRepository
 from memo.adapters.storage.jobs import SqlAlchemyOutbox
+from memo.adapters.storage.list_totals import ListTotals
 from memo.adapters.storage.owners import SqlAlchemyApiKeyRepository, SqlAlchemyKeyStore, SqlAlchemyOwnerRepository
 from memo.adapters.storage.repositories import SqlAlchemyIdempotencyRepository, SqlAlchemyMemoryRepository
 from memo.adapters.storage.whatsapp import SqlAlchemyWhatsAppMessageRepository
@@ -44,15 +45,16 @@ logger = logging.getLogger(__name__)
 class SqlAlchemyUnitOfWork(UnitOfWork):
     """Every repository on one session, so what a use case writes commits or rolls back as one transaction."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, *, list_totals: ListTotals | None = None) -> None:
         self._session = session
+        self._list_totals = list_totals  # PostgreSQL's kept list totals: one per process, from the container
         self.committed = False
         self._open = False
 
     # Built on first use: most requests touch one repository, and each costs a few objects to set up.
     @cached_property
     def memories(self) -> SqlAlchemyMemoryRepository:  # type: ignore[override]
-        return SqlAlchemyMemoryRepository(self._session)
+        return SqlAlchemyMemoryRepository(self._session, list_totals=self._list_totals)
 
     @cached_property
     def idempotency(self) -> SqlAlchemyIdempotencyRepository:  # type: ignore[override]
