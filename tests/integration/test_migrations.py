@@ -157,6 +157,25 @@ async def test_the_vector_tables_of_0007_exist_on_sqlite_only(empty_database: st
     }
 
 
+def _count_delta_objects(connection: Connection) -> tuple[bool, int]:
+    """Whether migration 0014's table is there, and how many triggers on PostgreSQL feed it."""
+    present = "memory_count_deltas" in inspect(connection).get_table_names()
+    if connection.dialect.name != "postgresql":
+        return present, 0
+    triggers = connection.exec_driver_sql(
+        "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'memory_count_deltas_after_%'").scalar_one()
+    return present, triggers
+
+
+async def test_the_count_deltas_of_0014_exist_on_postgresql_only(empty_database: str) -> None:
+    await upgrade(empty_database)
+
+    found = await _run(empty_database, _count_delta_objects)
+
+    # insert, delete, update and truncate, on memories and on memory_tags
+    assert found == ((True, 8) if "postgresql" in empty_database else (False, 0))
+
+
 def test_migrations_ship_inside_the_package() -> None:
     shipped = {path.relative_to(MIGRATIONS_DIR).as_posix() for path in MIGRATIONS_DIR.rglob("*") if path.is_file()}
 
