@@ -4,12 +4,16 @@ Run: `uv run python bench/postgres.py [--admin-url postgresql+asyncpg://postgres
       [--memories 100000] [--duration 10] [--redis-url redis://127.0.0.1:6379/13] [--json FILE]`
 
 It makes a throwaway database, migrates it with `memo db upgrade`, makes a key with the CLI, loads the memories
-straight into the tables (one owner; words drawn so that `plumber` is in about 1 % of them and `garden` in about
-10 %; one scenario sends a different `garden -miss<n>` query every request, so per-filter caches miss), then
-starts `memo serve` on it and drives signed requests with wrk. The same run measures signed creates
-on the embedded default (SQLite), so the PostgreSQL/embedded ratio compares like with like. One worker runs
-pinned to CPU 0 with wrk on CPU 1; two workers share both CPUs with wrk and PostgreSQL, as on a real 2-core box.
-Everything it starts is stopped at the end; the database is dropped. Prints figures, asserts nothing.
+straight into the tables (bench/search_corpus.py: one owner; `plumber` in 1 % of them, `garden` in 10 %), then
+starts `memo serve` on it and drives signed requests with wrk. The searches: a rare word, the common word the
+same every request, the common word with a new query every request (`garden -<word>`, a word no memory holds,
+never the same twice: the same matches, but nothing a cache keyed by the query could answer), and a phrase with
+an exclusion. The same run measures signed creates on the embedded default (SQLite), so the
+PostgreSQL/embedded ratio compares like with like. One worker runs pinned to CPU 0 with wrk on CPU 1; two
+workers share both CPUs with wrk and PostgreSQL, as on a real 2-core box. The searches run once more at 4
+connections, for their latency when the server is not saturated. Everything it starts is stopped at the end;
+the database is dropped. Prints figures, asserts nothing. bench/run.py `--postgres` measures its create and
+common-word searches side by side with the other scenarios of issue 11's aims.
 """
 
 from __future__ import annotations
@@ -18,88 +22,31 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import sys
 import tempfile
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import asyncpg
 from run import PROCS, clean_env, free_port, memo_cli, pinning, run_wrk, wait_ready
+from search_corpus import COMMON_SEARCH, NEW_QUERY_SEARCH, fill_in, load
 from signed_requests import write_requests
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for the suite's helpers
 from tests.support.postgres import create_database, database_url, drop_database
 
 HUGE = "100000000"
-WORDS = (
-    "note", "kitchen", "call", "mother", "buy", "bread", "milk", "meeting", "friday", "invoice", "train", "ticket",
-    "birthday", "gift", "book", "doctor", "appointment", "walk", "dog", "paint", "fence", "holiday", "flight",
-    "hotel", "report", "budget", "review", "recipe", "pasta", "coffee", "tea", "lamp", "window", "car", "service",
-    "tyre", "insurance", "school", "parent", "evening", "piano", "lesson", "swim", "football", "match",
-)
 SCENARIOS = (
     ("create", "POST", "/api/memories"),
     ("list search=plumber (rare)", "GET", "/api/memories?search=plumber&limit=20"),
-    ("list search=garden (common)", "GET", "/api/memories?search=garden&limit=20"),
+    ("list search=garden (common)", "GET", COMMON_SEARCH),
+    ("list search=garden -<unique> (each new)", "GET", NEW_QUERY_SEARCH),  # a new query every request
     ('list search="paint fence" -car', "GET", "/api/memories?search=%22paint%20fence%22%20-car&limit=20"),
-    # `{query}` takes a different query every request (`garden -miss<n>`, n unique; the excluded word is in no
-    # memory, so the matches are garden's), so a cache of totals per (owner, filter) misses on every one.
-    ("list search=garden -<unique> (each new)", "GET", "/api/memories?search={query}&limit=20"),
     ("list newest 20", "GET", "/api/memories?limit=20"),
     ("get by id", "GET", "/api/memories/{id}"),
 )
-
-
-def content(rng: random.Random, index: int) -> tuple[str, list[str]]:
-    words = rng.choices(WORDS, k=rng.randint(12, 40))
-    if index % 100 == 0:
-        words.insert(rng.randrange(len(words)), "plumber")
-    if index % 10 == 3:
-        words.insert(rng.randrange(len(words)), "garden")
-    tags = rng.sample(["home", "work", "family", "health", "money", "travel"], k=rng.randint(0, 3))
-    return " ".join(words), tags
-
-
-async def load(url: str, owner_name: str, count: int) -> list[str]:
-    """Insert `count` memories for the owner in batches; returns 2,000 of their ids for the get scenario."""
-    parsed = make_url(url)
-    connection = await asyncpg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username,
-                                       password=parsed.password, database=parsed.database)
-    rng, ids, start = random.Random(7), [], datetime.now(UTC) - timedelta(days=365)
-    try:
-        owner_id = await connection.fetchval("SELECT id FROM owners WHERE name = $1", owner_name)
-        for first in range(0, count, 5000):
-            memories, tags = [], []
-            for index in range(first, min(first + 5000, count)):
-                text, labels = content(rng, index)
-                memory_id = uuid.uuid4()
-                created = start + timedelta(seconds=index * 300)
-                memories.append((memory_id, owner_id, text, "note", json.dumps(labels), "{}", "api", created,
-                                 created, 1))
-                tags.extend((memory_id, tag, owner_id) for tag in labels)
-                if len(ids) < 2000 and index % 50 == 0:
-                    ids.append(str(memory_id))
-            async with connection.transaction():
-                await connection.executemany(
-                    "INSERT INTO memories (id, owner_id, content, type, tags, metadata, source, created_at, "
-                    "updated_at, version) VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8, $9, $10)", memories)
-                await connection.executemany(
-                    "INSERT INTO memory_tags (memory_id, tag, owner_id) VALUES ($1, $2, $3)", tags)
-        await connection.execute("VACUUM (ANALYZE)")  # what autovacuum would do: statistics and visibility map
-    finally:
-        await connection.close()
-    return ids
-
-
-def distinct_queries(count: int) -> list[str]:
-    """`garden -miss<n>`, URL-encoded: same matches as `garden`, but no two requests share a filter."""
-    return [f"garden%20-miss{n}" for n in range(count)]
+LIGHT = SCENARIOS[1:5]  # the searches again at 4 connections: their latency when the server is not saturated
 
 
 def measure(env: dict[str, str], work: Path, key: dict[str, str], *, workers: int, name: str, method: str,
@@ -115,13 +62,13 @@ def measure(env: dict[str, str], work: Path, key: dict[str, str], *, workers: in
         wrk_args = SimpleNamespace(threads=1, connections=args.connections)
         file = work / "requests.tsv"
         lines = int(min(args.max_requests, max(args.duration * 6000, 20_000)))
-        if "{query}" in target:
-            target, ids = target.replace("{query}", "{id}"), distinct_queries(lines)
-        write_requests(file, count=lines, method=method, target=target, key_id=key["keyId"], secret=key["secret"],
-                       ids=ids or None)
+        for_file, values = fill_in(target, lines, ids)
+        write_requests(file, count=lines, method=method, target=for_file, key_id=key["keyId"], secret=key["secret"],
+                       ids=values)
         run_wrk(f"http://127.0.0.1:{port}", file, 2, wrk_args, log=work / "warmup.log", server_pgid=server.pid)
-        write_requests(file, count=lines, method=method, target=target, key_id=key["keyId"], secret=key["secret"],
-                       ids=ids or None)
+        for_file, values = fill_in(target, lines, ids)  # new words again: none the warm-up asked
+        write_requests(file, count=lines, method=method, target=for_file, key_id=key["keyId"], secret=key["secret"],
+                       ids=values)
         result = run_wrk(f"http://127.0.0.1:{port}", file, args.duration, wrk_args, log=work / "wrk.log",
                          server_pgid=server.pid)
     finally:
@@ -170,7 +117,7 @@ def main() -> int:
                                         method=method, target=target, ids=ids if "{id}" in target else [],
                                         args=args))
             light = argparse.Namespace(**{**vars(args), "connections": 4})
-            for label, method, target in SCENARIOS[1:5]:  # latency when the server is not saturated
+            for label, method, target in LIGHT:
                 rows.append(measure(pg_env, work, key, workers=1, name=f"postgresql {label} -c4", method=method,
                                     target=target, ids=[], args=light))
             sqlite_env = {**base, **common, "MEMO_DATA_DIR": str(work / "sqlite")}
