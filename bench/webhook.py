@@ -35,6 +35,9 @@ so other people's edits in progress are not measured (`--live-src` runs the work
 listening socket `memo serve` makes, re-wrapped with proto=IPPROTO_TCP, so that asyncio sets TCP_NODELAY on every
 accepted connection (for a socket made with proto 0 it does not; see docs/benchmarks.md, "WhatsApp webhook").
 
+bench/run.py `--postgres` measures the ack aim of issue 11 with the same pieces (`on_postgres`, one message per
+notification at 200/s), once per round beside its other scenarios.
+
 Every process started here runs in its own session and is stopped by its process group id on exit, on error and
 on Ctrl-C.
 """
@@ -70,6 +73,7 @@ from run import (
     clean_env,
     free_port,
     group_ticks,
+    hide_password,
     machine_ticks,
     memo_cli,
     pinning,
@@ -467,8 +471,14 @@ def server_env(base: dict[str, str], data: Path, secret: str) -> dict[str, str]:
             "WHATSAPP_CONNECT_TIMEOUT_S": "0.5", "WHATSAPP_READ_TIMEOUT_S": "1"}
 
 
+def both_loads(args: argparse.Namespace) -> list[tuple[int, float]]:
+    """(messages per notification, notifications per second) of the two scenarios every store runs."""
+    return [(1, args.rate), (args.batch_size, args.batch_rate)]
+
+
 async def run_store(name: str, env: dict[str, str], work: Path, store: Store, *, secret: str,
-                    args: argparse.Namespace) -> list[Result]:
+                    args: argparse.Namespace, loads: list[tuple[int, float]] | None = None) -> list[Result]:
+    """One server on the store, then each of `loads` (both_loads by default) against it, one after the other."""
     memo_cli(env, work, "db", "upgrade")
     memo_cli(env, work, "owners", "create", OWNER, "--whatsapp-phone-number-id", PHONE_NUMBER_ID)
     port = free_port()
@@ -486,7 +496,7 @@ async def run_store(name: str, env: dict[str, str], work: Path, store: Store, *,
         if PIN:
             os.sched_setaffinity(0, {1})  # the client on the other core (memo_cli and PostgreSQL are not pinned)
         try:
-            for batch, rate in ((1, args.rate), (args.batch_size, args.batch_rate)):
+            for batch, rate in loads or both_loads(args):
                 result = await scenario(name, port=port, pgids=[server.pid], store=store, notes=notes,
                                         secret=secret.encode(), batch=batch, rate=rate, args=args)
                 print(line(result), flush=True)
@@ -542,15 +552,23 @@ async def main_async(args: argparse.Namespace, work: Path, base: dict[str, str])
         results += await run_store("embedded", env, work, Store(sqlite_path=data / "memo.db"), secret=secret,
                                    args=args)
     if args.postgres:
-        name = await create_database("memo_bench_webhook", args.postgres)
-        url = database_url(name, args.postgres)
-        try:
-            env = {**server_env(base, work / "postgres", secret), "DATABASE_URL": url, "REDIS_URL": args.redis_url,
-                   "MEMO_INPROCESS_WORKER": "true"}
-            results += await run_store("postgres", env, work, Store(postgres_url=url), secret=secret, args=args)
-        finally:
-            await drop_database(name, args.postgres)
+        results += await on_postgres(base, work, secret=secret, admin_url=args.postgres, redis_url=args.redis_url,
+                                     args=args)
     return results
+
+
+async def on_postgres(base: dict[str, str], work: Path, *, secret: str, admin_url: str, redis_url: str,
+                      args: argparse.Namespace, loads: list[tuple[int, float]] | None = None) -> list[Result]:
+    """The store `postgres`: a throwaway database on the admin URL's server (dropped on the way out) with REDIS_URL
+    and the job loop in the API process. bench/run.py `--postgres` calls it once per round for the ack aim."""
+    name = await create_database("memo_bench_webhook", admin_url)
+    url = database_url(name, admin_url)
+    try:
+        env = {**server_env(base, work / "postgres", secret), "DATABASE_URL": url, "REDIS_URL": redis_url,
+               "MEMO_INPROCESS_WORKER": "true"}
+        return await run_store("postgres", env, work, Store(postgres_url=url), secret=secret, args=args, loads=loads)
+    finally:
+        await drop_database(name, admin_url)
 
 
 def git(*git_args: str) -> str:
@@ -559,9 +577,10 @@ def git(*git_args: str) -> str:
 
 
 def export_src(work: Path) -> Path:
-    """src/ as committed at HEAD, so the servers never run someone's half-made edit."""
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "HEAD", "src"], capture_output=True, check=True,
-                             timeout=60).stdout
+    """src/ as committed at HEAD, so the servers never run someone's half-made edit; with clients/typescript/src,
+    which the page's static/signer links to (relatively), or the app refuses to start without the page's files."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "HEAD", "src", "clients/typescript/src"],
+                             capture_output=True, check=True, timeout=60).stdout
     subprocess.run(["tar", "-x", "-C", str(work)], input=archive, check=True, timeout=60)
     return work / "src"
 
@@ -615,8 +634,10 @@ def main() -> int:
     print()
     print(table(results))
     if args.json:
+        options = {k: hide_password(str(v)) if k in {"postgres", "redis_url"} else str(v)
+                   for k, v in vars(args).items()}
         args.json.write_text(json.dumps({"commit": commit, "pinned": PIN, "results": [asdict(r) for r in results],
-                                         "args": {k: str(v) for k, v in vars(args).items()}}, indent=2))
+                                         "args": options}, indent=2))
     failed = [r for r in results if not r.ok]
     for r in failed:
         print(f"FAILED: {r.store} batch {r.batch}: errors {r.errors}, stored {r.stored_messages} of "
