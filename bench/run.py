@@ -1,6 +1,7 @@
 """Signed-request throughput of Memo under wrk: prints figures, asserts nothing.
 
-Run: `uv run python bench/run.py [--quick] [--servers uvicorn,granian] [--repeat 3] [--peer DIR] [--json FILE]`
+Run: `uv run python bench/run.py [--quick] [--servers uvicorn,granian] [--repeat 3] [--peer DIR]
+      [--postgres [ADMIN_URL] [--redis-url URL] [--postgres-memories 100000]] [--json FILE]`
 
 Each measurement gets a fresh server process on a free 127.0.0.1 port, in a fresh temporary MEMO_DATA_DIR,
 pinned to CPU 0 while wrk runs on CPU 1 (when taskset and two CPUs exist), so the server has one core to itself
@@ -21,11 +22,24 @@ the ratios `embedded/peer create` and `embedded/peer list`. Every list and get s
 through its own signed POST, 32 in flight (the time it took is printed), so memories are stored as a client
 stores them; the preflight checks that the list's total is the number seeded.
 
-At the end it prints issue 11's aims table: each aim, its figure, the goal and met / not met ("not measured" when
-its scenarios did not run). The PostgreSQL aims need a database loaded with 100,000 memories and an open-loop
-webhook driver, so they come from the `--json` of runs of their own, given here: `--postgres-json` (a
-`bench/postgres.py --redis-url ...` run, which measures the embedded create it divides by in the same run) and
-`--webhook-json` (a `bench/webhook.py --postgres` run).
+`--postgres [ADMIN_URL]` (default off; the server defaults to postgresql://postgres@127.0.0.1:5432) adds, in the
+same rounds, so side by side with the embedded create: `postgres create` (the normal app on a fresh throwaway
+database per run with REDIS_URL=`--redis-url`, a pool of 20, one worker pinned as the others; the key from the
+CLI), `postgres list search` (a page of 20 with its total for `search=garden`, the same query every request) and
+`postgres list search (new query each request)` (`garden -<word>`, a word no memory holds and never asked
+before, so the same matches but nothing a cache keyed by the query can answer), both over one database loaded
+once per run with `--postgres-memories` memories of bench/search_corpus.py (bench/postgres.py's mix; the
+preflight checks the total is the number that hold `garden`, counted apart from the full-text index); and, once
+per round, `postgres webhook`: bench/webhook.py's open loop, one message per notification at 200/s, on memo
+serve on a throwaway database with Redis (its rps: notifications acked per second). Every database is dropped at
+the end of its measurement or of the run. For these rows "other CPU %" includes PostgreSQL and Redis.
+
+At the end it prints issue 11's aims table: each aim, per server where it matters, its figure, the goal and met /
+not met ("not measured" when its scenarios did not run; the verdict says so when the set-up is not the issue's,
+e.g. fewer memories); bench/aims.py computes it, and `--json` holds it. The PostgreSQL aims this run did not
+measure can come from the `--json` of runs of their own: `--postgres-json` (a `bench/postgres.py --redis-url ...`
+run, which measures the embedded create it divides by in the same run) and `--webhook-json` (a
+`bench/webhook.py --postgres` run); the row names where its figure comes from.
 
 Servers: `uvicorn` (the default) is the server users run, `memo serve`'s own set-up (bench/serve.py:
 `serving.serve` with httptools, Memo's deadlines and `GracefulServer`, only the app factory swapped for one of
@@ -56,12 +70,17 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
+import asyncpg
 import httpx
+import search_corpus
+from aims import WEBHOOK_RATE, WEBHOOK_SERVER, aims, aims_table
 from signed_requests import create_body, write_requests
 
 from memo.client import sign_request, sign_v1
@@ -77,13 +96,16 @@ SETTINGS_PREFIXES = ("MEMO_", "DATABASE_", "REDIS_", "RATE_LIMIT_", "SEND_RATE_L
 SETTINGS_NAMES = {"HOST", "PORT", "API_SECRET_KEY", "ENCRYPTION_KEY", "CORS_ORIGINS"}
 
 FACTORIES = {("embedded", False): "embedded_app", ("test", False): "test_app",
-             ("embedded", True): "embedded_unguarded_app", ("test", True): "unguarded_app"}
+             ("embedded", True): "embedded_unguarded_app", ("test", True): "unguarded_app",
+             ("postgres", False): "embedded_app"}  # the normal app from the environment: DATABASE_URL picks it
+DEFAULT_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/13"
 
 
 @dataclass(frozen=True)
 class Scenario:
-    profile: str  # embedded | test | peer
-    route: str  # create | list | get
+    profile: str  # embedded | test | peer | postgres
+    route: str  # create | list | get | list search | list search (new query each request) | webhook
     unguarded: bool = False
     quiet: bool = False  # MEMO_METRICS=false and MEMO_ACCESS_LOG=false: what metrics and access lines cost
 
@@ -96,6 +118,15 @@ class Scenario:
     def seeded(self) -> bool:
         return self.route in {"list", "get"}
 
+    @property
+    def searched(self) -> bool:
+        """Over the PostgreSQL database loaded once per run (Postgres.search_url), not seeded by its server."""
+        return self.route.startswith("list search")
+
+    @property
+    def slug(self) -> str:
+        return "".join(c if c.isalnum() else "-" for c in f"{self.profile}-{self.route}")
+
 
 SCENARIOS = [Scenario("embedded", "create"), Scenario("embedded", "list"), Scenario("embedded", "get"),
              Scenario("embedded", "create", unguarded=True),
@@ -105,6 +136,10 @@ SCENARIOS = [Scenario("embedded", "create"), Scenario("embedded", "list"), Scena
 QUIET_ENV = {"MEMO_METRICS": "false", "MEMO_ACCESS_LOG": "false"}
 PEER_CREATE, PEER_LIST = Scenario("peer", "create"), Scenario("peer", "list")
 PEERS = [PEER_CREATE, PEER_LIST]
+PG_SEARCH = Scenario("postgres", "list search")
+PG_SEARCH_NEW = Scenario("postgres", "list search (new query each request)")
+PG_WEBHOOK_ACK = Scenario("postgres", "webhook")  # run once per round, on memo serve itself (bench/webhook.py)
+POSTGRES = [Scenario("postgres", "create"), PG_SEARCH, PG_SEARCH_NEW]
 SEED_CONCURRENCY = 32  # concurrent creates while seeding: Memo's group commit shares a COMMIT between them
 
 
@@ -357,18 +392,44 @@ class Target:
     key_id: str
     secret: str
     ids: list[str] = field(default_factory=list)
+    expected_total: int | None = None  # what the preflight's list must answer as its pagination.total
 
 
-def start_memo(server: str, scenario: Scenario, work: Path, args: argparse.Namespace) -> Target:
-    data = work / "data"
-    data.mkdir()
+def served_env(args: argparse.Namespace, *, bench: bool = True) -> dict[str, str]:
+    """clean_env with the src/ snapshot first on PYTHONPATH (and bench/, for bench/serve.py and bench/apps.py)."""
     env = clean_env(args.server_env)
-    paths = (str(BENCH), str(args.src_snapshot or ""), env.get("PYTHONPATH", ""))
-    env.update(MEMO_DATA_DIR=str(data), RATE_LIMIT_MAX_REQUESTS=HUGE_LIMIT, RATE_LIMIT_IP_MAX_REQUESTS=HUGE_LIMIT,
-               PYTHONPATH=os.pathsep.join(p for p in paths if p))
+    paths = (str(BENCH) if bench else "", str(args.src_snapshot or ""), env.get("PYTHONPATH", ""))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    return env
+
+
+def memo_env(args: argparse.Namespace, data: Path, database_url: str = "") -> dict[str, str]:
+    """A Memo server's environment: its own data folder, limits that count but never refuse, and for `postgres`
+    the database and Redis (and a pool of 20 for 32 connections, as bench/postgres.py has it)."""
+    data.mkdir(parents=True, exist_ok=True)
+    env = served_env(args)
+    env.update(MEMO_DATA_DIR=str(data), RATE_LIMIT_MAX_REQUESTS=HUGE_LIMIT, RATE_LIMIT_IP_MAX_REQUESTS=HUGE_LIMIT)
+    if database_url:
+        env.update(DATABASE_URL=database_url, REDIS_URL=args.pg.redis_url)
+        env.setdefault("DATABASE_POOL_SIZE", "20")  # unless --server-env sets it
+    return env
+
+
+def server_database(scenario: Scenario, args: argparse.Namespace, fresh: str) -> str:
+    """Where a `postgres` server keeps its memories: the search database, or the fresh one made for it."""
+    if scenario.searched:
+        return str(args.pg.search_url)
+    return databases().database_url(fresh, args.pg.admin_url) if fresh else ""
+
+
+def start_memo(server: str, scenario: Scenario, work: Path, args: argparse.Namespace, database: str = "") -> Target:
+    # the search database's key is sealed with the local ENCRYPTION_KEY of the data folder it was made in
+    env = memo_env(args, args.pg.data if scenario.searched else work / "data", database)
     if scenario.quiet:
         env.update(QUIET_ENV)
-    if scenario.profile == "embedded":
+    if scenario.searched:  # the key made when the search database was loaded
+        key_id, secret = args.pg.key_id, args.pg.secret
+    elif scenario.profile in {"embedded", "postgres"}:
         memo_cli(env, work, "owners", "create", "bench")  # migrates the database too
         issued = json.loads(memo_cli(env, work, "keys", "create", "--owner", "bench", "--json"))
         key_id, secret = issued["keyId"], issued["secret"]
@@ -379,7 +440,8 @@ def start_memo(server: str, scenario: Scenario, work: Path, args: argparse.Names
     log = work / "server.log"
     proc = PROCS.start([*pinning("0"), *server_cmd(server, FACTORIES[scenario.profile, scenario.unguarded], port)],
                        env=env, cwd=work, log=log)
-    target = Target(f"http://{HOST}:{port}", proc, log, "v2", key_id, secret)
+    target = Target(f"http://{HOST}:{port}", proc, log, "v2", key_id, secret,
+                    expected_total=args.pg.holding_common if scenario.searched else None)
     wait_ready(target.base + "/health", proc, log)
     return target
 
@@ -425,7 +487,8 @@ def start_peer(folder: Path, work: Path, scenario: Scenario) -> Target:
 
 def route_target(route: str) -> tuple[str, str]:
     return {"create": ("POST", "/api/memories"), "list": ("GET", "/api/memories?limit=20"),
-            "get": ("GET", "/api/memories/{id}")}[route]
+            "get": ("GET", "/api/memories/{id}"), PG_SEARCH.route: ("GET", search_corpus.COMMON_SEARCH),
+            PG_SEARCH_NEW.route: ("GET", search_corpus.NEW_QUERY_SEARCH)}[route]
 
 
 def signed_headers(target: Target, method: str, path: str, body: bytes) -> dict[str, str]:
@@ -472,6 +535,7 @@ def preflight(target: Target, scenario: Scenario) -> None:
     """One signed request of the scenario, so a wrong key or route shows as a message, not as 100% non-2xx."""
     method, path = route_target(scenario.route)
     path = path.replace("{id}", target.ids[0] if target.ids else "")
+    path = path.replace("{word}", search_corpus.absent_words(1)[0])
     body = create_body(0) if method == "POST" else b""
     headers = signed_headers(target, method, path, body)
     if body:
@@ -481,6 +545,8 @@ def preflight(target: Target, scenario: Scenario) -> None:
         raise RuntimeError(f"preflight {method} {path} got {response.status_code}: {response.text[:300]}")
     if scenario.route == "list" and (total := response.json()["pagination"]["total"]) != len(target.ids):
         raise RuntimeError(f"preflight list answers a total of {total}, not the {len(target.ids)} seeded")
+    if target.expected_total is not None and (total := response.json()["pagination"]["total"]) != target.expected_total:
+        raise RuntimeError(f"preflight {path} answers a total of {total}, not the {target.expected_total} loaded")
     if scenario.unguarded:  # proof that the swap took: an unsigned request must pass too
         response = httpx.request(method, target.base + path, content=body or None,
                                  headers={"Content-Type": "application/json"}, timeout=10)
@@ -509,8 +575,9 @@ def load(target: Target, scenario: Scenario, run: Run, args: argparse.Namespace,
 
     def signed_file(count: int, name: str) -> Path:
         out = work / name
-        write_requests(out, count=count, method=method, target=path, scheme=target.scheme, key_id=target.key_id,
-                       secret=target.secret, body_bytes=args.body_bytes, ids=target.ids or None)
+        for_file, values = search_corpus.fill_in(path, count, target.ids)  # {word}: new words, file after file
+        write_requests(out, count=count, method=method, target=for_file, scheme=target.scheme, key_id=target.key_id,
+                       secret=target.secret, body_bytes=args.body_bytes, ids=values)
         return out
 
     key = (run.server, scenario.name)
@@ -544,16 +611,24 @@ def load(target: Target, scenario: Scenario, run: Run, args: argparse.Namespace,
 
 def measure(server: str, scenario: Scenario, round_no: int, args: argparse.Namespace, *, base: Path,
             estimates: dict[tuple[str, str], float]) -> Run:
-    """One fresh server for one scenario: start, seed, check, load, stop."""
+    """One fresh server for one scenario: start, seed, check, load, stop. `postgres create` gets a fresh database
+    of its own, as the embedded create a fresh data folder, dropped after it."""
     run = Run(scenario.name, server, round_no)
-    work = Path(tempfile.mkdtemp(prefix=f"{server}-{scenario.profile}-{scenario.route}-", dir=base))
+    work = Path(tempfile.mkdtemp(prefix=f"{server.replace(' ', '-')}-{scenario.slug}-", dir=base))
     target: Target | None = None
+    fresh_database = ""
     try:
+        if scenario == PG_WEBHOOK_ACK:
+            run.src_digest = args.src_digest or src_digest(ROOT / "src")
+            measure_webhook(run, args, work)
+            return run
         if scenario.profile == "peer":
             target = start_peer(args.peer_path, work, scenario)
         else:
             run.src_digest = args.src_digest or src_digest(ROOT / "src")
-            target = start_memo(server, scenario, work, args)
+            if scenario.profile == "postgres" and not scenario.searched:
+                fresh_database = asyncio.run(databases().create_database("memo_bench_create", args.pg.admin_url))
+            target = start_memo(server, scenario, work, args, server_database(scenario, args, fresh_database))
         if scenario.seeded:
             started = time.monotonic()
             target.ids = asyncio.run(_seed(target, args.seed))
@@ -561,14 +636,101 @@ def measure(server: str, scenario: Scenario, round_no: int, args: argparse.Names
                   file=sys.stderr)
         preflight(target, scenario)
         load(target, scenario, run, args, work=work, estimates=estimates)
-    except (RuntimeError, OSError, httpx.HTTPError, subprocess.SubprocessError, ValueError, KeyError) as error:
+    except (RuntimeError, OSError, httpx.HTTPError, subprocess.SubprocessError, ValueError, KeyError,
+            asyncpg.PostgresError) as error:
         run.problem = f"{type(error).__name__}: {error}"
     finally:
         if target is not None:
             PROCS.stop(target.proc)
+        if fresh_database:
+            drop_quietly(fresh_database, args.pg.admin_url)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     return run
+
+
+# ---------------------------------------------------------------- PostgreSQL, for --postgres
+
+
+@dataclass
+class Postgres:
+    """--postgres: the server's admin URL, the Redis the servers share, and the database loaded once per run that
+    every `postgres list search` server reads (searches write no memory, so its total stays what was loaded)."""
+
+    admin_url: str
+    redis_url: str
+    memories: int
+    search_db: str = ""
+    key_id: str = ""
+    secret: str = ""
+    data: Path = Path()  # MEMO_DATA_DIR of the search servers: its local ENCRYPTION_KEY sealed their key
+    holding_common: int = 0  # memories that hold search_corpus.COMMON_WORD: the total every search answers
+
+    @property
+    def search_url(self) -> str:
+        return databases().database_url(self.search_db, self.admin_url)
+
+
+def databases() -> ModuleType:
+    """tests/support/postgres.py, the one place the suite and bench/ make and drop databases; imported only for
+    --postgres, since it loads Memo's container."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import tests.support.postgres as helpers  # noqa: PLC0415
+
+    return helpers
+
+
+def drop_quietly(name: str, admin_url: str) -> None:
+    try:
+        asyncio.run(databases().drop_database(name, admin_url))
+    except (OSError, asyncpg.PostgresError) as error:
+        print(f"could not drop database {name}: {type(error).__name__}: {error}", file=sys.stderr)
+
+
+def prepare_search(args: argparse.Namespace, work: Path) -> None:
+    """The search database: migrated and keyed through the CLI, then search_corpus's memories loaded straight into
+    its tables, once per run; the total the searches must answer is counted apart from the full-text index."""
+    pg: Postgres = args.pg
+    pg.search_db = asyncio.run(databases().create_database("memo_bench_search", pg.admin_url))
+    pg.data = work / "data"
+    env = memo_env(args, pg.data, pg.search_url)
+    memo_cli(env, work, "owners", "create", "bench")  # migrates the database too
+    issued = json.loads(memo_cli(env, work, "keys", "create", "--owner", "bench", "--json"))
+    pg.key_id, pg.secret = issued["keyId"], issued["secret"]
+    started = time.monotonic()
+    asyncio.run(search_corpus.load(pg.search_url, "bench", pg.memories))
+    pg.holding_common = asyncio.run(search_corpus.holding(pg.search_url, search_corpus.COMMON_WORD))
+    print(f"  loaded {pg.memories:,} memories into PostgreSQL database {pg.search_db} in "
+          f"{time.monotonic() - started:.1f} s; {pg.holding_common:,} hold '{search_corpus.COMMON_WORD}'",
+          file=sys.stderr)
+
+
+def measure_webhook(run: Run, args: argparse.Namespace, work: Path) -> None:
+    """bench/webhook.py's open loop, one message per notification at the aim's rate, on a throwaway PostgreSQL
+    database with Redis: memo serve itself, pinned to CPU 0, the client on CPU 1. Fills `run` (rps: notifications
+    acked per second)."""
+    import webhook  # noqa: PLC0415 - webhook.py imports this module; it is loaded only for --postgres
+
+    options = argparse.Namespace(rate=WEBHOOK_RATE, duration=args.duration, warmup=args.warmup, media_every=10,
+                                 concurrency=128, timeout=30.0, settle=0.0, quiet_wait=args.quiet_wait,
+                                 max_noise=args.max_noise, keep=args.keep, nodelay=False)
+    results = asyncio.run(webhook.on_postgres(served_env(args, bench=False), work, secret=secrets.token_hex(32),
+                                              admin_url=args.pg.admin_url, redis_url=args.pg.redis_url,
+                                              args=options, loads=[(1, WEBHOOK_RATE)]))
+    result = results[0]
+    run.requests, run.duration_s, run.rps = result.notifications, args.duration, result.achieved_nps
+    run.p50_ms, run.p90_ms, run.p99_ms, run.max_ms = result.p50_ms, result.p90_ms, result.p99_ms, result.max_ms
+    run.non2xx = sum(count for status, count in result.errors.items() if status.isdigit() and status != "0")
+    run.errors = result.errors.get("0", 0)
+    run.server_cpu_pct = round(result.server_cpu_pct, 1)
+    run.wrk_cpu_pct = round(result.client_cpu_pct, 1)  # the load generator: webhook.py's client
+    run.other_cpu_pct = round(result.other_cpu_pct / (os.cpu_count() or 1), 1)  # webhook.py: % of one core
+    if result.ok:
+        run.ok = True
+    else:
+        run.problem = (f"errors {result.errors}, stored {result.stored_messages} of {result.sent_messages}, "
+                       f"{result.wrong_processed} answers with the wrong `processed`")
 
 
 # ---------------------------------------------------------------- report
@@ -653,63 +815,6 @@ def ratios(summaries: list[Summary], servers: list[str]) -> dict[str, float]:
     return out
 
 
-@dataclass(frozen=True)
-class Aim:
-    name: str
-    measured: float | None
-    goal: str  # ">= 1.0", "< 10 %", "< 50 ms"
-    met: bool | None
-    source: str  # where the figure comes from
-
-
-def _aim(name: str, measured: float | None, goal: float, *, above: bool, unit: str, source: str) -> Aim:
-    shown = f"{'>=' if above else '<'} {goal:g}{unit}"
-    met = None if measured is None else (measured >= goal if above else measured < goal)
-    return Aim(name, measured, shown, met, source)
-
-
-def aims(found: dict[str, float], server: str, postgres: dict[str, Any] | None,
-         webhook: dict[str, Any] | None) -> list[Aim]:
-    """Issue 11's table: this run's ratios, and the PostgreSQL figures of `bench/postgres.py` and `bench/webhook.py`
-    runs given as JSON (those need a database loaded with 100,000 memories and an open-loop driver of their own;
-    postgres.py measures the embedded create it divides by in its own run, side by side)."""
-    run = f"bench/run.py ({server})"
-    guard = [found[k] * 100 for k in (f"guard cost, embedded, {server}", f"guard cost, test, {server}") if k in found]
-    rows = [
-        _aim("embedded create / peer create", found.get(f"embedded/peer create, {server}"), 1.0, above=True, unit="",
-             source=run),
-        _aim("test create / peer create", found.get(f"test/peer create, {server}"), 1.5, above=True, unit="",
-             source=run),
-        _aim("embedded list / peer list", found.get(f"embedded/peer list, {server}"), 1.0, above=True, unit="",
-             source=run),
-        _aim("guard share of a signed create (the larger of embedded and test)", max(guard) if guard else None, 10,
-             above=False, unit=" %", source=run),
-    ]
-    pg_rows = {(r["scenario"], r["workers"]): r for r in (postgres or {}).get("rows", [])}
-    pg_create, sqlite_create = pg_rows.get(("postgresql create", 1)), pg_rows.get(("embedded (sqlite) create", 1))
-    redis = bool((postgres or {}).get("redis"))
-    rows.append(_aim("PostgreSQL + Redis create / embedded create",
-                     pg_create["rps"] / sqlite_create["rps"] if pg_create and sqlite_create and redis else None, 0.8,
-                     above=True, unit="", source="bench/postgres.py --redis-url" + ("" if redis else " (not given)")))
-    for label in ("list search=garden (common)", "list search=garden -<unique> (each new)"):
-        row = pg_rows.get((f"postgresql {label}", 1))
-        rows.append(_aim(f"PostgreSQL {label}, 100,000 memories, 32 connections, p99 ms",
-                         row["p99_ms"] if row else None, 50, above=False, unit=" ms", source="bench/postgres.py"))
-    acks = [r for r in (webhook or {}).get("results", []) if r["store"] != "embedded" and r["batch"] == 1]
-    rows.append(_aim("webhook ack p99 at 200 notifications/s, PostgreSQL, ms", acks[0]["p99_ms"] if acks else None,
-                     50, above=False, unit=" ms", source="bench/webhook.py --postgres"))
-    return rows
-
-
-def aims_table(rows: list[Aim]) -> str:
-    out = ["| aim | measured | goal | verdict | from |", "|---|---:|---|---|---|"]
-    for a in rows:
-        measured = "not measured" if a.measured is None else f"{a.measured:.2f}"
-        verdict = "-" if a.met is None else ("met" if a.met else "not met")
-        out.append(f"| {a.name} | {measured} | {a.goal} | {verdict} | {a.source} |")
-    return "\n".join(out)
-
-
 def percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
@@ -769,10 +874,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-requests", type=int, default=500_000, help="cap on lines per signed file")
     parser.add_argument("--peer", type=Path, help="the Express reference peer (e.g. ../shared/bench/express-seed)")
     parser.add_argument("--json", type=Path, help="write every run, the medians and the ratios here")
+    parser.add_argument("--postgres", nargs="?", const=DEFAULT_ADMIN, default=None, metavar="ADMIN_URL",
+                        help="add the PostgreSQL scenarios, on throwaway databases of this server (default "
+                             f"{DEFAULT_ADMIN}): postgres create, the two list searches, the webhook ack")
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS, help="REDIS_URL of the PostgreSQL servers")
+    parser.add_argument("--postgres-memories", type=int, default=100_000,
+                        help="memories loaded into the search database (the aim's set-up: 100,000)")
     parser.add_argument("--postgres-json", type=Path,
-                        help="the --json of a bench/postgres.py run (with --redis-url): its aims go in the table")
+                        help="the --json of a bench/postgres.py run (with --redis-url): the PostgreSQL aims this run "
+                             "does not measure come from it")
     parser.add_argument("--webhook-json", type=Path,
-                        help="the --json of a bench/webhook.py --postgres run: its ack p99 goes in the table")
+                        help="the --json of a bench/webhook.py --postgres run: the ack p99, when this run has none")
     parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                         help="an extra setting for the Memo servers (repeatable), e.g. MEMO_SQLITE_SYNCHRONOUS=FULL")
     parser.add_argument("--max-noise", type=float, default=10.0,
@@ -796,9 +908,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--repeat >= 1 and --connections >= --threads >= 1")
     if any("=" not in item for item in args.server_env):
         parser.error("--server-env takes NAME=VALUE")
+    if args.postgres_memories < 100:
+        parser.error("--postgres-memories must be at least 100")
+    args.pg = Postgres(args.postgres, args.redis_url, args.postgres_memories) if args.postgres else None
     if shutil.which("wrk") is None:
         parser.error("wrk is not installed (apt-get install wrk)")
     return args
+
+
+def hide_password(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def public_args(args: argparse.Namespace) -> dict[str, str]:
+    """The options for --json, without the key of the search database and with URLs' passwords hidden."""
+    return {k: hide_password(str(v)) if k in {"postgres", "redis_url"} else str(v) for k, v in vars(args).items()
+            if k != "pg"}
 
 
 def report(runs: list[Run], args: argparse.Namespace, info: dict[str, Any]) -> None:
@@ -818,27 +947,43 @@ def report(runs: list[Run], args: argparse.Namespace, info: dict[str, Any]) -> N
             print(f"{name}: {value:.0%}" if name.startswith("guard") else f"{name}: {value:.2f}")
     postgres = json.loads(args.postgres_json.read_text()) if args.postgres_json else None
     webhook = json.loads(args.webhook_json.read_text()) if args.webhook_json else None
-    targets = {server: aims(found, server, postgres, webhook) for server in args.server_list}
-    for server, rows in targets.items():
-        print(f"\nIssue 11's aims ({server}):\n\n{aims_table(rows)}")
+    targets = aims({(s.scenario, s.server): s.rps for s in summaries},
+                   {(s.scenario, s.server): s.p99_ms for s in summaries}, args.server_list, rounds=args.repeat,
+                   memories=args.postgres_memories, connections=args.connections, postgres=postgres, webhook=webhook)
+    print(f"\nIssue 11's aims (medians of {args.repeat} round(s); the issue asks for at least 3):\n")
+    print(aims_table(targets))
     digests = sorted({r.src_digest for r in runs if r.src_digest})
     if len(digests) > 1:
         print(f"WARNING: src/ changed during the run (digests {', '.join(digests)}): rounds measured different code",
               file=sys.stderr)
     if args.json:
-        args.json.write_text(json.dumps({"machine": info, "args": {k: str(v) for k, v in vars(args).items()},
+        args.json.write_text(json.dumps({"machine": info, "args": public_args(args),
                                          "runs": [asdict(r) for r in runs],
                                          "summary": [asdict(s) for s in summaries], "ratios": found,
-                                         "aims": {k: [asdict(a) for a in v] for k, v in targets.items()}},
+                                         "aims": [asdict(a) for a in targets]},
                                         indent=2))
+
+
+def make_plan(args: argparse.Namespace, wanted: set[str]) -> list[tuple[str, Scenario]]:
+    """One round, in order: every server's scenarios (PostgreSQL's with --postgres), the peer's, the webhook ack."""
+    scenarios = [s for s in SCENARIOS + (POSTGRES if args.pg else []) if not wanted or s.name in wanted]
+    plan = [(server, s) for server in args.server_list for s in scenarios]
+    peers = [peer for peer in PEERS if not wanted or peer.name in wanted]
+    if args.peer and peers:
+        try:
+            args.peer_path = peer_dir(args.peer.resolve())
+            plan.extend(("node", peer) for peer in peers)
+        except (OSError, subprocess.SubprocessError) as error:
+            print(f"peer left out: {error}", file=sys.stderr)
+    if args.pg and (not wanted or PG_WEBHOOK_ACK.name in wanted):
+        plan.append((WEBHOOK_SERVER, PG_WEBHOOK_ACK))
+    return plan
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     wanted = {s.strip() for s in args.scenarios.split(",") if s.strip()}
-    scenarios = [s for s in SCENARIOS if not wanted or s.name in wanted]
-    plan = [(server, s) for server in args.server_list for s in scenarios]
     base = Path(tempfile.mkdtemp(prefix="memo-bench-", dir=args.work_dir))
     args.src_snapshot = None if args.live_src else snapshot_src(base)
     args.src_digest = src_digest(args.src_snapshot) if args.src_snapshot else ""
@@ -852,13 +997,13 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[Run] = []
     estimates: dict[tuple[str, str], float] = {}
     try:
-        peers = [peer for peer in PEERS if not wanted or peer.name in wanted]
-        if args.peer and peers:
+        plan = make_plan(args, wanted)
+        if any(scenario.searched for _, scenario in plan):
             try:
-                args.peer_path = peer_dir(args.peer.resolve())
-                plan.extend(("node", peer) for peer in peers)
-            except (OSError, subprocess.SubprocessError) as error:
-                print(f"peer left out: {error}", file=sys.stderr)
+                prepare_search(args, base / "postgres-search")
+            except (RuntimeError, OSError, subprocess.SubprocessError, asyncpg.PostgresError) as error:
+                print(f"PostgreSQL searches left out: {type(error).__name__}: {error}", file=sys.stderr)
+                plan = [(server, scenario) for server, scenario in plan if not scenario.searched]
         for round_no in range(1, args.repeat + 1):
             for server, scenario in plan:
                 run = measure(server, scenario, round_no, args, base=base, estimates=estimates)
@@ -870,6 +1015,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not leave servers behind
         PROCS.stop_all()
+        if args.pg and args.pg.search_db:
+            drop_quietly(args.pg.search_db, args.pg.admin_url)
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
         report(runs, args, info)
@@ -877,4 +1024,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # webhook.py (and postgres.py) import `run`: they must get this module, with its one PROCS, not a second copy
+    sys.modules.setdefault("run", sys.modules[__name__])
     sys.exit(main())
