@@ -908,6 +908,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--repeat >= 1 and --connections >= --threads >= 1")
     if any("=" not in item for item in args.server_env):
         parser.error("--server-env takes NAME=VALUE")
+    if not args.postgres and any(name.strip().startswith("postgres ") for name in args.scenarios.split(",")):
+        parser.error("the postgres scenarios need --postgres")
     if args.postgres_memories < 100:
         parser.error("--postgres-memories must be at least 100")
     args.pg = Postgres(args.postgres, args.redis_url, args.postgres_memories) if args.postgres else None
