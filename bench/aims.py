@@ -44,7 +44,15 @@ class Aim:
     def shown(self) -> str:
         if self.measured is None:
             return "not measured"
-        return {"": f"{self.measured:.2f}", "%": f"{self.measured:.1f} %", "ms": f"{self.measured:.1f} ms"}[self.unit]
+        digits = 2 if self.unit == "" else 1
+        while digits < 4 and self._rounds_onto_goal(digits):  # 1.499 shown "1.50" beside "not met" misleads
+            digits += 1
+        text = f"{self.measured:.{digits}f}"
+        return f"{text} {self.unit}" if self.unit else text
+
+    def _rounds_onto_goal(self, digits: int) -> bool:
+        goal = float(self.goal.split()[1])
+        return self.measured is not None and round(self.measured, digits) == goal and self.measured != goal
 
     @property
     def verdict(self) -> str:

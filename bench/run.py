@@ -789,6 +789,9 @@ def summarise(runs: list[Run]) -> list[Summary]:
     return out
 
 
+COSTS = ("guard cost", "metrics and access log cost")  # ratios() entries that are shares, printed as percentages
+
+
 def ratios(summaries: list[Summary], servers: list[str]) -> dict[str, float]:
     rps = {(s.scenario, s.server): s.rps for s in summaries}
     peer_create, peer_list = rps.get((PEER_CREATE.name, "node")), rps.get((PEER_LIST.name, "node"))
@@ -946,7 +949,7 @@ def report(runs: list[Run], args: argparse.Namespace, info: dict[str, Any]) -> N
               "used in any run of the row, during it or in the idle second before; above ~10 another job shared the "
               "machine and the row is noisy.\n")
         for name, value in found.items():
-            print(f"{name}: {value:.0%}" if name.startswith("guard") else f"{name}: {value:.2f}")
+            print(f"{name}: {value:.0%}" if name.split(",")[0] in COSTS else f"{name}: {value:.2f}")
     postgres = json.loads(args.postgres_json.read_text()) if args.postgres_json else None
     webhook = json.loads(args.webhook_json.read_text()) if args.webhook_json else None
     targets = aims({(s.scenario, s.server): s.rps for s in summaries},
