@@ -28,6 +28,7 @@ from memo.adapters.storage.memory_jobs import InMemoryJobQueue
 from memo.adapters.storage.memory_sync_status import InMemorySyncStatusReader
 from memo.adapters.storage.migrate import upgrade
 from memo.adapters.storage.orm import metadata
+from memo.adapters.storage.postgres_writes import HoldingSession, PostgresUnitOfWork
 from memo.adapters.storage.sqlalchemy import (
     SqlAlchemyKeyStore,
     SqlAlchemyUnitOfWork,
@@ -101,7 +102,7 @@ class SqlStorage(Storage):
     def __init__(self, name: str, engine: AsyncEngine) -> None:
         self.name = name
         self.engine = engine
-        sync_maker = sessionmaker()
+        sync_maker = sessionmaker(class_=HoldingSession)
         event.listen(sync_maker, "before_flush", touch_updated_timestamp)
         self._sessions = async_sessionmaker(engine, expire_on_commit=False, sync_session_class=sync_maker)
         self._open: list[AsyncSession] = []
@@ -117,6 +118,8 @@ class SqlStorage(Storage):
         writer = writer_of(self.engine)
         if writer is not None:
             return SqliteUnitOfWork(writer)
+        if self.name == "postgresql":
+            return PostgresUnitOfWork(self._session())
         return SqlAlchemyUnitOfWork(self._session())
 
     def key_store(self, secret_box: SecretBox) -> KeyStore:

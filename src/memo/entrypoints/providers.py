@@ -28,6 +28,7 @@ from memo.adapters.storage.memory_key_uses import InMemoryKeyUses
 from memo.adapters.storage.memory_sync_status import InMemorySyncStatusReader
 from memo.adapters.storage.nonces import SqlNonceStore
 from memo.adapters.storage.owners import SqlAlchemyKeyStore
+from memo.adapters.storage.postgres_writes import HoldingSession, PostgresUnitOfWork
 from memo.adapters.storage.sqlalchemy import SqlAlchemyUnitOfWork, SqlDatabaseHealthCheck
 from memo.adapters.storage.sqlite_unit_of_work import SqliteUnitOfWork
 from memo.adapters.storage.whatsapp import SqlSyncStatusReader
@@ -295,13 +296,18 @@ class SqlStorageProvider(Provider):
     @provide(scope=Scope.REQUEST)
     async def uow(self, engine: AsyncEngine, list_totals: ListTotals) -> AsyncIterator[UnitOfWork]:
         """On a SQLite file, blocks are turns of the one writer, committed in groups (sqlite_writer.py); on
-        PostgreSQL, each request has a session of its own on the pool."""
+        PostgreSQL, each request has a session of its own on the pool, and a create's writes go as one statement
+        (postgres_writes.py)."""
         writer = writer_of(engine)
         if writer is not None:
             yield SqliteUnitOfWork(writer)
             return
-        async with AsyncSession(engine, expire_on_commit=False) as session:
-            yield SqlAlchemyUnitOfWork(session, list_totals=list_totals)
+        if engine.dialect.name != "postgresql":  # in-memory SQLite (tests): the plain SQL unit of work
+            async with AsyncSession(engine, expire_on_commit=False) as session:
+                yield SqlAlchemyUnitOfWork(session, list_totals=list_totals)
+            return
+        async with AsyncSession(engine, expire_on_commit=False, sync_session_class=HoldingSession) as session:
+            yield PostgresUnitOfWork(session, list_totals=list_totals)
 
     job_queue = provide(SqlJobQueue, scope=Scope.APP, provides=JobQueue)
     sync_status = provide(SqlSyncStatusReader, scope=Scope.APP, provides=SyncStatusReader)

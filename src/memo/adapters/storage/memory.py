@@ -7,6 +7,7 @@ whole-store snapshot, keeps a rollback from erasing what a concurrent unit of wo
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -110,10 +111,11 @@ class InMemoryMemoryRepository(MemoryRepository):
             and (search is None or search.matches(memory.content))  # last: the only costly test
         ]
         attribute = SORT_ATTRIBUTES[query.sort_by]
-        matches.sort(key=lambda memory: (getattr(memory, attribute), memory.id),
-                     reverse=query.sort_order is SortOrder.DESC)
-        return Page(items=matches[query.offset:query.offset + query.limit], total=len(matches), limit=query.limit,
-                    offset=query.offset)
+        # a heap of offset + limit rather than a sort of every match: (time, id) keys are unique, so the same page
+        first = heapq.nlargest if query.sort_order is SortOrder.DESC else heapq.nsmallest
+        ordered = first(query.offset + query.limit, matches,
+                        key=lambda memory: (getattr(memory, attribute), memory.id))
+        return Page(items=ordered[query.offset:], total=len(matches), limit=query.limit, offset=query.offset)
 
     async def replace(self, memory: Memory, *, expected_version: int) -> bool:
         stored = self._memories.get(memory.id)

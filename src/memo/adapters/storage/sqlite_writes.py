@@ -10,16 +10,16 @@ Everything else in the unit of work goes through the SQL repositories as it does
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 from uuid import UUID
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memo.adapters.sqlite_writer import SqliteWriter
+from memo.adapters.storage.driver_inserts import driver_insert
 from memo.adapters.storage.errors import translating
 from memo.adapters.storage.jobs import SqlAlchemyOutbox, job_values
 from memo.adapters.storage.orm import JobRow, MemoryRow, MemoryTagRow, tag_rows
@@ -30,41 +30,9 @@ from memo.adapters.storage.repositories import (
     memory_columns,
 )
 from memo.adapters.storage.sqlite_reads import DriverSelect, memory_of
-from memo.adapters.storage.sqlite_values import bind_processor
 from memo.application.dto import MemoryQuery, Page, SortField, SortOrder
 from memo.domain.jobs import Job
 from memo.domain.memory import Memory
-
-
-@dataclass(frozen=True, slots=True)
-class DriverInsert:
-    """An INSERT of every column of a table, as the dialect compiles it, and the dialect's processing of each value."""
-
-    sql: str
-    names: tuple[str, ...]
-    processors: tuple[Callable[[Any], Any] | None, ...]
-
-    @classmethod
-    def of(cls, table: Table, dialect: Dialect) -> DriverInsert:
-        compiled = insert(table).compile(dialect=dialect)
-        names = tuple(compiled.positiontup or ())
-        return cls(sql=compiled.string, names=names,
-                   processors=tuple(bind_processor(table.c[name].type, dialect) for name in names))
-
-    def row(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
-        return tuple([values[name] if process is None else process(values[name])  # a list builds faster than a
-                      for name, process in zip(self.names, self.processors, strict=True)])  # generator feeds
-
-
-_BUILT: dict[tuple[str, int], DriverInsert] = {}
-
-
-def driver_insert(table: Table, dialect: Dialect) -> DriverInsert:
-    key = (table.name, id(dialect))
-    built = _BUILT.get(key)
-    if built is None:
-        built = _BUILT[key] = DriverInsert.of(table, dialect)
-    return built
 
 
 @dataclass(frozen=True, slots=True)
