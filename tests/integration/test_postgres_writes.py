@@ -58,11 +58,11 @@ class Writes:
         self.isolation.clear()
         self.begins = 0
 
-        def sent(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:  # noqa: ANN401
+        def sent(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
             self.statements.append(statement)
             self.isolation.append(conn.get_execution_options().get("isolation_level"))
 
-        def begun(_conn: Any) -> None:  # noqa: ANN401
+        def begun(_conn: Any) -> None:
             self.begins += 1
 
         event.listen(self.engine.sync_engine, "before_cursor_execute", sent)
@@ -73,7 +73,7 @@ class Writes:
             event.remove(self.engine.sync_engine, "before_cursor_execute", sent)
             event.remove(self.engine.sync_engine, "begin", begun)
 
-    async def rows(self, sql: str, **values: Any) -> list[dict[str, Any]]:  # noqa: ANN401
+    async def rows(self, sql: str, **values: Any) -> list[dict[str, Any]]:
         async with self.engine.connect() as connection:
             return [dict(row) for row in (await connection.execute(text(sql), values)).mappings()]
 
@@ -140,12 +140,11 @@ async def test_a_memory_without_tags_is_one_statement_too(writes: Writes) -> Non
 
 
 async def test_a_create_for_an_owner_that_is_gone_writes_nothing_at_all(writes: Writes) -> None:
-    uow = writes.uow()
-    with pytest.raises(IntegrityError):
-        async with uow:
-            memory = writes.memory(owner=GONE)
-            await uow.memories.add(memory)
-            await uow.outbox.enqueue(index_job(GONE, [memory.id], id=writes.ids.new_id(), now=TEST_NOW))
+    uow, memory = writes.uow(), writes.memory(owner=GONE)
+    async with uow:
+        await uow.memories.add(memory)
+        await uow.outbox.enqueue(index_job(GONE, [memory.id], id=writes.ids.new_id(), now=TEST_NOW))
+        with pytest.raises(IntegrityError):
             await uow.commit()
     assert not uow.committed
     assert await writes.rows("SELECT id FROM memories") == []
