@@ -111,7 +111,8 @@ class InMemoryMemoryRepository(MemoryRepository):
             and (search is None or search.matches(memory.content))  # last: the only costly test
         ]
         attribute = SORT_ATTRIBUTES[query.sort_by]
-        # a heap of offset + limit rather than a sort of every match: (time, id) keys are unique, so the same page
+        # only the first offset + limit are ordered (a heap), not every match; (time, id) keys are unique, so the
+        # page is the one a full sort gives
         first = heapq.nlargest if query.sort_order is SortOrder.DESC else heapq.nsmallest
         ordered = first(query.offset + query.limit, matches,
                         key=lambda memory: (getattr(memory, attribute), memory.id))
