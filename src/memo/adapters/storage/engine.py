@@ -15,7 +15,8 @@ The database file is created 0600 before SQLite first opens it (and its folder 0
 Keyword search needs nothing from the connection: FTS5 and its triggers (migration 0002) live in the database,
 so every writer (Memo, or any SQLite client with FTS5) keeps the index in step.
 
-PostgreSQL: `pool_pre_ping` (a connection the server dropped is replaced, not handed to a request) and a
+PostgreSQL: a connection idle in the pool for a while is pinged before use, and replaced when the server dropped
+it (`idle_ping.py`: SQLAlchemy's `pool_pre_ping` pings on every checkout, a round trip per request), and a
 server-side `statement_timeout`, so a stuck query fails fast as `StorageUnavailable` instead of holding a worker.
 """
 
@@ -31,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from memo.adapters.private_files import create_private_dir, create_private_file, make_private
 from memo.adapters.sqlite_writer import SQLITE_BUSY_TIMEOUT_MS
+from memo.adapters.storage.idle_ping import PING_AFTER_IDLE_S, ping_after_idle
 from memo.adapters.storage.sqlite_inline import inline_connector
 
 SQLITE_SYNCHRONOUS_MODES = ("NORMAL", "FULL")
@@ -83,16 +85,16 @@ def create_engine(
     statement_timeout_ms: int = 10_000,
     connect_timeout_s: float = 5.0,
     sqlite_synchronous: str = "NORMAL",
+    ping_after_idle_s: float = PING_AFTER_IDLE_S,
     echo: bool = False,
 ) -> AsyncEngine:
     parsed = database_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, pool_size=pool_size, max_overflow=max_overflow, pool_timeout_s=pool_timeout_s,
                               synchronous=sqlite_synchronous.upper(), echo=echo)
-    return create_async_engine(
+    engine = create_async_engine(
         parsed,
         echo=echo,
-        pool_pre_ping=True,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=pool_timeout_s,
@@ -102,6 +104,8 @@ def create_engine(
             "server_settings": {"statement_timeout": str(statement_timeout_ms), "application_name": "memo"},
         },
     )
+    ping_after_idle(engine, ping_after_idle_s)
+    return engine
 
 
 def _sqlite_engine(url: URL, *, pool_size: int, max_overflow: int, pool_timeout_s: float, synchronous: str,
