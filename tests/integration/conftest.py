@@ -35,9 +35,19 @@ from memo.adapters.storage.sqlalchemy import (
     SqlDatabaseHealthCheck,
     create_engine,
 )
+from memo.adapters.storage.sqlite_readers import SqliteReads, close_readers, readers_of
 from memo.adapters.storage.sqlite_unit_of_work import SqliteUnitOfWork
+from memo.adapters.storage.unit_of_work_reads import UnitOfWorkReads
 from memo.adapters.storage.whatsapp import SqlSyncStatusReader
-from memo.application.ports import HealthCheck, JobQueue, KeyStore, SecretBox, SyncStatusReader, UnitOfWork
+from memo.application.ports import (
+    HealthCheck,
+    JobQueue,
+    KeyStore,
+    MemoryReads,
+    SecretBox,
+    SyncStatusReader,
+    UnitOfWork,
+)
 from tests.support.postgres import POSTGRES_ADMIN_URL, create_database, database_url, drop_database
 
 T = TypeVar("T")
@@ -59,6 +69,10 @@ class Storage:
 
     def uow(self) -> UnitOfWork:
         raise NotImplementedError
+
+    def reads(self) -> MemoryReads:
+        """As the container makes them: a unit of work's own, or on a SQLite file, its reader connections."""
+        return UnitOfWorkReads(self.uow())
 
     def key_store(self, secret_box: SecretBox) -> KeyStore:
         raise NotImplementedError
@@ -122,6 +136,10 @@ class SqlStorage(Storage):
             return PostgresUnitOfWork(self._session())
         return SqlAlchemyUnitOfWork(self._session())
 
+    def reads(self) -> MemoryReads:
+        readers = readers_of(self.engine)
+        return super().reads() if readers is None else SqliteReads(readers)
+
     def key_store(self, secret_box: SecretBox) -> KeyStore:
         store = SqlAlchemyKeyStore(self.engine, secret_box)
         self._key_stores.append(store)
@@ -144,6 +162,7 @@ class SqlStorage(Storage):
         writer = writer_of(self.engine)
         if writer is not None:
             await writer.aclose()
+        await close_readers(self.engine)
         if self.name == "postgresql":  # the database outlives the test: leave it empty for the next one
             async with self.engine.begin() as connection:
                 for table in reversed(metadata.sorted_tables):

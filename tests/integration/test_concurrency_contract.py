@@ -44,7 +44,7 @@ async def test_racing_creates_with_one_idempotency_key_make_one_memory(storage: 
                                      for _ in range(racers)))
     assert sum(result.created for result in results) == 1
     assert len({result.memory.id for result in results}) == 1
-    assert (await ListMemories(uow=storage.uow())(owner_id, MemoryQuery())).total == 1  # it opens the uow itself
+    assert (await ListMemories(reads=storage.reads())(owner_id, MemoryQuery())).total == 1
 
 
 async def test_racing_updates_with_the_same_version_have_one_winner(storage: Storage) -> None:

@@ -80,8 +80,9 @@ async def store(storage: Storage, *memories: Memory) -> None:
 
 
 async def find(storage: Storage, owner: UUID = ALICE, **query: Any) -> list[Memory]:
-    async with storage.uow() as uow:
-        page = await uow.memories.find(owner, MemoryQuery(**query))
+    """Through `MemoryReads`, as a list request reads (on a SQLite file, its reader connections); the tests that
+    open a unit of work themselves read through its repository, as a block that also writes does."""
+    page = await storage.reads().find(owner, MemoryQuery(**query))
     return list(page.items)
 
 
@@ -90,8 +91,7 @@ async def found_ids(storage: Storage, owner: UUID = ALICE, **query: Any) -> list
 
 
 async def get(storage: Storage, memory_id: UUID, owner: UUID = ALICE) -> Memory | None:
-    async with storage.uow() as uow:
-        return await uow.memories.get(owner, memory_id)
+    return await storage.reads().get(owner, memory_id)
 
 
 # --- memories: add, get, owner scoping -------------------------------------------------------------------------

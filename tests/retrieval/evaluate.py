@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from memo.adapters.storage.migrate import upgrade
 from memo.adapters.storage.sqlalchemy import SqlAlchemyUnitOfWork, create_engine
+from memo.adapters.storage.unit_of_work_reads import UnitOfWorkReads
 from memo.adapters.system import TEST_NOW, FixedClock, SequentialIds
 from memo.adapters.vectors.sqlite import SqliteVectorIndex
 from memo.application.index_memories import IndexMemories
@@ -197,7 +198,7 @@ async def evaluate(embedder: Embedder, directory: Path, *, limit: int = LIMIT, w
         candidates: list[Candidates] = []
         async with sessions() as session:
             uow = SqlAlchemyUnitOfWork(session)
-            search = SearchMemories(uow=uow, embedder=embedder, index=index)
+            search = SearchMemories(reads=UnitOfWorkReads(uow), uow=uow, embedder=embedder, index=index)
             for question in questions:
                 for mode in MODES:
                     result = await search(SearchCommand(owner_id=OWNER, query=question.text, limit=limit, mode=mode))

@@ -7,6 +7,7 @@ from uuid import uuid4
 import pytest
 
 from memo.adapters.storage.memory import InMemoryStore, InMemoryUnitOfWork
+from memo.adapters.storage.unit_of_work_reads import UnitOfWorkReads
 from memo.adapters.system import FixedClock, SequentialIds
 from memo.application.create_memory import CreateMemory
 from memo.application.delete_memory import DeleteMemory
@@ -43,14 +44,14 @@ async def test_create_memory_commits_the_normalised_memory(store: InMemoryStore,
     result = await create(CreateMemoryCommandFactory.build(owner_id=OWNER, content="  buy milk  ", tags=("A", "a")))
     assert result.created
     assert (result.memory.content, result.memory.tags) == ("buy milk", ("a",))
-    assert await GetMemory(uow=InMemoryUnitOfWork(store))(OWNER, result.memory.id) == result.memory
+    assert await GetMemory(reads=UnitOfWorkReads(InMemoryUnitOfWork(store)))(OWNER, result.memory.id) == result.memory
 
 
 async def test_invalid_memory_is_refused_before_anything_is_written(store: InMemoryStore,
                                                                     create: CreateMemory) -> None:
     with pytest.raises(ValidationFailed):
         await create(CreateMemoryCommandFactory.build(owner_id=OWNER, content=""))
-    page = await ListMemories(uow=InMemoryUnitOfWork(store))(OWNER, MemoryQuery())
+    page = await ListMemories(reads=UnitOfWorkReads(InMemoryUnitOfWork(store)))(OWNER, MemoryQuery())
     assert page.total == 0
 
 
@@ -60,7 +61,7 @@ async def test_idempotent_retry_returns_the_first_memory_without_a_second_write(
     first, second = await create(command), await create(command)
     assert (first.created, second.created) == (True, False)
     assert second.memory == first.memory
-    assert (await ListMemories(uow=InMemoryUnitOfWork(store))(OWNER, MemoryQuery())).total == 1
+    assert (await ListMemories(reads=UnitOfWorkReads(InMemoryUnitOfWork(store)))(OWNER, MemoryQuery())).total == 1
 
 
 async def test_idempotency_key_reused_with_another_body_conflicts(create: CreateMemory) -> None:
@@ -86,7 +87,7 @@ async def test_update_with_stale_version_changes_nothing(store: InMemoryStore, c
     with pytest.raises(VersionConflict) as conflict:
         await update(UpdateMemoryCommand(owner_id=OWNER, memory_id=made.id, content="third", expected_version=1))
     assert conflict.value.current == 2
-    assert (await GetMemory(uow=InMemoryUnitOfWork(store))(OWNER, made.id)).content == "second"
+    assert (await GetMemory(reads=UnitOfWorkReads(InMemoryUnitOfWork(store)))(OWNER, made.id)).content == "second"
 
 
 async def test_update_of_another_owners_memory_is_not_found(store: InMemoryStore, create: CreateMemory,

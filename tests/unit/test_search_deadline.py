@@ -10,6 +10,7 @@ import pytest
 
 from memo.adapters.embedding.fake import HashingEmbedder
 from memo.adapters.storage.memory import InMemoryStore, InMemoryUnitOfWork
+from memo.adapters.storage.unit_of_work_reads import UnitOfWorkReads
 from memo.adapters.system import TEST_NOW
 from memo.adapters.vectors.memory import InMemoryVectorIndex
 from memo.application.errors import VectorIndexUnavailable
@@ -32,7 +33,8 @@ def search() -> SearchMemories:
     memory = Memory.create(id=UUID(int=1), owner_id=OWNER, content="Dentist on Friday", type=MemoryType.NOTE,
                            now=TEST_NOW)
     store.memories[memory.id] = memory
-    return SearchMemories(uow=InMemoryUnitOfWork(store), embedder=StalledEmbedder(), index=InMemoryVectorIndex(),
+    uow = InMemoryUnitOfWork(store)
+    return SearchMemories(reads=UnitOfWorkReads(uow), uow=uow, embedder=StalledEmbedder(), index=InMemoryVectorIndex(),
                           vector_deadline_s=0.05)
 
 

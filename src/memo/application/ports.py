@@ -64,6 +64,22 @@ class MemoryRepository(Protocol):
         ...
 
 
+class MemoryReads(Protocol):
+    """Committed memories for a request that only reads: never inside a unit of work, so never behind a writer.
+
+    A read sees what was committed when it ran: every write answered before it, and none still in flight.
+    """
+
+    async def get(self, owner_id: UUID, memory_id: UUID) -> Memory | None: ...
+    async def find(self, owner_id: UUID, query: MemoryQuery) -> Page[Memory]: ...
+    async def get_many(self, owner_id: UUID, memory_ids: Sequence[UUID]) -> Sequence[Memory]:
+        """As `MemoryRepository.get_many`."""
+        ...
+    async def rank(self, owner_id: UUID, text: str, *, filters: SearchFilters, limit: int) -> Sequence[Hit]:
+        """As `MemoryRepository.rank`."""
+        ...
+
+
 class IndexStateRepository(Protocol):
     """What the vector index holds for each memory (model and content hash), so nothing is embedded twice."""
 

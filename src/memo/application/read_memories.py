@@ -1,4 +1,8 @@
-"""Reads of an owner's memories; every read is scoped by owner, so another owner's id is simply not found."""
+"""Reads of an owner's memories; every read is scoped by owner, so another owner's id is simply not found.
+
+They go through `MemoryReads`, not a unit of work: a read takes no part in a transaction, so on the embedded
+SQLite file it runs on a reader connection off the event loop instead of waiting for a turn of the one writer.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,17 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from memo.application.dto import MemoryQuery, Page
-from memo.application.ports import UnitOfWork
+from memo.application.ports import MemoryReads
 from memo.domain.errors import MemoryNotFound
 from memo.domain.memory import Memory
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GetMemory:
-    uow: UnitOfWork
+    reads: MemoryReads
 
     async def __call__(self, owner_id: UUID, memory_id: UUID) -> Memory:
-        async with self.uow:
-            memory = await self.uow.memories.get(owner_id, memory_id)
+        memory = await self.reads.get(owner_id, memory_id)
         if memory is None:
             raise MemoryNotFound
         return memory
@@ -25,8 +28,7 @@ class GetMemory:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ListMemories:
-    uow: UnitOfWork
+    reads: MemoryReads
 
     async def __call__(self, owner_id: UUID, query: MemoryQuery) -> Page[Memory]:
-        async with self.uow:
-            return await self.uow.memories.find(owner_id, query)
+        return await self.reads.find(owner_id, query)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from memo.application.errors import EmbedderUnavailable, VectorIndexUnavailable
-from memo.application.ports import Embedder, UnitOfWork, VectorIndex
+from memo.application.ports import Embedder, MemoryReads, UnitOfWork, VectorIndex
 from memo.domain.retrieval import Fused, Hit, ScoredMemory, SearchFilters, SearchMode, SearchResult, fuse
 
 KEYWORD, SEMANTIC = "keyword", "semantic"
@@ -33,7 +33,8 @@ class SearchCommand:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SearchMemories:
-    uow: UnitOfWork
+    reads: MemoryReads  # the keyword side and the hits read back: committed memories, off the writer
+    uow: UnitOfWork  # the index states of the hits
     embedder: Embedder
     index: VectorIndex
     vector_deadline_s: float = 5.0  # the longest a search waits for the vector side before it is taken as down
@@ -57,9 +58,8 @@ class SearchMemories:
         return min(MAX_CANDIDATES, command.limit * CANDIDATES_PER_LIMIT)
 
     async def _keyword(self, command: SearchCommand) -> Sequence[Hit]:
-        async with self.uow:
-            return await self.uow.memories.rank(command.owner_id, command.query, filters=command.filters,
-                                                limit=self._candidates(command))
+        return await self.reads.rank(command.owner_id, command.query, filters=command.filters,
+                                     limit=self._candidates(command))
 
     async def _semantic(self, command: SearchCommand) -> Sequence[Hit]:
         """The vector side within `vector_deadline_s`: a stalled model or index must not stall the search."""
@@ -87,9 +87,8 @@ class SearchMemories:
         return f"{waiting} {noun} not indexed by meaning yet: found by keyword only until they are"
 
     async def _read(self, command: SearchCommand, fused: Sequence[Fused]) -> list[ScoredMemory]:
-        async with self.uow:
-            found = {memory.id: memory for memory in await self.uow.memories.get_many(
-                command.owner_id, [hit.memory_id for hit in fused])}
+        found = {memory.id: memory for memory in await self.reads.get_many(
+            command.owner_id, [hit.memory_id for hit in fused])}
         hits = [ScoredMemory(memory=found[hit.memory_id], score=hit.score, matched_by=hit.matched_by)
                 for hit in fused if hit.memory_id in found and command.filters.admits(found[hit.memory_id])]
         return hits[:command.limit]

@@ -23,7 +23,15 @@ from memo.application.answer_on_whatsapp import AnswerOnWhatsApp
 from memo.application.ask_question import AskQuestion
 from memo.application.fallback_answerer import FallbackAnswerer
 from memo.application.index_memories import DeleteVectors, IndexMemories
-from memo.application.ports import Answerer, Embedder, HealthCheck, Transcriber, UnitOfWork, VectorIndex
+from memo.application.ports import (
+    Answerer,
+    Embedder,
+    HealthCheck,
+    MemoryReads,
+    Transcriber,
+    UnitOfWork,
+    VectorIndex,
+)
 from memo.application.reindex_memories import ReindexMemories
 from memo.application.search_memories import SearchMemories
 from memo.application.send_whatsapp_message import SendWhatsAppMessage
@@ -40,9 +48,9 @@ class AiProvider(Provider):
     delete_vectors = provide(DeleteVectors)
 
     @provide
-    def search_memories(self, uow: UnitOfWork, embedder: Embedder, index: VectorIndex,
+    def search_memories(self, reads: MemoryReads, uow: UnitOfWork, embedder: Embedder, index: VectorIndex,
                         settings: Settings) -> SearchMemories:
-        return SearchMemories(uow=uow, embedder=embedder, index=index,
+        return SearchMemories(reads=reads, uow=uow, embedder=embedder, index=index,
                               vector_deadline_s=settings.search_vector_deadline_s)
 
     ask_question = provide(AskQuestion)

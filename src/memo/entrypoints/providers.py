@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from dishka import AnyOf, Provider, Scope, collect, from_context, provide
 from redis.asyncio import Redis
@@ -30,7 +31,9 @@ from memo.adapters.storage.nonces import SqlNonceStore
 from memo.adapters.storage.owners import SqlAlchemyKeyStore
 from memo.adapters.storage.postgres_writes import HoldingSession, PostgresUnitOfWork
 from memo.adapters.storage.sqlalchemy import SqlAlchemyUnitOfWork, SqlDatabaseHealthCheck
+from memo.adapters.storage.sqlite_readers import SqliteReads, close_readers, readers_of
 from memo.adapters.storage.sqlite_unit_of_work import SqliteUnitOfWork
+from memo.adapters.storage.unit_of_work_reads import UnitOfWorkReads
 from memo.adapters.storage.whatsapp import SqlSyncStatusReader
 from memo.adapters.system import SystemClock, UuidV7Ids
 from memo.application.authenticate_request import AuthenticateRequest, RateLimits
@@ -58,6 +61,7 @@ from memo.application.ports import (
     JobQueue,
     KeyStore,
     KeyUses,
+    MemoryReads,
     NonceStore,
     NotificationParser,
     RateLimiter,
@@ -284,6 +288,7 @@ class SqlStorageProvider(Provider):
         writer = writer_of(engine)
         if writer is not None:
             await writer.aclose()  # what is open commits; its connection goes back before the pool closes
+        await close_readers(engine)
         await engine.dispose()
 
     @provide(scope=Scope.APP)
@@ -302,12 +307,19 @@ class SqlStorageProvider(Provider):
         if writer is not None:
             yield SqliteUnitOfWork(writer)
             return
-        if engine.dialect.name != "postgresql":  # in-memory SQLite (tests): the plain SQL unit of work
-            async with AsyncSession(engine, expire_on_commit=False) as session:
-                yield SqlAlchemyUnitOfWork(session, list_totals=list_totals)
+        async with _sql_unit_of_work(engine, list_totals) as uow:
+            yield uow
+
+    @provide(scope=Scope.REQUEST)
+    async def reads(self, engine: AsyncEngine, list_totals: ListTotals) -> AsyncIterator[MemoryReads]:
+        """On a SQLite file, the reader connections, off the event loop and never behind the writer
+        (sqlite_readers.py); on PostgreSQL, a unit of work of the request's own, as every other block."""
+        readers = readers_of(engine)
+        if readers is not None:
+            yield SqliteReads(readers)
             return
-        async with AsyncSession(engine, expire_on_commit=False, sync_session_class=HoldingSession) as session:
-            yield PostgresUnitOfWork(session, list_totals=list_totals)
+        async with _sql_unit_of_work(engine, list_totals) as uow:
+            yield UnitOfWorkReads(uow)
 
     job_queue = provide(SqlJobQueue, scope=Scope.APP, provides=JobQueue)
     sync_status = provide(SqlSyncStatusReader, scope=Scope.APP, provides=SyncStatusReader)
@@ -324,11 +336,23 @@ class SqlStorageProvider(Provider):
         return SqlDatabaseHealthCheck(engine)
 
 
+@asynccontextmanager
+async def _sql_unit_of_work(engine: AsyncEngine, list_totals: ListTotals) -> AsyncIterator[UnitOfWork]:
+    """A unit of work on a session of its own: PostgreSQL's, or the plain SQL one on in-memory SQLite (tests)."""
+    if engine.dialect.name != "postgresql":
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            yield SqlAlchemyUnitOfWork(session, list_totals=list_totals)
+        return
+    async with AsyncSession(engine, expire_on_commit=False, sync_session_class=HoldingSession) as session:
+        yield PostgresUnitOfWork(session, list_totals=list_totals)
+
+
 class InMemoryProvider(Provider):
     """The test profile: one in-memory world per container, no I/O at all."""
 
     store = provide(InMemoryStore, scope=Scope.APP)
     uow = provide(InMemoryUnitOfWork, scope=Scope.REQUEST, provides=UnitOfWork)
+    reads = provide(UnitOfWorkReads, scope=Scope.REQUEST, provides=MemoryReads)
     job_queue = provide(InMemoryJobQueue, scope=Scope.APP, provides=JobQueue)
     sync_status = provide(InMemorySyncStatusReader, scope=Scope.APP, provides=SyncStatusReader)
     key_uses = provide(InMemoryKeyUses, scope=Scope.APP, provides=KeyUses)

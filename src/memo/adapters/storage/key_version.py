@@ -42,7 +42,7 @@ class PostgresKeyVersion:
     async def read(self) -> int:
         """The version as committed now: read by a statement sent after the call began, this caller's own or one
         that another caller sent later and that has answered since (one session runs one statement at a time, so
-        concurrent requests queue here and share the read that follows their arrival). A failed read closes the
+        concurrent requests queue here and share the read that follows their arrival). A failed read drops the
         held connection (the next read opens another) and raises, so the caller answers StorageUnavailable rather
         than trust what it kept."""
         asked = self._sent
@@ -61,14 +61,21 @@ class PostgresKeyVersion:
             version = await driver.fetchval(READ_VERSION)
         except (OSError, asyncpg.InterfaceError, asyncpg.InternalClientError, asyncpg.PostgresError) as exc:
             # InternalClientError: the server ended the session while the read went out (seen on a terminate)
-            await self.aclose()
+            await self._discard()
             if isinstance(exc, asyncpg.PostgresError) and not transient_sqlstate(exc.sqlstate):
                 raise  # a missing table is a missed migration: a bug to see, not an outage
             raise StorageUnavailable from exc
         except BaseException:
-            await self.aclose()
+            await self._discard()
             raise
         return int(version)
+
+    async def _discard(self) -> None:
+        """Drop a connection whose read failed: SQLAlchemy never saw the driver's error, and the pool pings only
+        connections idle for a while (`idle_ping.py`), so one handed back would reach the next request dead."""
+        held, self._held, self._driver = self._held, None, None
+        if held is not None:
+            await held.invalidate()
 
     async def aclose(self) -> None:
         held, self._held, self._driver = self._held, None, None

@@ -114,7 +114,7 @@ class SqlAlchemyMemoryRepository(MemoryRepository):
     @translating
     async def find(self, owner_id: UUID, query: MemoryQuery) -> Page[Memory]:
         dialect = self._session.get_bind().dialect.name
-        if dialect == "sqlite" and _unfiltered(query):  # the owner's alone: its count is kept, not counted
+        if dialect == "sqlite" and unfiltered(query):  # the owner's alone: its count is kept, not counted
             return await self._counted_page(owner_id, query)
         filters = _memory_filters(dialect, owner_id, query)
         if dialect == "postgresql":
@@ -146,7 +146,7 @@ class SqlAlchemyMemoryRepository(MemoryRepository):
         listing = Listing(owner_id=owner_id, filters=filters, limit=query.limit, offset=query.offset,
                           order_by=(direction(memories.c[SORT_ATTRIBUTES[query.sort_by]]), direction(memories.c.id)))
         connection = await self._session.connection()
-        if _unfiltered(query):
+        if unfiltered(query):
             rows, total = await unfiltered_page(connection, listing, self._totals)
         else:
             rows, total = await filtered_page(connection, listing, filter_key(owner_id, query), self._totals)
@@ -245,7 +245,7 @@ def _unindexed_owner(dialect: str) -> ColumnElement[UUID]:
     return type_coerce(literal_column(f"+{MemoryRow.__tablename__}.owner_id"), MemoryRow.owner_id.type)
 
 
-def _unfiltered(query: MemoryQuery) -> bool:
+def unfiltered(query: MemoryQuery) -> bool:
     """True when the query asks for nothing but the owner: no filter `_memory_filters` would add."""
     return (not query.search and query.type is None and not wanted_tags(query) and query.created_after is None
             and query.created_before is None)

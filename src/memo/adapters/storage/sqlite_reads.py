@@ -1,4 +1,6 @@
-"""The list's unfiltered page and a memory by id on a SQLite file, read on the writer's driver connection.
+"""The list's unfiltered page and a memory by id on a SQLite file, read on a driver connection.
+
+Run on the writer's connection inside a unit of work (`sqlite_writes.py`), or on a reader's (`sqlite_readers.py`).
 
 A page of twenty memories through SQLAlchemy's Core result costs more than SQLite's own work: the execute itself
 (statement cache lookup, context, cursor wrapping) and two hundred result processors a page, each a chain of
@@ -12,13 +14,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
+from uuid import UUID
 
 import aiosqlite
-from sqlalchemy import Select, Table
+from sqlalchemy import Select, Table, bindparam, select
 from sqlalchemy.engine import Dialect
 
 from memo.adapters.storage.orm import MemoryRow
+from memo.adapters.storage.repositories import COUNTED_PAGES, OWNER_TOTAL
 from memo.adapters.storage.sqlite_values import Process, bind_processor, result_processor
+from memo.application.dto import MemoryQuery, Page, SortField, SortOrder
 from memo.domain.memory import Memory, MemoryType, Source
 
 
@@ -48,6 +53,51 @@ class DriverSelect:
         processors = self.results
         return [[value if process is None or value is None else process(value)
                  for value, process in zip(row, processors, strict=True)] for row in fetched]
+
+
+@dataclass(frozen=True, slots=True)
+class DriverReads:
+    """The reads a signed list and a signed get make, compiled for one dialect."""
+
+    pages: dict[tuple[SortField, SortOrder], DriverSelect]
+    total: DriverSelect
+    one: DriverSelect
+
+    @classmethod
+    def of(cls, dialect: Dialect) -> DriverReads:
+        memories = cast("Table", MemoryRow.__table__)
+        one = select(memories).where(memories.c.id == bindparam("id"), memories.c.owner_id == bindparam("owner_id"))
+        return cls(pages={order: DriverSelect.of(page, dialect) for order, page in COUNTED_PAGES.items()},
+                   total=DriverSelect.of(OWNER_TOTAL, dialect), one=DriverSelect.of(one, dialect))
+
+
+_READS: dict[int, DriverReads] = {}
+
+
+def driver_reads(dialect: Dialect) -> DriverReads:
+    built = _READS.get(id(dialect))
+    if built is None:
+        built = _READS[id(dialect)] = DriverReads.of(dialect)
+    return built
+
+
+async def one_memory(reads: DriverReads, driver: aiosqlite.Connection, owner_id: UUID,
+                     memory_id: UUID) -> Memory | None:
+    rows = await reads.one.rows(driver, {"id": memory_id, "owner_id": owner_id})
+    return memory_of(rows[0]) if rows else None
+
+
+async def counted_page(reads: DriverReads, driver: aiosqlite.Connection, owner_id: UUID,
+                       query: MemoryQuery) -> Page[Memory]:
+    """The owner's unfiltered page: one statement, so the page and its total (on every row) are one snapshot."""
+    values = {"owner_id": owner_id, "limit": query.limit, "offset": query.offset}
+    rows = await reads.pages[query.sort_by, query.sort_order].rows(driver, values)
+    if rows:
+        total = rows[0][-1]
+    else:  # no row to carry the count (past the last memory, or none at all): it is read on its own
+        counted = await reads.total.rows(driver, values)
+        total = counted[0][0] if counted else 0
+    return Page(items=[memory_of(row) for row in rows], total=total, limit=query.limit, offset=query.offset)
 
 
 MEMORY_COLUMNS = tuple(column.name for column in cast("Table", MemoryRow.__table__).columns)

@@ -10,12 +10,10 @@ Everything else in the unit of work goes through the SQL repositories as it does
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import cast
 from uuid import UUID
 
-from sqlalchemy import Table, bindparam, select
-from sqlalchemy.engine import Dialect
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memo.adapters.sqlite_writer import SqliteWriter
@@ -23,42 +21,11 @@ from memo.adapters.storage.driver_inserts import driver_insert
 from memo.adapters.storage.errors import translating
 from memo.adapters.storage.jobs import SqlAlchemyOutbox, job_values
 from memo.adapters.storage.orm import JobRow, MemoryRow, MemoryTagRow, tag_rows
-from memo.adapters.storage.repositories import (
-    COUNTED_PAGES,
-    OWNER_TOTAL,
-    SqlAlchemyMemoryRepository,
-    memory_columns,
-)
-from memo.adapters.storage.sqlite_reads import DriverSelect, memory_of
-from memo.application.dto import MemoryQuery, Page, SortField, SortOrder
+from memo.adapters.storage.repositories import SqlAlchemyMemoryRepository, memory_columns
+from memo.adapters.storage.sqlite_reads import counted_page, driver_reads, one_memory
+from memo.application.dto import MemoryQuery, Page
 from memo.domain.jobs import Job
 from memo.domain.memory import Memory
-
-
-@dataclass(frozen=True, slots=True)
-class DriverReads:
-    """The reads a signed list and a signed get make, compiled for one dialect."""
-
-    pages: dict[tuple[SortField, SortOrder], DriverSelect]
-    total: DriverSelect
-    one: DriverSelect
-
-    @classmethod
-    def of(cls, dialect: Dialect) -> DriverReads:
-        memories = cast("Table", MemoryRow.__table__)
-        one = select(memories).where(memories.c.id == bindparam("id"), memories.c.owner_id == bindparam("owner_id"))
-        return cls(pages={order: DriverSelect.of(page, dialect) for order, page in COUNTED_PAGES.items()},
-                   total=DriverSelect.of(OWNER_TOTAL, dialect), one=DriverSelect.of(one, dialect))
-
-
-_READS: dict[int, DriverReads] = {}
-
-
-def driver_reads(dialect: Dialect) -> DriverReads:
-    built = _READS.get(id(dialect))
-    if built is None:
-        built = _READS[id(dialect)] = DriverReads.of(dialect)
-    return built
 
 
 class SqliteMemoryRepository(SqlAlchemyMemoryRepository):
@@ -72,19 +39,10 @@ class SqliteMemoryRepository(SqlAlchemyMemoryRepository):
 
     @translating
     async def get(self, owner_id: UUID, memory_id: UUID) -> Memory | None:
-        rows = await self._reads.one.rows(self._writer.driver, {"id": memory_id, "owner_id": owner_id})
-        return memory_of(rows[0]) if rows else None
+        return await one_memory(self._reads, self._writer.driver, owner_id, memory_id)
 
     async def _counted_page(self, owner_id: UUID, query: MemoryQuery) -> Page[Memory]:
-        # One statement, so the page and its total are one snapshot; the total rides on every row of the page
-        driver, values = self._writer.driver, {"owner_id": owner_id, "limit": query.limit, "offset": query.offset}
-        rows = await self._reads.pages[query.sort_by, query.sort_order].rows(driver, values)
-        if rows:
-            total = rows[0][-1]
-        else:  # no row to carry the count (past the last memory, or none at all): it is read on its own
-            counted = await self._reads.total.rows(driver, values)
-            total = counted[0][0] if counted else 0
-        return Page(items=[memory_of(row) for row in rows], total=total, limit=query.limit, offset=query.offset)
+        return await counted_page(self._reads, self._writer.driver, owner_id, query)
 
     @translating
     async def add(self, memory: Memory) -> None:
