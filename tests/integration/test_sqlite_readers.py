@@ -19,7 +19,13 @@ from sqlalchemy.util import await_
 
 from memo.adapters.sqlite_writer import writer_of
 from memo.adapters.storage.sqlalchemy import create_engine
-from memo.adapters.storage.sqlite_readers import SqliteReaders, SqliteReads, close_readers, readers_of
+from memo.adapters.storage.sqlite_readers import (
+    INLINE_ROWS,
+    SqliteReaders,
+    SqliteReads,
+    close_readers,
+    readers_of,
+)
 from memo.adapters.storage.sqlite_unit_of_work import SqliteUnitOfWork
 from memo.adapters.system import TEST_NOW, FixedClock, SequentialIds
 from memo.application.create_memory import CreateMemory
@@ -60,7 +66,8 @@ def traced(readers: SqliteReaders) -> list[tuple[str, int]]:
 
         await_(dbapi_connection.driver_connection.set_trace_callback(record))
 
-    event.listen(readers.engine.sync_engine, "connect", trace)
+    for engine in (readers.engine, readers.inline):
+        event.listen(engine.sync_engine, "connect", trace)
     return seen
 
 
@@ -76,24 +83,40 @@ async def stored(storage: SqlStorage, *memories: Memory) -> None:
         await uow.commit()
 
 
-async def test_every_read_runs_on_a_worker_thread_never_the_event_loops(storage: SqlStorage) -> None:
+async def test_reads_of_unbounded_cost_run_on_a_worker_thread_never_the_event_loops(storage: SqlStorage) -> None:
     ids = SequentialIds(start=10)
     plumber = memory(ids, "call the plumber about the sink", tags=("home",))
     await stored(storage, plumber, memory(ids, "buy milk"))
     seen = traced(readers(storage))
     reads = storage.reads()
 
-    assert await reads.get(ALICE, plumber.id) == plumber
-    assert (await reads.find(ALICE, MemoryQuery())).total == 2
     assert [each.id for each in (await reads.find(ALICE, MemoryQuery(search="plumber"))).items] == [plumber.id]
+    assert (await reads.find(ALICE, MemoryQuery(tags=("home",)))).total == 1
     assert [hit.memory_id for hit in await reads.rank(ALICE, "plumber", filters=SearchFilters(), limit=5)] == [
         plumber.id]
     assert await reads.get_many(ALICE, [plumber.id]) == [plumber]
+    assert (await reads.find(ALICE, MemoryQuery(offset=INLINE_ROWS))).total == 2  # a page past the inline bound
 
     statements = [statement for statement, _ in seen]
     assert any("memories_fts MATCH" in statement for statement in statements)  # the full-text ones too
+    assert sum("memory_counts" in statement for statement in statements) == 2  # the deep page and its count
     loop_thread = threading.get_ident()
     assert {thread for _, thread in seen}.isdisjoint({loop_thread})
+
+
+async def test_a_get_and_a_first_page_run_inline_on_a_reader_connection_not_the_writers(
+        storage: SqlStorage) -> None:
+    ids = SequentialIds(start=15)
+    note = memory(ids, "buy milk")
+    await stored(storage, note)
+    seen = traced(readers(storage))
+    reads = storage.reads()
+
+    assert await reads.get(ALICE, note.id) == note
+    assert (await reads.find(ALICE, MemoryQuery(offset=INLINE_ROWS - 20, limit=20))).total == 1
+
+    assert len([statement for statement, _ in seen if not statement.startswith("PRAGMA")]) == 3  # one page's
+    assert {thread for _, thread in seen} == {threading.get_ident()}  # two statements, and the count on its own
 
 
 async def test_a_read_does_not_wait_for_the_writers_open_turn_nor_see_its_writes(storage: SqlStorage) -> None:
@@ -160,12 +183,14 @@ async def test_reads_of_an_engine_with_no_file_go_through_its_unit_of_work() -> 
 async def test_closing_the_readers_closes_their_connections_and_a_later_read_opens_new_ones(
         storage: SqlStorage) -> None:
     before = readers(storage)
-    await SqliteReads(before).find(ALICE, MemoryQuery())
-    pool = before.engine.sync_engine.pool
-    assert pool.checkedin() == 1  # type: ignore[attr-defined]
+    await SqliteReads(before).find(ALICE, MemoryQuery())  # inline
+    await SqliteReads(before).find(ALICE, MemoryQuery(search="milk"))  # on a thread
+    pools = [before.inline.sync_engine.pool, before.engine.sync_engine.pool]
+    opened = [(pool.checkedout(), pool.checkedin()) for pool in pools]  # type: ignore[attr-defined]
+    assert opened == [(1, 0), (0, 1)]  # the inline one held, the threaded one back in its pool
 
     await close_readers(storage.engine)
 
-    assert pool.checkedin() == 0  # type: ignore[attr-defined]
+    assert [(pool.checkedout(), pool.checkedin()) for pool in pools] == [(0, 0), (0, 0)]  # type: ignore[attr-defined]
     assert readers(storage) is not before  # a new pool, made on first use
     assert (await storage.reads().find(ALICE, MemoryQuery())).total == 0

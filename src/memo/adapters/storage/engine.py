@@ -6,7 +6,8 @@ SQLite, on every new connection:
   survives a process crash or `kill -9`; the log is fsynced at checkpoints, so an OS crash or power cut may lose
   the last moments of commits. `FULL` (MEMO_SQLITE_SYNCHRONOUS=full) fsyncs every commit and survives a power
   cut too, at the price of an fsync on the event loop per write (see docs/benchmarks.md for both figures);
-- statements run on the event loop thread (`sqlite_inline.py`), so a unit of work runs without interleaving;
+- the writer's statements run on the event loop thread (`sqlite_inline.py`), so a unit of work runs without
+  interleaving; reads that stand alone run on reader connections of their own (`sqlite_readers.py`);
 - `foreign_keys=ON` (off by default in SQLite), `busy_timeout` so a second writer waits instead of failing at once.
 
 The database file is created 0600 before SQLite first opens it (and its folder 0700 when missing), so its

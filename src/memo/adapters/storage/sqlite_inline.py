@@ -5,6 +5,11 @@ worker thread and back costs tens of microseconds of scheduling and lets other r
 transaction. Run inline, a unit of work's statements execute back to back with nothing interleaved, so two
 writers never meet inside SQLite (no busy waits, no snapshot conflicts) and each call is cheap. Opening and
 closing a connection still go through aiosqlite's worker, which SQLAlchemy's aiosqlite dialect expects.
+
+The writer's connections (and the key store's, which shares its engine) run this way, and so do the readers of
+bounded reads (a get, a first page); other reads take connections on aiosqlite's own threads
+(`sqlite_readers.py`). `_execute` is aiosqlite's, not a public hook: pyproject.toml bounds the release, and
+`tests/integration/test_sqlite_inline.py` fails should a new one route calls around it.
 """
 
 from __future__ import annotations
