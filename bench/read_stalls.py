@@ -27,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from uuid import UUID
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import search_corpus  # type: ignore[import-not-found]  # bench/, beside this file
@@ -58,7 +60,7 @@ async def seed(path: Path, count: int) -> None:
     await upgrade(f"sqlite+aiosqlite:///{path}")
     engine = create_engine(f"sqlite+aiosqlite:///{path}")
     writer = writer_of(engine)
-    assert writer is not None  # noqa: S101
+    assert writer is not None
     rng, ids = random.Random(7), SequentialIds(start=1)
     try:
         async with SqliteUnitOfWork(writer) as uow:
@@ -78,10 +80,10 @@ async def seed(path: Path, count: int) -> None:
         await engine.dispose()
 
 
-async def measure(path: Path, searches: int, reads_of: Callable[[object], MemoryReads]) -> dict[str, float]:
+async def measure(path: Path, searches: int, reads_of: Callable[[AsyncEngine], MemoryReads]) -> dict[str, float]:
     engine = create_engine(f"sqlite+aiosqlite:///{path}")
     writer = writer_of(engine)
-    assert writer is not None  # noqa: S101
+    assert writer is not None
     stalls: list[float] = []
     writes: list[float] = []
     lists: list[float] = []
@@ -132,14 +134,14 @@ async def main(memories: int, searches: int) -> None:
         path = Path(folder) / "memo.db"
         await seed(path, memories)
 
-        def in_turn(engine: object) -> MemoryReads:
-            writer = writer_of(engine)  # type: ignore[arg-type]
-            assert writer is not None  # noqa: S101
+        def in_turn(engine: AsyncEngine) -> MemoryReads:
+            writer = writer_of(engine)
+            assert writer is not None
             return UnitOfWorkReads(SqliteUnitOfWork(writer))
 
-        def readers(engine: object) -> MemoryReads:
-            found = readers_of(engine)  # type: ignore[arg-type]
-            assert found is not None  # noqa: S101
+        def readers(engine: AsyncEngine) -> MemoryReads:
+            found = readers_of(engine)
+            assert found is not None
             return SqliteReads(found)
 
         print(f"{memories:,} memories, {searches} lists with search=garden, {IN_FLIGHT} at a time, beside a "
