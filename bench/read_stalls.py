@@ -9,6 +9,8 @@ with that search, eight at a time, while two other coroutines measure what the r
 - a ticker that asks to wake every millisecond and records how late it woke (the loop's stall);
 - a stream of small creates through the writer, one after another, timing each (what a write waits).
 
+Last, what an unfiltered page costs on the inline reader at offsets 0, just under `INLINE_ROWS` and ten times it.
+
 "reads in the writer's turn" are the lists as a unit of work reads them (`UnitOfWorkReads` over the SQLite unit of
 work: inline on the loop, one turn of the writer each), which is how every read ran before `sqlite_readers.py`;
 "reader connections" are `SqliteReads`, which the server uses now. Prints one table. Asserts nothing.
@@ -36,7 +38,7 @@ import search_corpus  # type: ignore[import-not-found]  # bench/, beside this fi
 from memo.adapters.sqlite_writer import writer_of
 from memo.adapters.storage.migrate import upgrade
 from memo.adapters.storage.sqlalchemy import create_engine
-from memo.adapters.storage.sqlite_readers import SqliteReads, close_readers, readers_of
+from memo.adapters.storage.sqlite_readers import INLINE_ROWS, SqliteReads, close_readers, readers_of
 from memo.adapters.storage.sqlite_unit_of_work import SqliteUnitOfWork
 from memo.adapters.storage.unit_of_work_reads import UnitOfWorkReads
 from memo.adapters.system import TEST_NOW, FixedClock, SequentialIds
@@ -129,6 +131,26 @@ async def measure(path: Path, searches: int, reads_of: Callable[[AsyncEngine], M
             "write p50": statistics.median(writes), "write max": max(writes)}
 
 
+async def page_costs(path: Path, repeats: int = 200) -> dict[int, float]:
+    """Microseconds of an unfiltered page of 20 on the inline reader, by offset: what `INLINE_ROWS` bounds."""
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    readers = readers_of(engine)
+    assert readers is not None
+    costs: dict[int, float] = {}
+    try:
+        for offset in (0, INLINE_ROWS - 20, 10 * INLINE_ROWS):
+            query = MemoryQuery(limit=20, offset=offset)
+            await readers.page(OWNER, query)
+            began = time.perf_counter()
+            for _ in range(repeats):
+                await readers.page(OWNER, query)
+            costs[offset] = (time.perf_counter() - began) / repeats * 1e6
+    finally:
+        await close_readers(engine)
+        await engine.dispose()
+    return costs
+
+
 async def main(memories: int, searches: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "memo.db"
@@ -154,6 +176,9 @@ async def main(memories: int, searches: int) -> None:
             print(f"| {name} | {got['lists/s']:.1f} | {got['list p50']:.1f} | {got['list max']:.1f} | "
                   f"{got['stall p99']:.1f} | {got['stall max']:.1f} | {int(got['writes'])} | "
                   f"{got['write p50']:.1f} | {got['write max']:.1f} |")
+        costs = await page_costs(path)
+        print("\nan unfiltered page of 20 on the inline reader, by offset: "
+              + ", ".join(f"{offset:,}: {cost:.0f} us" for offset, cost in costs.items()))
 
 
 if __name__ == "__main__":
