@@ -39,6 +39,7 @@ from memo.adapters.sqlite_writer import writer_of
 from memo.adapters.storage.migrate import upgrade
 from memo.adapters.storage.sqlalchemy import create_engine
 from memo.adapters.storage.sqlite_readers import INLINE_ROWS, SqliteReads, close_readers, readers_of
+from memo.adapters.storage.sqlite_reads import counted_page, driver_reads
 from memo.adapters.storage.sqlite_unit_of_work import SqliteUnitOfWork
 from memo.adapters.storage.unit_of_work_reads import UnitOfWorkReads
 from memo.adapters.system import TEST_NOW, FixedClock, SequentialIds
@@ -138,13 +139,15 @@ async def page_costs(path: Path, repeats: int = 200) -> dict[int, float]:
     assert readers is not None
     costs: dict[int, float] = {}
     try:
-        for offset in (0, INLINE_ROWS - 20, 10 * INLINE_ROWS):
-            query = MemoryQuery(limit=20, offset=offset)
-            await readers.page(OWNER, query)
-            began = time.perf_counter()
-            for _ in range(repeats):
-                await readers.page(OWNER, query)
-            costs[offset] = (time.perf_counter() - began) / repeats * 1e6
+        reads = driver_reads(readers.inline.dialect)
+        async with readers.driver(inline=True) as driver:  # whatever the offset, to see what the bound saves
+            for offset in (0, INLINE_ROWS - 20, 10 * INLINE_ROWS):
+                query = MemoryQuery(limit=20, offset=offset)
+                await counted_page(reads, driver, OWNER, query)
+                began = time.perf_counter()
+                for _ in range(repeats):
+                    await counted_page(reads, driver, OWNER, query)
+                costs[offset] = (time.perf_counter() - began) / repeats * 1e6
     finally:
         await close_readers(engine)
         await engine.dispose()

@@ -12,7 +12,7 @@ its transaction, below) began: every write already answered, nothing of a group 
   a connection, so the loop serves other requests meanwhile. The SQL repository runs them inside one read
   transaction, so a filtered list's page and its count are one snapshot.
 - A get (a primary-key probe) and an unfiltered page within the first `INLINE_ROWS` rows (one walk of the owner's
-  index, about 0.2 ms at worst) run inline on the loop, on reader connections of their own (`sqlite_inline.py`).
+  index, 0.2 ms at worst) run inline on the loop, on reader connections of their own (`sqlite_inline.py`).
   On threads they cost 34-42 % of the throughput of a server on one core (docs/benchmarks.md): each trip back
   waits for the GIL from the loop, which is busy with the other requests. Each is one statement, run on the
   driver in one call with SQLAlchemy's processing of every column (`sqlite_reads.py`).
@@ -50,7 +50,9 @@ from memo.application.ports import MemoryReads
 from memo.domain.memory import Memory
 from memo.domain.retrieval import Hit, SearchFilters
 
-INLINE_ROWS = 1_000  # rows of the owner's index an unfiltered page may walk on the loop (about 0.2 ms)
+# rows of the owner's index an unfiltered page may walk on the loop: about 40 us past a page's own 0.2 ms, where
+# 10,000 would take 0.4 ms more (bench/read_stalls.py, 100,000 memories)
+INLINE_ROWS = 1_000
 
 
 class SqliteReaders:
