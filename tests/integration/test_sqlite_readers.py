@@ -194,3 +194,22 @@ async def test_closing_the_readers_closes_their_connections_and_a_later_read_ope
     assert [(pool.checkedout(), pool.checkedin()) for pool in pools] == [(0, 0), (0, 0)]  # type: ignore[attr-defined]
     assert readers(storage) is not before  # a new pool, made on first use
     assert (await storage.reads().find(ALICE, MemoryQuery())).total == 0
+
+
+async def test_a_failed_inline_read_drops_the_held_connection_and_the_next_read_opens_another(
+        storage: SqlStorage) -> None:
+    ids = SequentialIds(start=50)
+    note = memory(ids, "buy milk")
+    await stored(storage, note)
+    found = readers(storage)
+    pool = found.inline.sync_engine.pool
+    assert await storage.reads().get(ALICE, note.id) == note
+    assert pool.checkedout() == 1  # type: ignore[attr-defined]
+
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        async with found.driver(inline=True) as driver:
+            await driver.execute_fetchall("SELECT * FROM no_such_table")
+
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert await storage.reads().get(ALICE, note.id) == note
+    assert pool.checkedout() == 1  # type: ignore[attr-defined]
