@@ -1,7 +1,8 @@
 """Reads of an owner's memories; every read is scoped by owner, so another owner's id is simply not found.
 
 They go through `MemoryReads`, not a unit of work: a read takes no part in a transaction, so on the embedded
-SQLite file it runs on a reader connection off the event loop instead of waiting for a turn of the one writer.
+SQLite file it runs on a reader connection of its own (off the event loop when its cost has no bound) instead of
+waiting for a turn of the one writer.
 """
 
 from __future__ import annotations

@@ -312,8 +312,8 @@ class SqlStorageProvider(Provider):
 
     @provide(scope=Scope.REQUEST)
     async def reads(self, engine: AsyncEngine, list_totals: ListTotals) -> AsyncIterator[MemoryReads]:
-        """On a SQLite file, the reader connections, off the event loop and never behind the writer
-        (sqlite_readers.py); on PostgreSQL, a unit of work of the request's own, as every other block."""
+        """On a SQLite file, the reader connections, never behind the writer, off the event loop for reads of
+        unbounded cost (sqlite_readers.py); on PostgreSQL, a unit of work of the request's own, as every other block."""
         readers = readers_of(engine)
         if readers is not None:
             yield SqliteReads(readers)
