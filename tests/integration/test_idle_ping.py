@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from sqlalchemy import text
@@ -54,11 +55,20 @@ async def admin(postgres_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
+@asynccontextmanager
+async def one_connection_pool(postgres_url: str, *, ping_after_idle_s: float) -> AsyncIterator[
+        tuple[AsyncEngine, list[object]]]:
+    """An engine whose pool holds one connection, with the pings it sends counted."""
+    engine = create_engine(postgres_url, pool_size=1, max_overflow=0, ping_after_idle_s=ping_after_idle_s)
+    try:
+        yield engine, counted_pings(engine)
+    finally:
+        await engine.dispose()
+
+
 async def test_a_connection_dropped_while_idle_is_replaced_before_the_request_uses_it(
         postgres_url: str, admin: AsyncEngine) -> None:
-    engine = create_engine(postgres_url, pool_size=1, max_overflow=0, ping_after_idle_s=0.05)
-    pings = counted_pings(engine)
-    try:
+    async with one_connection_pool(postgres_url, ping_after_idle_s=0.05) as (engine, pings):
         first = await backend_pid(engine)
         await terminate(admin, first)
         await asyncio.sleep(0.1)
@@ -67,15 +77,11 @@ async def test_a_connection_dropped_while_idle_is_replaced_before_the_request_us
 
         assert second != first
         assert len(pings) == 1
-    finally:
-        await engine.dispose()
 
 
 async def test_a_connection_just_used_goes_to_the_request_without_a_ping(
         postgres_url: str, admin: AsyncEngine) -> None:
-    engine = create_engine(postgres_url, pool_size=1, max_overflow=0, ping_after_idle_s=60)
-    pings = counted_pings(engine)
-    try:
+    async with one_connection_pool(postgres_url, ping_after_idle_s=60) as (engine, pings):
         first = await backend_pid(engine)
         for _ in range(3):
             assert await backend_pid(engine) == first
@@ -87,5 +93,3 @@ async def test_a_connection_just_used_goes_to_the_request_without_a_ping(
         assert failed.value.connection_invalidated
 
         assert await backend_pid(engine) != first  # ... and the next has a new connection
-    finally:
-        await engine.dispose()
